@@ -1,0 +1,1 @@
+"""Thespian actors and the node runtime that hosts them."""

@@ -1,0 +1,116 @@
+"""DHTActor: one dht-rpc node, driven by messages (datagrams and time) from the runtime."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from thespian.actors import Actor, ActorAddress
+
+from actors.messages import (
+    DatagramReceived,
+    DHTStatus,
+    FindNode,
+    FindNodeResult,
+    Outbox,
+    PingNode,
+    PingResult,
+    StartDHT,
+    StatusRequest,
+    StopDHT,
+    TimerFired,
+)
+from protocol.dht.events import DHTEvent, QueryDone, RequestDone
+from protocol.dht.node import DHTNode
+
+log = logging.getLogger(__name__)
+
+
+class DHTActor(Actor):  # type: ignore[misc]
+    """Owns the :class:`DHTNode`; answers with one :class:`Outbox` per input it acts on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.node: DHTNode | None = None
+        self.runtime: ActorAddress | None = None
+        self.wake_at: float | None = None
+        self.pending: dict[int, tuple[str, int]] = {}
+
+    def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:  # noqa: N802 (Thespian's name)
+        node = self.node
+        if isinstance(msg, DatagramReceived):
+            if node is not None:
+                node.receive_datagram(msg.data, msg.address, msg.socket, msg.now)
+                self._flush(node)
+        elif isinstance(msg, TimerFired):
+            if node is not None:
+                node.handle_timer(msg.now)
+                self._flush(node)
+        elif isinstance(msg, FindNode):
+            if node is not None:
+                qid = node.find_node(msg.target, msg.now)
+                self.pending[qid] = ("find_node", msg.request_id)
+                self._flush(node)
+        elif isinstance(msg, PingNode):
+            if node is not None:
+                rid = node.ping(msg.address, msg.now)
+                self.pending[rid] = ("ping", msg.request_id)
+                self._flush(node)
+        elif isinstance(msg, StatusRequest):
+            if node is not None:
+                self.send(sender, self._status(node, msg.request_id))
+        elif isinstance(msg, StartDHT):
+            self.runtime = sender
+            self.node = DHTNode(
+                msg.options, server_port=msg.server_port, client_port=msg.client_port, now=msg.now,
+                rng=random.Random(msg.seed),
+            )
+            if msg.bootstrap:
+                self.node.bootstrap(msg.now)
+            self._flush(self.node)
+        elif isinstance(msg, StopDHT):
+            if node is not None:
+                node.destroy()
+                self._flush(node)
+
+    def _flush(self, node: DHTNode) -> None:
+        events: list[DHTEvent] = []
+        while (ev := node.next_event()) is not None:
+            if isinstance(ev, QueryDone | RequestDone):
+                self._answer(ev)
+            else:
+                events.append(ev)
+        datagrams = node.datagrams_to_send()
+        wake = node.get_timer()
+        if datagrams or events or wake != self.wake_at:
+            self.wake_at = wake
+            self.send(self.runtime, Outbox(datagrams, wake, events))
+
+    def _answer(self, ev: QueryDone | RequestDone) -> None:
+        key = ev.qid if isinstance(ev, QueryDone) else ev.rid
+        route = self.pending.pop(key, None)
+        if route is None:
+            return
+        kind, request_id = route
+        if isinstance(ev, QueryDone):
+            self.send(self.runtime, FindNodeResult(request_id, ev.closest, ev.error))
+        else:
+            res = ev.response
+            self.send(self.runtime, PingResult(
+                request_id, res is not None, res.id if res else None, res.to if res else None, ev.error,
+            ))
+
+    @staticmethod
+    def _status(node: DHTNode, request_id: int) -> DHTStatus:
+        return DHTStatus(
+            request_id=request_id,
+            id=node.id,
+            table_id=node.table.id,
+            ephemeral=node.ephemeral,
+            firewalled=node.firewalled,
+            bootstrapped=node.bootstrapped,
+            public_address=node.nat.address,
+            table=[(n.id, n.address) for n in node.table],
+            stats=node.stats.as_dict(),
+        )

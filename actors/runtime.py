@@ -1,0 +1,236 @@
+"""The node runtime: an asyncio host for one node's in-process actor system.
+
+It owns the I/O (two UDP sockets) and the clock.  Datagrams and timer
+expiries enter the DHTActor as messages; the actor's :class:`Outbox` replies
+tell the runtime what to send and when to wake it next.  Thespian's
+``simpleSystemBase`` runs every send synchronously inside ``tell``, so the
+actors live on this loop without threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from thespian.actors import ActorSystem, PoisonMessage
+
+from actors.dht_actor import DHTActor
+from actors.messages import (
+    DatagramReceived,
+    DHTStatus,
+    FindNode,
+    FindNodeResult,
+    Outbox,
+    PingNode,
+    PingResult,
+    StartDHT,
+    StatusRequest,
+    StopDHT,
+    TimerFired,
+)
+from protocol.dht.events import DHTEvent, NodeReady
+from protocol.dht.node import CLIENT, SERVER, NodeOptions
+from protocol.encoding import Address
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+LOG_DEFS: dict[str, Any] = {"version": 1, "disable_existing_loggers": False}
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    """One bound UDP socket; hands every datagram to the runtime."""
+
+    def __init__(self, runtime: NodeRuntime, socket: int) -> None:
+        self.runtime = runtime
+        self.socket = socket
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.runtime._datagram(data, (addr[0], addr[1]), self.socket)
+
+    def error_received(self, exc: Exception) -> None:
+        self.runtime.io_errors += 1
+        log.debug("udp error on socket %d: %s", self.socket, exc)
+
+
+def _factory(endpoint: _Endpoint) -> Callable[[], _Endpoint]:
+    return lambda: endpoint
+
+
+@dataclass
+class RuntimeConfig:
+    """Where a node binds, and how its DHT behaves."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    options: NodeOptions = field(default_factory=NodeOptions)
+    seed: int | None = None
+
+
+class NodeRuntime:
+    """Hosts one node's actors on the running asyncio loop."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self.config = config
+        self.loop = asyncio.get_running_loop()
+        self.system: Any = None
+        self.dht: Any = None
+        self._endpoints: list[_Endpoint] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._wake_at: float | None = None
+        self._requests = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._ready: asyncio.Future[NodeReady] = self.loop.create_future()
+        self.listeners: list[Callable[[DHTEvent], None]] = []
+        self.io_errors = 0
+        self.actor_failures = 0
+        self.closed = False
+
+    @property
+    def server_address(self) -> Address:
+        return self._local(SERVER)
+
+    @property
+    def client_address(self) -> Address:
+        return self._local(CLIENT)
+
+    def _local(self, socket: int) -> Address:
+        transport = self._endpoints[socket].transport
+        assert transport is not None
+        host, port = transport.get_extra_info("sockname")[:2]
+        return (host, port)
+
+    async def start(self) -> None:
+        """Bind the sockets, start the actor system and the DHT node."""
+        cfg = self.config
+        try:
+            for socket, port in ((SERVER, cfg.port), (CLIENT, 0)):
+                endpoint = _Endpoint(self, socket)
+                await self.loop.create_datagram_endpoint(_factory(endpoint), local_addr=(cfg.host, port))
+                self._endpoints.append(endpoint)
+        except OSError:
+            self._close_endpoints()
+            raise
+        self.system = ActorSystem("simpleSystemBase", transientUnique=True, logDefs=LOG_DEFS)
+        self.dht = self.system.createActor(DHTActor)
+        options = cfg.options
+        if options.nat_seed is not None and options.nat_seed[1] == 0:
+            options.nat_seed = (options.nat_seed[0], self.server_address[1])
+        self._tell(StartDHT(options, self.server_address[1], self.client_address[1], self.loop.time(),
+                            cfg.seed if cfg.seed is not None else random.randrange(2**63)))
+
+    async def ready(self) -> NodeReady:
+        """Wait until the node has bootstrapped."""
+        return await asyncio.shield(self._ready)
+
+    async def find_node(self, target: bytes) -> FindNodeResult:
+        """Iterative FIND_NODE: the (up to 20) closest nodes that answered."""
+        if len(target) != 32:
+            raise ValueError("a target is 32 bytes")
+        return await self._ask(lambda rid: FindNode(rid, target, self.loop.time()), FindNodeResult)
+
+    async def ping(self, address: Address) -> PingResult:
+        return await self._ask(lambda rid: PingNode(rid, address, self.loop.time()), PingResult)
+
+    async def status(self) -> DHTStatus:
+        return await self._ask(StatusRequest, DHTStatus)
+
+    async def _ask(self, make: Callable[[int], Any], answer: type[T]) -> T:
+        if self.closed:
+            raise RuntimeError("the node is closed")
+        rid = next(self._requests)
+        fut: asyncio.Future[Any] = self.loop.create_future()
+        self._waiting[rid] = fut
+        self._tell(make(rid))
+        result = await fut
+        assert isinstance(result, answer)
+        return result
+
+    async def close(self) -> None:
+        """Stop the node: fail waiting requests, close sockets, shut the actor system down."""
+        if self.closed:
+            return
+        self._tell(StopDHT())
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(RuntimeError("the node was closed"))
+        self._waiting.clear()
+        if not self._ready.done():
+            self._ready.set_exception(RuntimeError("the node was closed before it was ready"))
+            self._ready.exception()
+        self._close_endpoints()
+        if self.system is not None:
+            self.system.shutdown()
+            self.system = None
+
+    def _close_endpoints(self) -> None:
+        for endpoint in self._endpoints:
+            if endpoint.transport is not None:
+                endpoint.transport.close()
+
+    # ------------------------------------------------------------------ actor plumbing
+
+    def _datagram(self, data: bytes, address: Address, socket: int) -> None:
+        if not self.closed:
+            self._tell(DatagramReceived(data, address, socket, self.loop.time()))
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._wake_at = None
+        if not self.closed:
+            self._tell(TimerFired(self.loop.time()))
+
+    def _tell(self, msg: Any) -> None:
+        if self.system is None:
+            return
+        self.system.tell(self.dht, msg)
+        while (reply := self.system.listen(0)) is not None:
+            self._handle(reply)
+
+    def _handle(self, reply: Any) -> None:
+        if isinstance(reply, Outbox):
+            for data, to, socket in reply.datagrams:
+                transport = self._endpoints[socket].transport
+                if transport is not None and not transport.is_closing():
+                    transport.sendto(data, to)
+            for ev in reply.events:
+                self._event(ev)
+            self._arm(reply.wake_at)
+        elif isinstance(reply, FindNodeResult | PingResult | DHTStatus):
+            fut = self._waiting.pop(reply.request_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(reply)
+        elif isinstance(reply, PoisonMessage):
+            self.actor_failures += 1
+            log.error("the DHT actor failed on %s", type(reply.poisonMessage).__name__)
+        else:
+            log.warning("unexpected message from the DHT actor: %r", type(reply).__name__)
+
+    def _event(self, ev: DHTEvent) -> None:
+        if isinstance(ev, NodeReady) and not self._ready.done():
+            self._ready.set_result(ev)
+        for listener in list(self.listeners):
+            listener(ev)
+
+    def _arm(self, wake_at: float | None) -> None:
+        if wake_at == self._wake_at or self.closed:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._wake_at = wake_at
+        if wake_at is not None:
+            self._timer = self.loop.call_at(wake_at, self._on_timer)

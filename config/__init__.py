@@ -1,0 +1,1 @@
+"""Settings: defaults, validation and loading."""

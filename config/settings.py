@@ -1,0 +1,126 @@
+"""Settings for what run_node.py runs: defaults, validation, TOML loading.
+
+A value comes from, in rising priority: the defaults here, a TOML file given
+with ``--config`` (a table per command: ``[dht]``, ``[testnet]``), the flags.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+Address = tuple[str, int]
+
+MODES = ("persistent", "adaptive", "ephemeral")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, with what is wrong in the message."""
+
+
+def parse_address(text: str) -> Address:
+    """``"127.0.0.1:49737"`` → ``("127.0.0.1", 49737)``; a clear error otherwise."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not host:
+        raise SettingsError(f"expected host:port, got {text!r}")
+    check_host(host)
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise SettingsError(f"port is not a number in {text!r}") from None
+    if not 0 < port < 65536:
+        raise SettingsError(f"port out of range in {text!r}")
+    return (host, port)
+
+
+def parse_address_list(value: str | list[str]) -> list[Address]:
+    items = value.split(",") if isinstance(value, str) else value
+    return [parse_address(item) for item in items if item.strip()]
+
+
+def check_host(host: str) -> str:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise SettingsError(f"not an IPv4 address: {host!r}") from None
+    return host
+
+
+def check_port(port: int, *, allow_zero: bool = True) -> int:
+    if not (0 if allow_zero else 1) <= port < 65536:
+        raise SettingsError(f"port out of range: {port}")
+    return port
+
+
+@dataclass(frozen=True)
+class DHTSettings:
+    """One DHT node (``run_node.py dht``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    bootstrap: list[Address] = field(default_factory=list)
+    mode: str = "persistent"
+    firewalled: bool = True
+    timeout: float | None = None
+
+    def validated(self) -> DHTSettings:
+        check_host(self.host)
+        check_port(self.port)
+        if self.mode not in MODES:
+            raise SettingsError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        _check_timeout(self.timeout)
+        return self
+
+
+@dataclass(frozen=True)
+class TestnetSettings:
+    """A local network of DHT nodes in one process (``run_node.py testnet``)."""
+
+    __test__ = False  # not a pytest class
+
+    size: int = 5
+    host: str = "127.0.0.1"
+    port: int = 0
+    timeout: float | None = None
+
+    def validated(self) -> TestnetSettings:
+        check_host(self.host)
+        check_port(self.port)
+        if not 1 <= self.size <= 1000:
+            raise SettingsError(f"size must be 1..1000, got {self.size}")
+        _check_timeout(self.timeout)
+        return self
+
+
+S = TypeVar("S", DHTSettings, TestnetSettings)
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and timeout <= 0:
+        raise SettingsError(f"timeout must be positive, got {timeout}")
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def merge(defaults: S, table: dict[str, Any], flags: dict[str, Any]) -> S:
+    """Defaults, overridden by a TOML table, overridden by flags that were given (not None)."""
+    known = {f.name for f in fields(defaults)}
+    unknown = (set(table) | {k for k, v in flags.items() if v is not None}) - known
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = dict(table)
+    values.update({k: v for k, v in flags.items() if v is not None})
+    if "bootstrap" in values:
+        values["bootstrap"] = parse_address_list(values["bootstrap"])
+    return replace(defaults, **values).validated()

@@ -1,0 +1,1 @@
+"""The dht-rpc layer: messages, node ids, routing table, queries and the node state machine."""
