@@ -104,7 +104,7 @@ class SimNet:
         return evs
 
 
-def testnet(size: int, seed: int = 1) -> SimNet:
+def sim_testnet(size: int, seed: int = 1) -> SimNet:
     """A bootstrapper plus ``size - 1`` forced-persistent nodes, all ready."""
     net = SimNet(seed)
     net.add_node(NodeOptions(ephemeral=False, firewalled=False, nat_seed=("?", 0)))

@@ -266,6 +266,7 @@ class DHTNode:
                     self._events.append(QueryDone(rq.qid, [], DESTROYED))
         self._queries.clear()
         self._timers.clear()
+        self._out.clear()
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address, int]]:
         """``(data, address, socket)`` triples to send now."""
