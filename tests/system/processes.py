@@ -1,0 +1,75 @@
+"""Start run_node.py as a child process, read its JSON lines with deadlines, always stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class NodeProcess:
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "run_node.py"), *args],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self._sel = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
+
+    def read_event(self, deadline: float = 15.0) -> dict[str, Any]:
+        """The next JSON line from stdout, or an AssertionError with stderr when none comes."""
+        assert self.proc.stdout is not None
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            if self._sel.select(timeout=max(0.0, end - time.monotonic())):
+                line = self.proc.stdout.readline()
+                if not line:
+                    break
+                parsed: dict[str, Any] = json.loads(line)
+                return parsed
+        raise AssertionError(f"no JSON line from run_node.py; stderr: {self.stderr_tail()}")
+
+    def wait_for(self, event: str, deadline: float = 15.0) -> dict[str, Any]:
+        end = time.monotonic() + deadline
+        while True:
+            found = self.read_event(max(0.1, end - time.monotonic()))
+            if found["event"] == event:
+                return found
+
+    def stderr_tail(self) -> str:
+        if self.proc.poll() is None:
+            return "(still running)"
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read()[-2000:]
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        """End the process (ours, by pid) if it still runs, and reap it."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self._sel.close()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self) -> NodeProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
