@@ -3,6 +3,7 @@
 
     python run_node.py dht --host 127.0.0.1 --port P --bootstrap 127.0.0.1:Q[,...]
     python run_node.py testnet --size N --host 127.0.0.1 [--port P]
+    python run_node.py demo
 
 stdout carries one JSON object per line (the first says where the node
 listens); diagnostics go to stderr.  A node stops cleanly on SIGINT, SIGTERM
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -101,6 +103,33 @@ async def run_testnet(settings: TestnetSettings) -> None:
         emit("close")
 
 
+async def run_demo(size: int, joiners: int, timeout: float) -> None:
+    """A local testnet, a few more nodes joining it, and a lookup from each of them."""
+    async with await Testnet.create(size) as net:
+        emit("testnet", bootstrap=[f"{h}:{p}" for h, p in net.bootstrap], size=size)
+        nodes = [DHT(bootstrap=net.bootstrap) for _ in range(joiners)]
+        try:
+            for node in nodes:
+                await node.start()
+                await node.ready(timeout)
+                status = await node.status()
+                emit("joined", host=node.address[0], port=node.address[1],
+                     id=status.id.hex() if status.id else None, table_size=len(status.table))
+            everyone = [n.expected_id for n in net.nodes + nodes]
+            for node in nodes:
+                target = os.urandom(32)
+                found = await asyncio.wait_for(node.find_node(target), timeout)
+                best = sorted((i for i in everyone if i != node.expected_id),
+                              key=lambda i: int.from_bytes(i, "big") ^ int.from_bytes(target, "big"))
+                got = [r.id for r in found.closest]
+                emit("lookup", origin=node.address[1], target=target.hex(), found=len(got),
+                     closest=[r.address[1] for r in found.closest[:3]], exact=got == best[:20])
+        finally:
+            for node in nodes:
+                await node.close()
+    emit("close")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="run_node.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--host", help="IPv4 address to bind (default 127.0.0.1)")
     net.add_argument("--port", type=int, help="the bootstrapper's port (default: any free port)")
     net.add_argument("--timeout", type=float, help="stop after this many seconds")
+
+    demo = sub.add_parser("demo", help="a local testnet, nodes joining it, lookups; then exit")
+    demo.add_argument("--size", type=int, default=5, help="testnet nodes (default 5)")
+    demo.add_argument("--joiners", type=int, default=3, help="nodes that join it (default 3)")
     return parser
 
 
@@ -130,8 +163,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         table = load_toml(args.config).get(args.command, {}) if args.config else {}
-        flags = {k: v for k, v in vars(args).items() if k not in ("config", "log_level", "command")}
-        if args.command == "dht":
+        flags = {k: v for k, v in vars(args).items()
+                 if k not in ("config", "log_level", "command", "joiners")}
+        if args.command == "demo":
+            if not 1 <= args.size <= 100 or not 1 <= args.joiners <= 100:
+                raise SettingsError("demo takes --size and --joiners from 1 to 100")
+            asyncio.run(run_demo(args.size, args.joiners, timeout=30.0))
+        elif args.command == "dht":
             if table.get("bootstrap") is None and flags.get("bootstrap") is None:
                 raise SettingsError("dht needs --bootstrap (host:port list, or \"\" for a bootstrapper)")
             asyncio.run(run_dht(merge(DHTSettings(), table, flags)))

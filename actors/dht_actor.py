@@ -35,44 +35,42 @@ class DHTActor(Actor):  # type: ignore[misc]
         self.node: DHTNode | None = None
         self.runtime: ActorAddress | None = None
         self.wake_at: float | None = None
-        self.pending: dict[int, tuple[str, int]] = {}
+        self.pending: dict[int, int] = {}  # query or request id -> the runtime's request id
 
-    def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:  # noqa: N802 (Thespian's name)
+    def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
+        if isinstance(msg, StartDHT):
+            self._start(msg, sender)
+            return
         node = self.node
+        if node is None:
+            return
         if isinstance(msg, DatagramReceived):
-            if node is not None:
-                node.receive_datagram(msg.data, msg.address, msg.socket, msg.now)
-                self._flush(node)
+            node.receive_datagram(msg.data, msg.address, msg.socket, msg.now)
         elif isinstance(msg, TimerFired):
-            if node is not None:
-                node.handle_timer(msg.now)
-                self._flush(node)
+            node.handle_timer(msg.now)
         elif isinstance(msg, FindNode):
-            if node is not None:
-                qid = node.find_node(msg.target, msg.now)
-                self.pending[qid] = ("find_node", msg.request_id)
-                self._flush(node)
+            self.pending[node.find_node(msg.target, msg.now)] = msg.request_id
         elif isinstance(msg, PingNode):
-            if node is not None:
-                rid = node.ping(msg.address, msg.now)
-                self.pending[rid] = ("ping", msg.request_id)
-                self._flush(node)
+            self.pending[node.ping(msg.address, msg.now)] = msg.request_id
         elif isinstance(msg, StatusRequest):
-            if node is not None:
-                self.send(sender, self._status(node, msg.request_id))
-        elif isinstance(msg, StartDHT):
-            self.runtime = sender
-            self.node = DHTNode(
-                msg.options, server_port=msg.server_port, client_port=msg.client_port, now=msg.now,
-                rng=random.Random(msg.seed),
-            )
-            if msg.bootstrap:
-                self.node.bootstrap(msg.now)
-            self._flush(self.node)
+            self.send(sender, self._status(node, msg.request_id))
+            return
         elif isinstance(msg, StopDHT):
-            if node is not None:
-                node.destroy()
-                self._flush(node)
+            node.destroy()
+        else:
+            log.warning("DHTActor ignores %s", type(msg).__name__)
+            return
+        self._flush(node)
+
+    def _start(self, msg: StartDHT, runtime: ActorAddress) -> None:
+        self.runtime = runtime
+        self.node = DHTNode(
+            msg.options, server_port=msg.server_port, client_port=msg.client_port, now=msg.now,
+            rng=random.Random(msg.seed),
+        )
+        if msg.bootstrap:
+            self.node.bootstrap(msg.now)
+        self._flush(self.node)
 
     def _flush(self, node: DHTNode) -> None:
         events: list[DHTEvent] = []
@@ -89,10 +87,9 @@ class DHTActor(Actor):  # type: ignore[misc]
 
     def _answer(self, ev: QueryDone | RequestDone) -> None:
         key = ev.qid if isinstance(ev, QueryDone) else ev.rid
-        route = self.pending.pop(key, None)
-        if route is None:
+        request_id = self.pending.pop(key, None)
+        if request_id is None:
             return
-        kind, request_id = route
         if isinstance(ev, QueryDone):
             self.send(self.runtime, FindNodeResult(request_id, ev.closest, ev.error))
         else:

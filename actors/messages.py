@@ -15,7 +15,6 @@ from protocol.dht.node import NodeOptions
 from protocol.dht.query import QueryReply
 from protocol.encoding import Address
 
-
 # --- runtime -> DHTActor ---------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
