@@ -9,6 +9,7 @@ the JavaScript decoders.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from typing import TypeVar
@@ -173,19 +174,17 @@ def ipv4_bytes(host: str) -> bytes:
     return octets
 
 
-def write_ipv4_address(out: bytearray, addr: Address) -> None:
+@functools.lru_cache(maxsize=8192)
+def encode_ipv4_address(addr: Address) -> bytes:
+    """The 6 bytes of ``(host, port)``: host in network order, port little-endian (cached)."""
     host, port = addr
     if not 0 <= port <= 0xFFFF:
         raise ValueError(f"port out of range: {port}")
-    out += ipv4_bytes(host)
-    out.append(port & 0xFF)
-    out.append(port >> 8)
+    return ipv4_bytes(host) + bytes((port & 0xFF, port >> 8))
 
 
-def encode_ipv4_address(addr: Address) -> bytes:
-    out = bytearray()
-    write_ipv4_address(out, addr)
-    return bytes(out)
+def write_ipv4_address(out: bytearray, addr: Address) -> None:
+    out += encode_ipv4_address(addr)
 
 
 def write_ipv6_address(out: bytearray, addr: Address) -> None:

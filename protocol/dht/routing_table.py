@@ -45,6 +45,7 @@ class RoutingTable:
         self.id = own_id
         self.k = k
         self.rows: list[dict[bytes, TableNode]] = [{} for _ in range(ROWS)]
+        self._filled: set[int] = set()  # indexes of non-empty rows
         self._size = 0
 
     def __len__(self) -> int:
@@ -74,13 +75,17 @@ class RoutingTable:
         if len(row) >= self.k:
             return False
         row[node.id] = node
+        self._filled.add(self.row_of(node.id))
         self._size += 1
         return True
 
     def remove(self, node_id: bytes) -> TableNode | None:
-        node = self.rows[self.row_of(node_id)].pop(node_id, None)
+        index = self.row_of(node_id)
+        node = self.rows[index].pop(node_id, None)
         if node is not None:
             self._size -= 1
+            if not self.rows[index]:
+                self._filled.discard(index)
         return node
 
     def row_for(self, node_id: bytes) -> list[TableNode]:
@@ -93,15 +98,17 @@ class RoutingTable:
         d = shared_prefix_bits(self.id, target)
         # Distances grow in this order of rows: row d; every row above d (they all
         # differ from the target first at bit d); then rows d-1, d-2, ... 0.
+        filled = sorted(self._filled)
         groups: list[list[TableNode]] = []
         if d < ROWS:
             groups.append(list(self.rows[d].values()))
             above: list[TableNode] = []
-            for i in range(d + 1, ROWS):
-                above.extend(self.rows[i].values())
+            for i in filled:
+                if i > d:
+                    above.extend(self.rows[i].values())
             groups.append(above)
-        for i in range(min(d, ROWS) - 1, -1, -1):
-            if self.rows[i]:
+        for i in reversed(filled):
+            if i < d:
                 groups.append(list(self.rows[i].values()))
         found: list[TableNode] = []
         t = int.from_bytes(target, "big")
