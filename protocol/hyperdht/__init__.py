@@ -1,0 +1,1 @@
+"""hyperdht's payloads and commands on top of dht-rpc."""
