@@ -24,10 +24,16 @@ from noise.functions.dh import DH
 from noise.functions.keypair import KeyPair as _NoiseKeyPair
 
 from protocol.hugin import KeyPair, ed25519_dh
+from protocol.namespaces import (
+    NS_PEER_HANDSHAKE,
+    NS_PEER_HOLEPUNCH,
+    NS_SS_INITIATOR,
+    NS_SS_RESPONDER,
+    keyed_hash,
+)
 
 IK = b"Noise_IK_Ed25519_ChaChaPoly_BLAKE2b"
 XX = b"Noise_XX_Ed25519_ChaChaPoly_BLAKE2b"
-NS_PEER_HANDSHAKE = bytes.fromhex("14d6d4b49214ab1033ed204976caa258bae9e1e8543b9ad1fd996a910b0c4e3a")
 MAX_MESSAGE = 65535
 
 
@@ -94,6 +100,15 @@ class HandshakeResult:
     tx: bytes
     rx: bytes
     hash: bytes
+
+    @property
+    def holepunch_secret(self) -> bytes:
+        """The key of hyperdht's holepunch payloads."""
+        return keyed_hash(NS_PEER_HOLEPUNCH, self.hash)
+
+    def stream_id(self, initiator: bool) -> bytes:
+        """secret-stream's id for the initiator's (or the responder's) side."""
+        return keyed_hash(NS_SS_INITIATOR if initiator else NS_SS_RESPONDER, self.hash)
 
 
 class NoiseHandshake:

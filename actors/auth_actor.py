@@ -1,0 +1,108 @@
+"""AuthActor: the group barrier and the firewall, decided before anything is allocated."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from thespian.actors import Actor, ActorAddress
+
+from actors.messages import (
+    AdmitHandshake,
+    AuthReady,
+    AuthStatus,
+    AuthStatusRequest,
+    CheckPeer,
+    ConfigureAuth,
+    SetBan,
+    Verdict,
+)
+from protocol.admission import FailureThrottle, RateLimiter
+from protocol.hugin import GroupKey, KeyPair
+
+log = logging.getLogger(__name__)
+
+OWN_KEY = "own-key"
+BANNED = "banned"
+RATE_LIMITED = "rate-limited"
+THROTTLED = "throttled"
+MISSING_MID = "missing-mid"
+BAD_MID = "bad-mid"
+FIREWALL = "firewall"
+
+
+class AuthActor(Actor):  # type: ignore[misc]
+    """Signs our ``mid``; checks remote ones against the key the handshake proved.
+
+    Refusals are counted by reason.  Sources that keep failing the group check
+    are throttled for a while; keys refused by the user's firewall are banned.
+    Nothing here grows without bound: bans are explicit and the per-source
+    tables forget their oldest entries.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.group: GroupKey | None = None
+        self.key_pair: KeyPair | None = None
+        self.firewall: Callable[[bytes, Any], bool] | None = None
+        self.rate = RateLimiter(5.0, 20)
+        self.throttle = FailureThrottle()
+        self.banned: set[bytes] = set()
+        self.counters: Counter[str] = Counter()
+
+    def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
+        if isinstance(msg, CheckPeer):
+            self.send(sender, self._check(msg))
+        elif isinstance(msg, AdmitHandshake):
+            self.send(sender, self._admit(msg))
+        elif isinstance(msg, SetBan):
+            if msg.banned:
+                self.banned.add(msg.public_key)
+            else:
+                self.banned.discard(msg.public_key)
+        elif isinstance(msg, ConfigureAuth):
+            self._configure(msg)
+            mid = self.group.sign(self.key_pair.public_key) if self.group and self.key_pair else None
+            self.send(sender, AuthReady(mid))
+        elif isinstance(msg, AuthStatusRequest):
+            self.send(sender, AuthStatus(msg.request_id, dict(self.counters), len(self.banned)))
+
+    def _configure(self, msg: ConfigureAuth) -> None:
+        if msg.group is not None and not isinstance(msg.group, GroupKey):
+            raise TypeError("group must be a GroupKey")
+        self.group = msg.group
+        self.key_pair = msg.key_pair
+        self.firewall = msg.firewall
+        self.rate = RateLimiter(msg.handshake_rate, msg.handshake_burst)
+
+    def _refuse(self, request_id: int, reason: str) -> Verdict:
+        self.counters[reason] += 1
+        return Verdict(request_id, False, reason)
+
+    def _admit(self, msg: AdmitHandshake) -> Verdict:
+        host = msg.source[0]
+        if self.throttle.blocked(host, msg.now):
+            return self._refuse(msg.request_id, THROTTLED)
+        if not self.rate.allow(host, msg.now):
+            return self._refuse(msg.request_id, RATE_LIMITED)
+        return Verdict(msg.request_id, True)
+
+    def _check(self, msg: CheckPeer) -> Verdict:
+        key = msg.remote_public_key
+        if self.key_pair is not None and key == self.key_pair.public_key:
+            return self._refuse(msg.request_id, OWN_KEY)
+        if key in self.banned:
+            return self._refuse(msg.request_id, BANNED)
+        if self.group is not None:
+            reason = MISSING_MID if msg.mid is None else BAD_MID
+            if msg.mid is None or not self.group.verify(key, msg.mid):
+                if msg.source is not None and self.throttle.failed(msg.source[0], msg.now):
+                    log.info("throttling %s after repeated group-check failures", msg.source[0])
+                return self._refuse(msg.request_id, reason)
+        if self.firewall is not None and self.firewall(key, msg.payload):
+            self.banned.add(key)
+            return self._refuse(msg.request_id, FIREWALL)
+        self.counters["accepted"] += 1
+        return Verdict(msg.request_id, True)
