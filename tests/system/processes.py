@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.lines import JsonLineReader
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,21 +21,14 @@ class NodeProcess:
             [sys.executable, str(ROOT / "run_node.py"), *args],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        self._sel = selectors.DefaultSelector()
         assert self.proc.stdout is not None
-        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self._lines = JsonLineReader(self.proc.stdout)
 
     def read_event(self, deadline: float = 15.0) -> dict[str, Any]:
         """The next JSON line from stdout, or an AssertionError with stderr when none comes."""
-        assert self.proc.stdout is not None
-        end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            if self._sel.select(timeout=max(0.0, end - time.monotonic())):
-                line = self.proc.stdout.readline()
-                if not line:
-                    break
-                parsed: dict[str, Any] = json.loads(line)
-                return parsed
+        found = self._lines.read(deadline)
+        if found is not None:
+            return found
         raise AssertionError(f"no JSON line from run_node.py; stderr: {self.stderr_tail()}")
 
     def wait_for(self, event: str, deadline: float = 15.0) -> dict[str, Any]:
@@ -63,7 +56,7 @@ class NodeProcess:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
-        self._sel.close()
+        self._lines.close()
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
