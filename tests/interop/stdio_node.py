@@ -37,6 +37,7 @@ class StdioNode:
         )
         assert self.proc.stdout is not None
         self._lines = JsonLineReader(self.proc.stdout)
+        self._next_id = 0
 
     def send(self, obj: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
@@ -48,6 +49,19 @@ class StdioNode:
         if found is not None:
             return found
         raise AssertionError(f"no line from the Node script; stderr: {self.stderr()}")
+
+    def request(self, cmd: str, deadline: float = 30.0, **fields: Any) -> Any:
+        """Send ``{"id", "cmd", **fields}`` and return the matching answer's result (blocking)."""
+        self._next_id += 1
+        rid = self._next_id
+        self.send({"id": rid, "cmd": cmd, **fields})
+        while True:
+            answer = self.read(deadline)
+            if answer.get("id") != rid:
+                continue
+            if "error" in answer:
+                raise RuntimeError(f"Node {cmd} failed: {answer['error']}")
+            return answer["result"]
 
     def stderr(self) -> str:
         if self.proc.poll() is None:

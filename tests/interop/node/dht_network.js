@@ -1,0 +1,126 @@
+'use strict'
+// A small network of real Node DHT nodes on one host, driven over stdio as JSON lines.
+//
+//   node dht_network.js --nodes N [--bootstrap 127.0.0.1:P,...] [--host 127.0.0.1]
+//                       [--impl hyperdht|dht-rpc] [--timeout SECONDS]
+//
+// Without --bootstrap the first node is a bootstrapper (persistent at once) and the others
+// bootstrap from it; with --bootstrap every node bootstraps from that list. Other nodes are
+// created with {ephemeral: false, firewalled: false}, one after another, each fully bootstrapped.
+// First stdout line: {"event":"ready","bootstrap":[...],"nodes":[info...]}.
+// Then commands on stdin, {"id":n,"cmd":...}, answered {"id":n,"result":...} or {"id":n,"error":...}:
+//   findNode {node, target}  -> {closest: [{host,port,id}]} (the query's closest replies)
+//   table {node}             -> [{host,port,id}]
+//   info {node}              -> {host,port,id,ephemeral,firewalled}
+//   ping {node, host, port}  -> {id, to}
+//   spawn {bootstrap}        -> info of a new node (next index)
+//   exit                     -> destroys everything and exits 0
+// Exits by itself when stdin closes or after --timeout seconds (default 120).
+
+const dgram = require('dgram')
+const readline = require('readline')
+
+const args = { nodes: '5', host: '127.0.0.1', impl: 'hyperdht', timeout: '120' }
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] = process.argv[i + 1]
+
+const DHT = args.impl === 'dht-rpc' ? require('dht-rpc') : require('hyperdht')
+const host = args.host
+const nodes = []
+
+const hex = (b) => (b ? Buffer.from(b).toString('hex') : null)
+const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+const parseList = (s) => s.split(',').filter(Boolean).map((a) => {
+  const [h, p] = a.split(':')
+  return { host: h, port: Number(p) }
+})
+
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4')
+    s.once('error', reject)
+    s.bind(0, host, () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+function info (node) {
+  const addr = node.address()
+  return { host: addr.host, port: addr.port, id: hex(node.id), ephemeral: node.ephemeral, firewalled: node.firewalled }
+}
+
+async function addNode (bootstrap) {
+  const node = new DHT({ ephemeral: false, firewalled: false, host, port: await freePort(), bootstrap })
+  nodes.push(node)
+  await node.fullyBootstrapped()
+  return node
+}
+
+async function handle (msg) {
+  const node = nodes[msg.node || 0]
+  switch (msg.cmd) {
+    case 'findNode': {
+      const q = node.findNode(Buffer.from(msg.target, 'hex'))
+      await q.finished()
+      return { closest: q.closestReplies.map((r) => ({ host: r.from.host, port: r.from.port, id: hex(r.from.id) })) }
+    }
+    case 'table':
+      return node.table.toArray().map((n) => ({ host: n.host, port: n.port, id: hex(n.id) }))
+    case 'info':
+      return info(node)
+    case 'ping': {
+      const res = await node.ping({ host: msg.host, port: msg.port })
+      return { id: hex(res.from.id), to: res.to }
+    }
+    case 'spawn':
+      return info(await addNode(parseList(msg.bootstrap.join(','))))
+    case 'exit':
+      await shutdown(0)
+      return null
+    default:
+      throw new Error('unknown command ' + msg.cmd)
+  }
+}
+
+let stopping = false
+async function shutdown (code) {
+  if (stopping) return
+  stopping = true
+  await Promise.allSettled(nodes.map((n) => n.destroy()))
+  process.exit(code)
+}
+
+async function main () {
+  setTimeout(() => shutdown(0), Number(args.timeout) * 1000).unref()
+  let bootstrap
+  const count = Number(args.nodes)
+  if (args.bootstrap) {
+    bootstrap = parseList(args.bootstrap)
+  } else {
+    const port = await freePort()
+    const first = DHT.bootstrapper(port, host, { host })
+    nodes.push(first)
+    await first.fullyBootstrapped()
+    bootstrap = [{ host, port }]
+  }
+  while (nodes.length < count) await addNode(bootstrap)
+  out({ event: 'ready', bootstrap: bootstrap.map((b) => b.host + ':' + b.port), nodes: nodes.map(info) })
+
+  const rl = readline.createInterface({ input: process.stdin })
+  rl.on('line', async (line) => {
+    let msg
+    try {
+      msg = JSON.parse(line)
+      out({ id: msg.id, result: await handle(msg) })
+    } catch (err) {
+      out({ id: msg && msg.id, error: err.message })
+    }
+  })
+  rl.on('close', () => shutdown(0))
+}
+
+main().catch((err) => {
+  out({ event: 'error', error: err.stack })
+  shutdown(1)
+})
