@@ -9,7 +9,7 @@ from typing import Any
 from thespian.actors import Actor, ActorAddress
 
 from actors.messages import (
-    DatagramReceived,
+    DatagramsReceived,
     DHTStatus,
     FindNode,
     FindNodeResult,
@@ -44,8 +44,10 @@ class DHTActor(Actor):  # type: ignore[misc]
         node = self.node
         if node is None:
             return
-        if isinstance(msg, DatagramReceived):
-            node.receive_datagram(msg.data, msg.address, msg.socket, msg.now)
+        if isinstance(msg, DatagramsReceived):
+            receive, socket, now = node.receive_datagram, msg.socket, msg.now
+            for data, address in msg.datagrams:
+                receive(data, address, socket, now)
         elif isinstance(msg, TimerFired):
             node.handle_timer(msg.now)
         elif isinstance(msg, FindNode):

@@ -31,9 +31,10 @@ class StartDHT:
 
 
 @dataclass(frozen=True, slots=True)
-class DatagramReceived:
-    data: bytes
-    address: Address
+class DatagramsReceived:
+    """What one socket had ready: ``(data, source)`` pairs, oldest first."""
+
+    datagrams: list[tuple[bytes, Address]]
     socket: int
     now: float
 

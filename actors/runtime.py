@@ -21,7 +21,7 @@ from thespian.actors import ActorSystem, PoisonMessage
 
 from actors.dht_actor import DHTActor
 from actors.messages import (
-    DatagramReceived,
+    DatagramsReceived,
     DHTStatus,
     FindNode,
     FindNodeResult,
@@ -33,6 +33,7 @@ from actors.messages import (
     StopDHT,
     TimerFired,
 )
+from actors.udp import UdpEndpoint
 from protocol.dht.events import DHTEvent, NodeReady
 from protocol.dht.node import CLIENT, SERVER, NodeOptions
 from protocol.encoding import Address
@@ -42,29 +43,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOG_DEFS: dict[str, Any] = {"version": 1, "disable_existing_loggers": False}
-
-
-class _Endpoint(asyncio.DatagramProtocol):
-    """One bound UDP socket; hands every datagram to the runtime."""
-
-    def __init__(self, runtime: NodeRuntime, socket: int) -> None:
-        self.runtime = runtime
-        self.socket = socket
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.runtime._datagram(data, (addr[0], addr[1]), self.socket)
-
-    def error_received(self, exc: Exception) -> None:
-        self.runtime.io_errors += 1
-        log.debug("udp error on socket %d: %s", self.socket, exc)
-
-
-def _factory(endpoint: _Endpoint) -> Callable[[], _Endpoint]:
-    return lambda: endpoint
 
 
 @dataclass
@@ -85,14 +63,13 @@ class NodeRuntime:
         self.loop = asyncio.get_running_loop()
         self.system: Any = None
         self.dht: Any = None
-        self._endpoints: list[_Endpoint] = []
+        self._endpoints: list[UdpEndpoint] = []
         self._timer: asyncio.TimerHandle | None = None
         self._wake_at: float | None = None
         self._requests = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._ready: asyncio.Future[NodeReady] = self.loop.create_future()
         self.listeners: list[Callable[[DHTEvent], None]] = []
-        self.io_errors = 0
         self.actor_failures = 0
         self.closed = False
 
@@ -105,19 +82,16 @@ class NodeRuntime:
         return self._local(CLIENT)
 
     def _local(self, socket: int) -> Address:
-        transport = self._endpoints[socket].transport
-        assert transport is not None
-        host, port = transport.get_extra_info("sockname")[:2]
-        return (host, port)
+        return self._endpoints[socket].address
 
     async def start(self) -> None:
         """Bind the sockets, start the actor system and the DHT node."""
         cfg = self.config
         try:
             for socket, port in ((SERVER, cfg.port), (CLIENT, 0)):
-                endpoint = _Endpoint(self, socket)
-                await self.loop.create_datagram_endpoint(_factory(endpoint), local_addr=(cfg.host, port))
+                endpoint = UdpEndpoint(self.loop, self._receiver(socket))
                 self._endpoints.append(endpoint)
+                endpoint.bind(cfg.host, port)
         except OSError:
             self._close_endpoints()
             raise
@@ -178,14 +152,16 @@ class NodeRuntime:
 
     def _close_endpoints(self) -> None:
         for endpoint in self._endpoints:
-            if endpoint.transport is not None:
-                endpoint.transport.close()
+            endpoint.close()
 
     # ------------------------------------------------------------------ actor plumbing
 
-    def _datagram(self, data: bytes, address: Address, socket: int) -> None:
-        if not self.closed:
-            self._tell(DatagramReceived(data, address, socket, self.loop.time()))
+    def _receiver(self, socket: int) -> Callable[[list[tuple[bytes, Address]]], None]:
+        def received(datagrams: list[tuple[bytes, Address]]) -> None:
+            if not self.closed:
+                self._tell(DatagramsReceived(datagrams, socket, self.loop.time()))
+
+        return received
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -202,10 +178,9 @@ class NodeRuntime:
 
     def _handle(self, reply: Any) -> None:
         if isinstance(reply, Outbox):
+            endpoints = self._endpoints
             for data, to, socket in reply.datagrams:
-                transport = self._endpoints[socket].transport
-                if transport is not None and not transport.is_closing():
-                    transport.sendto(data, to)
+                endpoints[socket].send(data, to)
             for ev in reply.events:
                 self._event(ev)
             self._arm(reply.wake_at)
