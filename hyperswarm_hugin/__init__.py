@@ -1,5 +1,15 @@
-"""hyperswarm-hugin: a Python peer of the Hyperswarm network with Hugin's group barrier."""
+"""hyperswarm-hugin: a Python peer of the Hyperswarm network with Hugin's group barrier.
+
+Keys (byte for byte what the Hugin apps and keypear make)::
+
+    group = GroupKey.from_invite(invite)      # or GroupKey.from_seed(seed)
+    me = KeyPair.from_seed(dht_seed)          # the DHT / Noise static key
+    mid = group.sign(me.public_key)           # sent in every handshake
+    group.verify(remote_public_key, mid)      # the barrier
+    group.topic                               # the room topic the apps join
+"""
 
 from hyperswarm_hugin.dht import DHT, Testnet
+from protocol.hugin import GroupKey, KeyPair, fill32
 
-__all__ = ["DHT", "Testnet"]
+__all__ = ["DHT", "GroupKey", "KeyPair", "Testnet", "fill32"]
