@@ -1,0 +1,107 @@
+"""@hyperswarm/secret-stream framing, sans-IO (secret-stream.md).
+
+Each direction is a sequence of ``uint24-LE length ‖ body`` frames.  The first
+frame is the header message (our role's stream id and the xchacha20poly1305
+secretstream header); every later frame is one encrypted application message.
+Message boundaries are kept: one write is one frame is one delivered message.
+"""
+
+from __future__ import annotations
+
+from nacl import bindings
+from nacl.exceptions import CryptoError
+
+from protocol.namespaces import NS_SS_INITIATOR, NS_SS_RESPONDER, keyed_hash
+from protocol.namespaces import NS_SS_SEND as NS_SEND
+
+HEADER_BODY = 56
+ABYTES = 17
+MAX_MESSAGE = (1 << 24) - 1 - ABYTES
+TAG_MESSAGE = bindings.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+
+
+class SecretStreamError(Exception):
+    """A frame that fails the checks; the connection must be destroyed."""
+
+
+def stream_id(handshake_hash: bytes, initiator: bool) -> bytes:
+    return keyed_hash(NS_SS_INITIATOR if initiator else NS_SS_RESPONDER, handshake_hash)
+
+
+class SecretStream:
+    """Encrypts our messages into frames and decrypts the peer's frames into messages."""
+
+    def __init__(self, *, is_initiator: bool, tx: bytes, rx: bytes, handshake_hash: bytes,
+                 header: bytes | None = None) -> None:
+        if len(tx) < 32 or len(rx) < 32 or len(handshake_hash) != 64:
+            raise ValueError("secret-stream needs 32-byte tx/rx keys and the 64-byte handshake hash")
+        self.is_initiator = is_initiator
+        self._rx = rx[:32]
+        self._remote_id = stream_id(handshake_hash, not is_initiator)
+        self._push = bindings.crypto_secretstream_xchacha20poly1305_state()
+        if header is None:
+            header = bindings.crypto_secretstream_xchacha20poly1305_init_push(self._push, tx[:32])
+        else:  # a pinned header, for test vectors: the same state init_push would give
+            bindings.crypto_secretstream_xchacha20poly1305_init_pull(self._push, header, tx[:32])
+        self._header_frame = (HEADER_BODY.to_bytes(3, "little") + stream_id(handshake_hash, is_initiator)
+                              + bytes(header))
+        self._pull: object | None = None
+        self._buffer = bytearray()
+        self.send_key = keyed_hash((NS_SS_INITIATOR if is_initiator else NS_SS_RESPONDER) + NS_SEND,
+                                   handshake_hash)
+        self.receive_key = keyed_hash((NS_SS_RESPONDER if is_initiator else NS_SS_INITIATOR) + NS_SEND,
+                                      handshake_hash)
+
+    def header_frame(self) -> bytes:
+        """The 59-byte header message to write first."""
+        return self._header_frame
+
+    def encrypt(self, message: bytes) -> bytes:
+        """One application message as one frame."""
+        if len(message) > MAX_MESSAGE:
+            raise ValueError(f"a message is at most {MAX_MESSAGE} bytes")
+        body = bindings.crypto_secretstream_xchacha20poly1305_push(self._push, bytes(message), None, TAG_MESSAGE)
+        return len(body).to_bytes(3, "little") + body
+
+    def receive(self, data: bytes) -> list[bytes]:
+        """Feed stream bytes; returns the complete messages they finish (empty ones dropped)."""
+        buf = self._buffer
+        buf += data
+        out: list[bytes] = []
+        pos = 0
+        end = len(buf)
+        while end - pos >= 3:
+            length = buf[pos] | (buf[pos + 1] << 8) | (buf[pos + 2] << 16)
+            if length == 0:
+                raise SecretStreamError("empty frame")
+            if end - pos - 3 < length:
+                break
+            body = bytes(buf[pos + 3:pos + 3 + length])
+            pos += 3 + length
+            if self._pull is None:
+                self._open(body)
+                continue
+            if length < ABYTES:
+                raise SecretStreamError("invalid message received")
+            try:
+                message, _tag = bindings.crypto_secretstream_xchacha20poly1305_pull(self._pull, body, None)
+            except (CryptoError, ValueError, RuntimeError):
+                raise SecretStreamError("pull failed: message corrupted or forged") from None
+            if message:
+                out.append(message)
+        del buf[:pos]
+        return out
+
+    def _open(self, body: bytes) -> None:
+        if len(body) != HEADER_BODY:
+            raise SecretStreamError("invalid header message received")
+        if body[:32] != self._remote_id:
+            raise SecretStreamError("invalid header received: wrong stream id")
+        state = bindings.crypto_secretstream_xchacha20poly1305_state()
+        bindings.crypto_secretstream_xchacha20poly1305_init_pull(state, body[32:], self._rx)
+        self._pull = state
+
+    @property
+    def opened(self) -> bool:
+        """True once the peer's header message was accepted."""
+        return self._pull is not None

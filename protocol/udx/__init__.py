@@ -1,0 +1,1 @@
+"""UDX: the reliable, congestion-controlled stream under every hyperdht connection."""

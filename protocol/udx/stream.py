@@ -1,0 +1,462 @@
+"""A UDX stream as a sans-IO state machine (udx.md).
+
+Feed it datagrams with :meth:`UdxStream.receive`, time with
+:meth:`UdxStream.handle_timer`; take what to send from
+:meth:`UdxStream.datagrams_to_send`.  Received bytes accumulate in
+:attr:`UdxStream.inbox` for the caller to take.
+
+Sending follows libudx's rules on the wire (one seq per DATA/END packet, every
+packet carrying the current ack and window, SACK blocks for out-of-order data,
+DESTROY with the next unused seq).  Congestion control is NewReno-style with
+SACK-based loss detection: slow start from 10 packets, halving once per
+recovery episode, RTO with libudx's spacing (1 s, then every 2 × RTO, ETIMEDOUT
+after the 7th expiry).  Acknowledgements are sent once per batch of received
+packets, carrying the cumulative ack (and SACK blocks when a hole exists).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from protocol.udx.packet import (
+    DATA,
+    DEFAULT_RWND,
+    DESTROY,
+    END,
+    HEADER_SIZE,
+    HEARTBEAT,
+    MESSAGE,
+    SACK,
+    pack_header,
+    unpack_header,
+)
+
+M32 = 0xFFFFFFFF
+DEFAULT_PAYLOAD = 1152
+INITIAL_CWND = 10.0
+MIN_CWND = 4.0
+MAX_CWND = 8192.0
+DUP_THRESHOLD = 3
+MIN_RTO = 1.0
+MAX_RTO = 30.0
+MAX_RTO_EXPIRIES = 6
+MAX_SACK_BLOCKS = 50
+LINGER = 15.0
+
+ECONNRESET = "ECONNRESET"
+ETIMEDOUT = "ETIMEDOUT"
+
+
+def _unwrap(wire: int, near: int) -> int:
+    """The unwrapped sequence number closest to ``near`` whose low 32 bits are ``wire``."""
+    return near + (((wire - near + 0x80000000) & M32) - 0x80000000)
+
+
+class _Sent:
+    __slots__ = ("kind", "payload", "pending", "retransmits", "rto_expiries", "sacked", "sent_at")
+
+    def __init__(self, kind: int, payload: bytes, now: float) -> None:
+        self.kind = kind
+        self.payload = payload
+        self.sent_at = now
+        self.retransmits = 0
+        self.rto_expiries = 0
+        self.sacked = False
+        self.pending = False  # queued for retransmission
+
+
+class UdxStream:
+    """One direction pair of a UDX stream, identified locally by ``local_id``."""
+
+    def __init__(self, local_id: int, *, max_payload: int = DEFAULT_PAYLOAD) -> None:
+        if not 0 <= local_id <= M32:
+            raise ValueError("a stream id is a uint32")
+        if not 1 <= max_payload <= 2048 - HEADER_SIZE:
+            raise ValueError("max_payload must fit a 2048-byte datagram")
+        self.local_id = local_id
+        self.remote_id: int | None = None
+        self.max_payload = max_payload
+        # Sending.
+        self._queue: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self._next_seq = 0
+        self._una = 0
+        self._inflight: dict[int, _Sent] = {}
+        self._sacked = 0
+        self._retransmit: deque[int] = deque()
+        self._scan_limit = 0  # one past the highest SACKed seq
+        self._rack_time = 0.0  # send time of the most recently sent packet known delivered
+        self._end_wanted = False
+        self._end_seq: int | None = None
+        self._messages_out: list[bytes] = []
+        self.cwnd = INITIAL_CWND
+        self.ssthresh = MAX_CWND
+        self._recovery_until: int | None = None
+        self.peer_rwnd = DEFAULT_RWND
+        self._srtt: float | None = None
+        self._rttvar = 0.0
+        self.rto = MIN_RTO
+        self._rto_at: float | None = None
+        # Receiving.
+        self._ack = 0
+        self._ooo: dict[int, tuple[bytes, bool]] = {}
+        self._remote_end: int | None = None
+        self.inbox = bytearray()
+        self.messages: list[bytes] = []
+        self.backlog = 0
+        self._ack_needed = False
+        # Lifecycle.
+        self.remote_ended = False
+        self.local_ended = False
+        self.closed = False
+        self.error: str | None = None
+        self._destroy_pending = False
+        self.linger_until: float | None = None
+        self.stats_retransmits = 0
+        self.stats_rto = 0
+
+    # ------------------------------------------------------------------ app side
+
+    @property
+    def connected(self) -> bool:
+        return self.remote_id is not None
+
+    def connect(self, remote_id: int) -> None:
+        """Address every packet to ``remote_id``, the id the peer announced."""
+        if not 0 <= remote_id <= M32:
+            raise ValueError("a stream id is a uint32")
+        self.remote_id = remote_id
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes to send; they are cut into packets as the window allows."""
+        if self._end_wanted or self.closed:
+            raise RuntimeError("write after end or close")
+        if data:
+            self._queue.append(bytes(data))
+            self.queued_bytes += len(data)
+
+    def end(self) -> None:
+        """Half-close: an END follows everything written."""
+        if not self.closed:
+            self._end_wanted = True
+
+    def send_message(self, data: bytes) -> None:
+        """An unordered, unreliable datagram (UDX MESSAGE)."""
+        if len(data) > 2048 - HEADER_SIZE:
+            raise ValueError("a UDX message must fit one datagram")
+        if not self.closed:
+            self._messages_out.append(bytes(data))
+
+    def destroy(self) -> None:
+        """Abort: one DESTROY packet (if connected), then closed."""
+        if self.closed:
+            return
+        self._destroy_pending = self.connected
+        self._close(None, now=None)
+
+    @property
+    def buffered(self) -> int:
+        """Bytes written but not yet acknowledged."""
+        return self.queued_bytes + sum(len(p.payload) for p in self._inflight.values())
+
+    def take_inbox(self) -> bytes:
+        data = bytes(self.inbox)
+        self.inbox.clear()
+        return data
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive(self, data: bytes, now: float) -> None:
+        """Process one datagram addressed to this stream."""
+        if len(data) < HEADER_SIZE:
+            return
+        _, _, kind, doff, _, rwnd, seq_w, ack_w = unpack_header(data)
+        if self.closed:
+            if self.linger_until is not None and now < self.linger_until and kind & (DATA | END):
+                self._ack_needed = True
+            return
+        if kind & HEARTBEAT:
+            self._ack_needed = True
+            return
+        rest = len(data) - HEADER_SIZE
+        sacking = kind & SACK and not kind & (DATA | END | MESSAGE)
+        if not sacking and doff > rest:
+            return
+        seq = _unwrap(seq_w, self._ack)
+        if kind & (DATA | END):
+            self._ack_needed = True
+            if seq >= self._ack and not self.remote_ended:
+                payload = data[HEADER_SIZE + doff:] if kind & DATA else b""
+                if seq == self._ack:
+                    self._deliver(payload, bool(kind & END))
+                    while self._ack in self._ooo:
+                        held, is_end = self._ooo.pop(self._ack)
+                        self._deliver(held, is_end)
+                elif seq not in self._ooo:
+                    self._ooo[seq] = (payload, bool(kind & END))
+        if kind & DESTROY:
+            if seq >= self._ack:
+                self._close(ECONNRESET, now)
+            return
+        if kind & MESSAGE:
+            self.messages.append(data[HEADER_SIZE + doff:])
+        ack = _unwrap(ack_w, self._una)
+        if ack > self._next_seq:
+            self._ack_needed = False  # libudx: such a packet is not acknowledged
+            return
+        self.peer_rwnd = rwnd
+        newly = self._on_ack(ack, now)
+        if sacking:
+            length = doff if 0 < doff < rest else rest
+            for i in range(min(length // 8, MAX_SACK_BLOCKS * 4)):
+                off = HEADER_SIZE + 8 * i
+                start = _unwrap(int.from_bytes(data[off:off + 4], "little"), self._una)
+                end = _unwrap(int.from_bytes(data[off + 4:off + 8], "little"), self._una)
+                if self._una <= start < end <= self._next_seq:
+                    self._on_sack(start, end)
+            self._detect_losses()
+        self._grow(newly)
+        self._check_finished(now)
+
+    def _deliver(self, payload: bytes, is_end: bool) -> None:
+        if payload:
+            self.inbox += payload
+        if is_end:
+            self._remote_end = self._ack
+            self.remote_ended = True
+        self._ack += 1
+
+    def _on_ack(self, ack: int, now: float) -> int:
+        newly = 0
+        inflight = self._inflight
+        while self._una < ack:
+            sent = inflight.pop(self._una, None)
+            if sent is not None:
+                newly += 1
+                if sent.sacked:
+                    self._sacked -= 1
+                else:
+                    if sent.retransmits == 0:
+                        self._rtt_sample(now - sent.sent_at)
+                    if sent.sent_at > self._rack_time:
+                        self._rack_time = sent.sent_at
+            self._una += 1
+        if newly:
+            self._rto_at = now + self.rto if inflight else None
+            if self._end_seq is not None and self._una > self._end_seq:
+                self.local_ended = True
+        return newly
+
+    def _on_sack(self, start: int, end: int) -> None:
+        inflight = self._inflight
+        for seq in range(start, end):
+            sent = inflight.get(seq)
+            if sent is not None and not sent.sacked:
+                sent.sacked = True
+                self._sacked += 1
+                if sent.sent_at > self._rack_time:
+                    self._rack_time = sent.sent_at
+                if seq >= self._scan_limit:
+                    self._scan_limit = seq + 1
+
+    def _detect_losses(self) -> None:
+        """SACK-based loss detection: a hole three packets below the highest SACKed one, or a
+        packet sent before one that was delivered since (RACK: this catches lost retransmissions)."""
+        limit = self._scan_limit
+        if limit <= self._una:
+            return
+        reorder = (self._srtt or 0.0) / 4
+        deadline = self._rack_time - reorder
+        fack = limit - DUP_THRESHOLD
+        lost = False
+        inflight = self._inflight
+        for seq in range(self._una, limit):
+            sent = inflight.get(seq)
+            if sent is None or sent.sacked or sent.pending:
+                continue
+            if (seq < fack and sent.retransmits == 0) or sent.sent_at < deadline:
+                sent.pending = True
+                self._retransmit.append(seq)
+                lost = True
+        if lost and self._recovery_until is None:
+            self.ssthresh = max(self.cwnd / 2, MIN_CWND)
+            self.cwnd = self.ssthresh
+            self._recovery_until = self._next_seq
+
+    def _grow(self, newly: int) -> None:
+        if not newly:
+            return
+        if self._recovery_until is not None:
+            if self._una >= self._recovery_until:
+                self._recovery_until = None
+            return
+        if self.cwnd < self.ssthresh:
+            self.cwnd = min(self.cwnd + newly, MAX_CWND)
+        else:
+            self.cwnd = min(self.cwnd + newly / self.cwnd, MAX_CWND)
+
+    def _rtt_sample(self, rtt: float) -> None:
+        if self._srtt is None:
+            self._srtt = rtt
+            self._rttvar = rtt / 2
+        else:
+            self._rttvar = (3 * self._rttvar + abs(self._srtt - rtt)) / 4
+            self._srtt = (7 * self._srtt + rtt) / 8
+        self.rto = min(max(self._srtt + 4 * self._rttvar, MIN_RTO), MAX_RTO)
+
+    @property
+    def srtt(self) -> float | None:
+        return self._srtt
+
+    # ------------------------------------------------------------------ sending
+
+    def _window(self) -> int:
+        if self.peer_rwnd == 0:
+            return 0
+        return min(int(self.cwnd), max(1, self.peer_rwnd // self.max_payload))
+
+    def _advertised_window(self) -> int:
+        return max(self.max_payload * 2, DEFAULT_RWND - self.backlog - len(self.inbox))
+
+    def _packet(self, kind: int, seq: int, payload: bytes = b"") -> bytes:
+        assert self.remote_id is not None
+        return pack_header(0xFF, 1, kind, 0, self.remote_id, self._advertised_window(), seq & M32,
+                           self._ack & M32) + payload
+
+    def datagrams_to_send(self, now: float) -> list[bytes]:
+        """Everything that should go out now, in order."""
+        out: list[bytes] = []
+        if self.remote_id is None:
+            return out
+        if self._destroy_pending:
+            self._destroy_pending = False
+            out.append(self._packet(DESTROY, self._next_seq))
+            self._next_seq += 1
+            return out
+        if self.closed:
+            if self._ack_needed:
+                self._ack_needed = False
+                out.append(self._packet(0, self._next_seq))
+            return out
+        inflight = self._inflight
+        while self._retransmit:
+            seq = self._retransmit.popleft()
+            sent = inflight.get(seq)
+            if sent is None or sent.sacked:
+                continue
+            sent.pending = False
+            sent.retransmits += 1
+            sent.sent_at = now
+            self.stats_retransmits += 1
+            out.append(self._packet(sent.kind, seq, sent.payload))
+        window = self._window()
+        queue = self._queue
+        while len(inflight) - self._sacked < window:
+            if queue:
+                payload = self._take_payload()
+                kind = DATA
+            elif self._end_wanted and self._end_seq is None:
+                payload = b""
+                kind = END
+                self._end_seq = self._next_seq
+            else:
+                break
+            seq = self._next_seq
+            self._next_seq += 1
+            inflight[seq] = _Sent(kind, payload, now)
+            out.append(self._packet(kind, seq, payload))
+        if out and self._rto_at is None and inflight:
+            self._rto_at = now + self.rto
+        for message in self._messages_out:
+            out.append(self._packet(MESSAGE, self._next_seq, message))
+        self._messages_out.clear()
+        if self._ack_needed:
+            self._ack_needed = False
+            if self._ooo:
+                out.append(self._sack_packet())
+            elif not out:
+                out.append(self._packet(0, self._next_seq))
+        return out
+
+    def _take_payload(self) -> bytes:
+        queue = self._queue
+        limit = self.max_payload
+        first = queue[0]
+        if len(first) <= limit and (len(first) == limit or len(queue) == 1):
+            queue.popleft()
+            self.queued_bytes -= len(first)
+            return first
+        parts: list[bytes] = []
+        size = 0
+        while queue and size < limit:
+            chunk = queue[0]
+            take = limit - size
+            if len(chunk) <= take:
+                parts.append(queue.popleft())
+                size += len(chunk)
+            else:
+                parts.append(chunk[:take])
+                queue[0] = chunk[take:]
+                size += take
+        self.queued_bytes -= size
+        return b"".join(parts)
+
+    def _sack_packet(self) -> bytes:
+        blocks: list[tuple[int, int]] = []
+        for seq in sorted(self._ooo):
+            if blocks and blocks[-1][1] == seq:
+                blocks[-1] = (blocks[-1][0], seq + 1)
+            elif len(blocks) < MAX_SACK_BLOCKS:
+                blocks.append((seq, seq + 1))
+            else:
+                break
+        body = b"".join((s & M32).to_bytes(4, "little") + (e & M32).to_bytes(4, "little") for s, e in blocks)
+        return self._packet(SACK, self._next_seq, body)
+
+    # ------------------------------------------------------------------ time and lifecycle
+
+    def get_timer(self) -> float | None:
+        if self.closed:
+            return self.linger_until
+        return self._rto_at
+
+    def handle_timer(self, now: float) -> None:
+        if self.closed:
+            if self.linger_until is not None and now >= self.linger_until:
+                self.linger_until = None
+            return
+        if self._rto_at is None or now < self._rto_at:
+            return
+        if not self._inflight:
+            self._rto_at = None
+            return
+        oldest = self._inflight.get(self._una)
+        if oldest is None:
+            oldest = self._inflight[min(self._inflight)]
+        if oldest.rto_expiries >= MAX_RTO_EXPIRIES:
+            self._close(ETIMEDOUT, now)
+            return
+        oldest.rto_expiries += 1
+        self.stats_rto += 1
+        self.ssthresh = max(self.cwnd / 2, MIN_CWND)
+        self.cwnd = MIN_CWND
+        self._recovery_until = self._next_seq
+        for seq, sent in self._inflight.items():
+            if not sent.sacked and not sent.pending and (seq == self._una or now - sent.sent_at >= self.rto):
+                sent.pending = True
+                self._retransmit.append(seq)
+        self._rto_at = now + 2 * self.rto
+
+    def _check_finished(self, now: float) -> None:
+        if self.local_ended and self.remote_ended and not self.closed:
+            self._close(None, now)
+            self.linger_until = now + LINGER
+
+    def _close(self, error: str | None, now: float | None) -> None:
+        self.closed = True
+        self.error = error
+        self._queue.clear()
+        self.queued_bytes = 0
+        self._inflight.clear()
+        self._retransmit.clear()
+        self._rto_at = None
