@@ -34,6 +34,7 @@ from actors.messages import (
     TimerFired,
 )
 from actors.udp import UdpEndpoint
+from actors.udx_io import StreamMux, StreamTransport
 from protocol.dht.events import DHTEvent, NodeReady
 from protocol.dht.node import CLIENT, SERVER, NodeOptions
 from protocol.encoding import Address
@@ -70,6 +71,7 @@ class NodeRuntime:
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._ready: asyncio.Future[NodeReady] = self.loop.create_future()
         self.listeners: list[Callable[[DHTEvent], None]] = []
+        self.streams = StreamMux(self.loop)
         self.actor_failures = 0
         self.closed = False
 
@@ -145,6 +147,9 @@ class NodeRuntime:
         if not self._ready.done():
             self._ready.set_exception(RuntimeError("the node was closed before it was ready"))
             self._ready.exception()
+        for transport in list(self.streams.streams.values()):
+            transport.destroy()
+            self.streams.forget(transport)
         self._close_endpoints()
         if self.system is not None:
             self.system.shutdown()
@@ -158,10 +163,20 @@ class NodeRuntime:
 
     def _receiver(self, socket: int) -> Callable[[list[tuple[bytes, Address]]], None]:
         def received(datagrams: list[tuple[bytes, Address]]) -> None:
-            if not self.closed:
-                self._tell(DatagramsReceived(datagrams, socket, self.loop.time()))
+            if self.closed:
+                return
+            now = self.loop.time()
+            rest = self.streams.dispatch(datagrams, now)
+            if rest:
+                self._tell(DatagramsReceived(rest, socket, now))
 
         return received
+
+    def create_stream(self, socket: int = SERVER) -> StreamTransport:
+        """A new UDX stream on one of this node's sockets (the server socket by default)."""
+        if self.closed:
+            raise RuntimeError("the node is closed")
+        return self.streams.create(self._endpoints[socket])
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -1,0 +1,187 @@
+"""UDX streams on the node's UDP sockets: the demultiplexer and the asyncio stream transport.
+
+This is the byte path: UdpEndpoint → StreamMux → StreamTransport → (secret stream) →
+Connection, plain objects on the loop, no actor messages per packet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+
+from actors.udp import UdpEndpoint
+from protocol.encoding import Address
+from protocol.udx.packet import HEADER_SIZE
+from protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
+
+log = logging.getLogger(__name__)
+
+
+class StreamTransport:
+    """One UDX stream bound to a UDP endpoint; the callbacks receive what arrives."""
+
+    def __init__(self, mux: StreamMux, stream: UdxStream, endpoint: UdpEndpoint) -> None:
+        self.mux = mux
+        self.stream = stream
+        self.endpoint = endpoint
+        self.remote_address: Address | None = None
+        self.on_data: Callable[[bytes], None] = lambda data: None
+        self.on_end: Callable[[], None] = lambda: None
+        self.on_close: Callable[[str | None], None] = lambda error: None
+        self.on_message: Callable[[bytes], None] = lambda data: None
+        self.on_drain: Callable[[], None] = lambda: None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._flush_scheduled = False
+        self._end_reported = False
+        self._close_reported = False
+
+    @property
+    def id(self) -> int:
+        return self.stream.local_id
+
+    def connect(self, remote_id: int, address: Address | None = None) -> None:
+        """Address the peer's stream ``remote_id``; without ``address`` the first packet's source is used."""
+        self.stream.connect(remote_id)
+        if address is not None:
+            self.remote_address = address
+        self.schedule_flush()
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data)
+        self.schedule_flush()
+
+    def end(self) -> None:
+        self.stream.end()
+        self.schedule_flush()
+
+    def send_message(self, data: bytes) -> None:
+        self.stream.send_message(data)
+        self.schedule_flush()
+
+    def destroy(self) -> None:
+        if self.stream.closed:
+            return
+        self.stream.destroy()
+        self.flush()
+        self._after()
+
+    @property
+    def buffered(self) -> int:
+        return self.stream.queued_bytes
+
+    def schedule_flush(self) -> None:
+        """Send at the end of this loop turn, so writes issued together share packets."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.mux.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        address = self.remote_address
+        if address is None:
+            return
+        before = self.stream.queued_bytes
+        send = self.endpoint.send
+        for datagram in self.stream.datagrams_to_send(self.mux.loop.time()):
+            send(datagram, address)
+        if before and self.stream.queued_bytes < before:
+            self.on_drain()
+        self._arm()
+
+    def received(self, data: bytes, source: Address, now: float) -> None:
+        if self.remote_address is None and self.stream.connected:
+            self.remote_address = source  # hyperdht's hook: connect to the first packet's source
+        self.stream.receive(data, now)
+
+    def _after(self) -> None:
+        stream = self.stream
+        if stream.inbox:
+            self.on_data(stream.take_inbox())
+        if stream.messages:
+            messages, stream.messages = stream.messages, []
+            for message in messages:
+                self.on_message(message)
+        if stream.remote_ended and not self._end_reported:
+            self._end_reported = True
+            self.on_end()
+        if stream.closed and not self._close_reported:
+            self._close_reported = True
+            self.on_close(stream.error)
+        if stream.closed and stream.linger_until is None:
+            self.mux.forget(self)
+        self._arm()
+
+    def _arm(self) -> None:
+        at = self.stream.get_timer()
+        if at == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        if at is not None:
+            self._timer = self.mux.loop.call_at(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.stream.handle_timer(self.mux.loop.time())
+        self.flush()
+        self._after()
+
+    def cancel_timers(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class StreamMux:
+    """All UDX streams of one node, by local id (shared by its sockets, as in libudx)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, rng: random.Random | None = None) -> None:
+        self.loop = loop
+        self.rng = rng or random.Random()
+        self.streams: dict[int, StreamTransport] = {}
+        self.packets_in = 0
+
+    def create(self, endpoint: UdpEndpoint, *, max_payload: int = DEFAULT_PAYLOAD) -> StreamTransport:
+        """A new stream with a fresh random id, not yet connected."""
+        for _ in range(1000):
+            local_id = self.rng.getrandbits(32)
+            if local_id not in self.streams:
+                break
+        else:  # pragma: no cover - 2^32 ids
+            raise RuntimeError("no free stream id")
+        transport = StreamTransport(self, UdxStream(local_id, max_payload=max_payload), endpoint)
+        self.streams[local_id] = transport
+        return transport
+
+    def forget(self, transport: StreamTransport) -> None:
+        transport.cancel_timers()
+        if self.streams.get(transport.id) is transport:
+            del self.streams[transport.id]
+
+    def dispatch(self, datagrams: list[tuple[bytes, Address]], now: float) -> list[tuple[bytes, Address]]:
+        """Hand UDX packets for live streams to them; return every other datagram (for the DHT)."""
+        streams = self.streams
+        if not streams:
+            return datagrams
+        rest: list[tuple[bytes, Address]] = []
+        touched: dict[int, StreamTransport] = {}
+        for data, source in datagrams:
+            if len(data) >= HEADER_SIZE and data[0] == 0xFF and data[1] == 0x01:
+                sid = int.from_bytes(data[4:8], "little")
+                transport = streams.get(sid)
+                if transport is not None and (not transport.stream.closed or transport.stream.linger_until):
+                    transport.received(data, source, now)
+                    touched[sid] = transport
+                    self.packets_in += 1
+                    continue
+            rest.append((data, source))
+        for transport in touched.values():
+            transport.flush()
+            transport._after()
+        return rest

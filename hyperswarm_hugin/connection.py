@@ -1,0 +1,188 @@
+"""Connection: an encrypted, message-preserving asyncio duplex over a UDX stream.
+
+What hyperswarm hands to a ``connection`` listener.  Every ``write()`` arrives
+as exactly one message at the other end (secret-stream keeps boundaries, and
+Hugin apps rely on that).  ``read()`` returns the next message, ``b""`` at the
+end of the peer's stream; ``async for message in conn`` does the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+
+from actors.udx_io import StreamTransport
+from protocol.noise import HandshakeResult
+from protocol.secret_stream import MAX_MESSAGE, SecretStream, SecretStreamError
+
+log = logging.getLogger(__name__)
+
+KEEP_ALIVE = 5.0
+HIGH_WATER = 4 * 1024 * 1024
+LOW_WATER = 1024 * 1024
+
+
+class ConnectionClosed(ConnectionError):
+    """The connection was closed (or ended for writing) before this operation."""
+
+
+class Connection:
+    """One end of an encrypted hyperswarm connection."""
+
+    def __init__(self, transport: StreamTransport, handshake: HandshakeResult, *,
+                 keep_alive: float | None = KEEP_ALIVE, header: bytes | None = None) -> None:
+        self._transport = transport
+        self._loop = transport.mux.loop
+        self.public_key = handshake.public_key
+        self.remote_public_key = handshake.remote_public_key
+        self.is_initiator = handshake.is_initiator
+        self.handshake_hash = handshake.hash
+        self._secret = SecretStream(is_initiator=handshake.is_initiator, tx=handshake.tx, rx=handshake.rx,
+                                    handshake_hash=handshake.hash, header=header)
+        self._messages: deque[bytes] = deque()
+        self._queued = 0
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._closed = self._loop.create_future()
+        self._remote_ended = False
+        self._local_ended = False
+        self.error: BaseException | None = None
+        self._keep_alive = keep_alive
+        self._keep_alive_timer: asyncio.TimerHandle | None = None
+        transport.on_data = self._on_data
+        transport.on_end = self._on_end
+        transport.on_close = self._on_close
+        transport.on_drain = self._on_drain
+        transport.write(self._secret.header_frame())
+        self._restart_keep_alive()
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` as one message; see :meth:`drain` for backpressure."""
+        if self._local_ended or self._closed.done():
+            raise ConnectionClosed("write after end() or close()")
+        if len(data) > MAX_MESSAGE:
+            raise ValueError(f"a message is at most {MAX_MESSAGE} bytes")
+        self._transport.write(self._secret.encrypt(bytes(data)))
+        self._restart_keep_alive()
+        if self._transport.buffered > HIGH_WATER:
+            self._writable.clear()
+
+    async def drain(self) -> None:
+        """Wait until the send buffer is below its low-water mark."""
+        while not self._writable.is_set():
+            if self._closed.done():
+                raise ConnectionClosed("connection closed while draining") from self.error
+            waiter = asyncio.ensure_future(self._writable.wait())
+            await asyncio.wait({waiter, self._closed}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+        if self._closed.done() and self.error is not None:
+            raise ConnectionClosed("connection failed") from self.error
+
+    def end(self) -> None:
+        """Half-close: no more writes; the peer reads to the end of what was sent."""
+        if self._local_ended or self._closed.done():
+            return
+        self._local_ended = True
+        self._stop_keep_alive()
+        self._transport.end()
+
+    # ------------------------------------------------------------------ reading
+
+    async def read(self) -> bytes:
+        """The next message, or ``b""`` once the peer ended its side."""
+        while not self._messages:
+            if self._remote_ended or self._closed.done():
+                if self.error is not None:
+                    raise ConnectionClosed("connection failed") from self.error
+                return b""
+            self._readable.clear()
+            waiter = asyncio.ensure_future(self._readable.wait())
+            await asyncio.wait({waiter, self._closed}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+        message = self._messages.popleft()
+        self._queued -= len(message)
+        self._transport.stream.backlog = self._queued
+        return message
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while message := await self.read():
+            yield message
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.done()
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    def destroy(self, error: BaseException | None = None) -> None:
+        """Abort at once (the peer sees a DESTROY)."""
+        if self._closed.done():
+            return
+        self.error = error
+        self._transport.destroy()
+        self._finish()
+
+    async def close(self) -> None:
+        """End our side and destroy the stream; returns when closed."""
+        self.destroy()
+        await self.wait_closed()
+
+    def _finish(self) -> None:
+        self._stop_keep_alive()
+        self._readable.set()
+        self._writable.set()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def _on_data(self, data: bytes) -> None:
+        try:
+            messages = self._secret.receive(data)
+        except SecretStreamError as exc:
+            log.info("closing a connection: %s", exc)
+            self.destroy(exc)
+            return
+        for message in messages:
+            self._messages.append(message)
+            self._queued += len(message)
+        if messages:
+            self._transport.stream.backlog = self._queued
+            self._readable.set()
+
+    def _on_end(self) -> None:
+        self._remote_ended = True
+        self._readable.set()
+
+    def _on_close(self, error: str | None) -> None:
+        if error is not None and self.error is None:
+            self.error = ConnectionResetError(error) if error == "ECONNRESET" else TimeoutError(error)
+        self._finish()
+
+    def _on_drain(self) -> None:
+        if self._transport.buffered <= LOW_WATER:
+            self._writable.set()
+
+    def _restart_keep_alive(self) -> None:
+        if self._keep_alive is None or self._local_ended:
+            return
+        if self._keep_alive_timer is not None:
+            self._keep_alive_timer.cancel()
+        self._keep_alive_timer = self._loop.call_later(self._keep_alive, self._send_keep_alive)
+
+    def _send_keep_alive(self) -> None:
+        self._keep_alive_timer = None
+        if not self._local_ended and not self._closed.done():
+            self._transport.write(self._secret.encrypt(b""))
+            self._restart_keep_alive()
+
+    def _stop_keep_alive(self) -> None:
+        if self._keep_alive_timer is not None:
+            self._keep_alive_timer.cancel()
+            self._keep_alive_timer = None
