@@ -106,7 +106,8 @@ class Connection:
             waiter.cancel()
         message = self._messages.popleft()
         self._queued -= len(message)
-        self._transport.stream.backlog = self._queued
+        if self._transport.stream.set_backlog(self._queued):
+            self._transport.schedule_flush()  # the window reopened: tell the sender
         return message
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -153,10 +154,16 @@ class Connection:
             self._messages.append(message)
             self._queued += len(message)
         if messages:
-            self._transport.stream.backlog = self._queued
+            self._transport.stream.set_backlog(self._queued)
             self._readable.set()
 
     def _on_end(self) -> None:
+        try:
+            self._secret.finish()
+        except SecretStreamError as exc:
+            log.info("closing a connection: %s", exc)
+            self.destroy(exc)
+            return
         self._remote_ended = True
         self._readable.set()
 

@@ -45,7 +45,7 @@ class SecretStream:
             bindings.crypto_secretstream_xchacha20poly1305_init_pull(self._push, header, tx[:32])
         self._header_frame = (HEADER_BODY.to_bytes(3, "little") + stream_id(handshake_hash, is_initiator)
                               + bytes(header))
-        self._pull: object | None = None
+        self._pull: bindings.crypto_secretstream_xchacha20poly1305_state | None = None
         self._buffer = bytearray()
         self.send_key = keyed_hash((NS_SS_INITIATOR if is_initiator else NS_SS_RESPONDER) + NS_SEND,
                                    handshake_hash)
@@ -91,6 +91,11 @@ class SecretStream:
                 out.append(message)
         del buf[:pos]
         return out
+
+    def finish(self) -> None:
+        """The peer's stream ended: an unfinished frame left behind is an error."""
+        if self._buffer:
+            raise SecretStreamError(f"stream ended inside a frame ({len(self._buffer)} bytes left)")
 
     def _open(self, body: bytes) -> None:
         if len(body) != HEADER_BODY:

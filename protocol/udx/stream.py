@@ -105,6 +105,9 @@ class UdxStream:
         self.messages: list[bytes] = []
         self.backlog = 0
         self._ack_needed = False
+        self._advertised = DEFAULT_RWND
+        self._probe_at: float | None = None
+        self._heartbeat_pending = False
         # Lifecycle.
         self.remote_ended = False
         self.local_ended = False
@@ -316,12 +319,21 @@ class UdxStream:
         return min(int(self.cwnd), max(1, self.peer_rwnd // self.max_payload))
 
     def _advertised_window(self) -> int:
-        return max(self.max_payload * 2, DEFAULT_RWND - self.backlog - len(self.inbox))
+        window = DEFAULT_RWND - self.backlog - len(self.inbox)
+        return window if window >= self.max_payload else 0
+
+    def set_backlog(self, unread: int) -> bool:
+        """The application holds ``unread`` received bytes; True when a window update should go out."""
+        self.backlog = unread
+        if self._advertised < DEFAULT_RWND // 4 <= self._advertised_window() and not self.closed:
+            self._ack_needed = True
+            return True
+        return False
 
     def _packet(self, kind: int, seq: int, payload: bytes = b"") -> bytes:
         assert self.remote_id is not None
-        return pack_header(0xFF, 1, kind, 0, self.remote_id, self._advertised_window(), seq & M32,
-                           self._ack & M32) + payload
+        window = self._advertised = self._advertised_window()
+        return pack_header(0xFF, 1, kind, 0, self.remote_id, window, seq & M32, self._ack & M32) + payload
 
     def datagrams_to_send(self, now: float) -> list[bytes]:
         """Everything that should go out now, in order."""
@@ -349,6 +361,9 @@ class UdxStream:
             sent.sent_at = now
             self.stats_retransmits += 1
             out.append(self._packet(sent.kind, seq, sent.payload))
+        if self._heartbeat_pending:
+            self._heartbeat_pending = False
+            out.append(self._packet(HEARTBEAT, self._next_seq))
         window = self._window()
         queue = self._queue
         while len(inflight) - self._sacked < window:
@@ -367,6 +382,11 @@ class UdxStream:
             out.append(self._packet(kind, seq, payload))
         if out and self._rto_at is None and inflight:
             self._rto_at = now + self.rto
+        if window == 0 and not inflight and (queue or (self._end_wanted and self._end_seq is None)):
+            if self._probe_at is None:  # zero window: probe with heartbeats (libudx does the same)
+                self._probe_at = now + self.rto
+        else:
+            self._probe_at = None
         for message in self._messages_out:
             out.append(self._packet(MESSAGE, self._next_seq, message))
         self._messages_out.clear()
@@ -418,6 +438,8 @@ class UdxStream:
     def get_timer(self) -> float | None:
         if self.closed:
             return self.linger_until
+        if self._probe_at is not None and (self._rto_at is None or self._probe_at < self._rto_at):
+            return self._probe_at
         return self._rto_at
 
     def handle_timer(self, now: float) -> None:
@@ -425,6 +447,9 @@ class UdxStream:
             if self.linger_until is not None and now >= self.linger_until:
                 self.linger_until = None
             return
+        if self._probe_at is not None and now >= self._probe_at:
+            self._heartbeat_pending = True
+            self._probe_at = now + 2 * self.rto
         if self._rto_at is None or now < self._rto_at:
             return
         if not self._inflight:

@@ -40,7 +40,7 @@ class _Side(asyncio.DatagramProtocol):
 
 class LossyRelay:
     def __init__(self, seed: int, loss: float = 0.03, duplicate: float = 0.01, reorder: float = 0.02,
-                 window: int = 8) -> None:
+                 window: int = 8, corrupt_nth: int | None = None) -> None:
         self.rng = random.Random(seed)
         self.loss = loss
         self.duplicate = duplicate
@@ -49,6 +49,8 @@ class LossyRelay:
         self.stats = RelayStats()
         self.sides: dict[str, _Side] = {}
         self._held: dict[str, list[tuple[int, bytes]]] = {"a": [], "b": []}
+        self.corrupt_nth = corrupt_nth  # flip one payload bit in the n-th large datagram a -> b
+        self._large_seen = 0
 
     async def start(self) -> LossyRelay:
         loop = asyncio.get_running_loop()
@@ -76,6 +78,12 @@ class LossyRelay:
             if item_ticks <= 0:
                 out.transport.sendto(item_data, out.peer)
         held[:] = [(t - 1, d) for t, d in held if t > 0]
+        if self.corrupt_nth is not None and arrived_on == "a" and len(data) > 100:
+            self._large_seen += 1
+            if self._large_seen == self.corrupt_nth:
+                flipped = bytearray(data)
+                flipped[60] ^= 0x04
+                data = bytes(flipped)
         roll = self.rng.random()
         if roll < self.loss:
             self.stats.dropped += 1
