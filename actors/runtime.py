@@ -172,11 +172,11 @@ class NodeRuntime:
 
         return received
 
-    def create_stream(self, socket: int = SERVER) -> StreamTransport:
+    def create_stream(self, socket: int = SERVER, local_id: int | None = None) -> StreamTransport:
         """A new UDX stream on one of this node's sockets (the server socket by default)."""
         if self.closed:
             raise RuntimeError("the node is closed")
-        return self.streams.create(self._endpoints[socket])
+        return self.streams.create(self._endpoints[socket], local_id=local_id)
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -147,14 +147,16 @@ class StreamMux:
         self.streams: dict[int, StreamTransport] = {}
         self.packets_in = 0
 
-    def create(self, endpoint: UdpEndpoint, *, max_payload: int = DEFAULT_PAYLOAD) -> StreamTransport:
-        """A new stream with a fresh random id, not yet connected."""
-        for _ in range(1000):
-            local_id = self.rng.getrandbits(32)
-            if local_id not in self.streams:
-                break
-        else:  # pragma: no cover - 2^32 ids
-            raise RuntimeError("no free stream id")
+    def create(self, endpoint: UdpEndpoint, *, local_id: int | None = None,
+               max_payload: int = DEFAULT_PAYLOAD) -> StreamTransport:
+        """A new stream, not yet connected, with ``local_id`` or a fresh random id."""
+        if local_id is None:
+            for _ in range(1000):
+                local_id = self.rng.getrandbits(32)
+                if local_id not in self.streams:
+                    break
+        if local_id in self.streams:
+            raise ValueError(f"stream id {local_id} is in use")
         transport = StreamTransport(self, UdxStream(local_id, max_payload=max_payload), endpoint)
         self.streams[local_id] = transport
         return transport

@@ -6,7 +6,7 @@
 //   source: write --bytes bytes (random, 64 KiB messages, honouring backpressure), report
 //           {"event":"sent","bytes","sha256"}, end, read to the end
 //   echo: write every message back; end when the peer ends
-//   pingpong: like echo (the other side measures round trips)
+//   ping: --count round trips of 32 bytes against an echoing peer, reported as {"event":"pings"}
 // Arguments: --id N --remote-id N --remote-port P [--remote-host 127.0.0.1] --initiator 0|1
 //            --tx HEX --rx HEX --hash HEX --mode M [--bytes N] [--wait-first 0|1] [--timeout S]
 // With --wait-first 1 the stream is connected by the first packet that arrives (hyperdht's server
@@ -26,38 +26,53 @@ const udx = new UDX()
 const socket = udx.createSocket()
 socket.bind(0, '127.0.0.1')
 const remoteId = Number(args['remote-id'])
+// As hyperdht does: the secret stream starts once the UDX stream is connected (a server
+// connects in its firewall hook, on the first packet from the client).
+const stream = new NoiseSecretStream(args.initiator === '1', null, {
+  autoStart: false,
+  keepAlive: 5000
+})
+const handshake = {
+  tx: Buffer.from(args.tx, 'hex'),
+  rx: Buffer.from(args.rx, 'hex'),
+  hash: Buffer.from(args.hash, 'hex'),
+  publicKey: Buffer.alloc(32),
+  remotePublicKey: Buffer.alloc(32)
+}
 const raw = udx.createStream(Number(args.id), {
   framed: true,
   firewall (sock, port, host) {
-    if (!raw.connected) raw.connect(sock, remoteId, port, host)
+    if (!raw.connected) {
+      raw.connect(sock, remoteId, port, host)
+      stream.start(raw, { handshake })
+    }
     return false
   }
 })
-if (args['wait-first'] !== '1') raw.connect(socket, remoteId, Number(args['remote-port']), args['remote-host'])
-
-const stream = new NoiseSecretStream(args.initiator === '1', raw, {
-  keepAlive: 5000,
-  handshake: {
-    tx: Buffer.from(args.tx, 'hex'),
-    rx: Buffer.from(args.rx, 'hex'),
-    hash: Buffer.from(args.hash, 'hex'),
-    publicKey: Buffer.alloc(32),
-    remotePublicKey: Buffer.alloc(32)
-  }
-})
+if (args['wait-first'] !== '1') {
+  raw.connect(socket, remoteId, Number(args['remote-port']), args['remote-host'])
+  stream.start(raw, { handshake })
+}
 
 const timer = setTimeout(() => { out({ event: 'error', error: 'timeout' }); process.exit(1) }, Number(args.timeout) * 1000)
 timer.unref()
 
 let received = 0
+let firstData = 0
 const hash = crypto.createHash('sha256')
+let onPong = null
 stream.on('data', (data) => {
+  if (received === 0) firstData = performance.now()
   received += data.length
+  if (onPong) return onPong()
   if (args.mode === 'sink') hash.update(data)
-  if (args.mode === 'echo' || args.mode === 'pingpong') stream.write(data)
+  if (args.mode === 'echo') stream.write(data)
 })
 stream.on('end', () => {
-  if (args.mode === 'sink') out({ event: 'done', bytes: received, sha256: hash.digest('hex') })
+  if (args.mode === 'sink') {
+    const seconds = (performance.now() - firstData) / 1000
+    out({ event: 'done', bytes: received, sha256: hash.digest('hex'), seconds })
+  }
   if (args.mode !== 'source') stream.end()
 })
 stream.on('error', (err) => out({ event: 'error', error: err.code || err.message }))
@@ -85,5 +100,21 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   if (JSON.parse(line).cmd === 'destroy') stream.destroy()
 })
 
+// ping: --count round trips of a 32-byte message against an echoing peer.
+async function ping (count) {
+  const rtts = []
+  const payload = Buffer.alloc(32, 7)
+  for (let i = 0; i < count; i++) {
+    const start = performance.now()
+    await new Promise((resolve) => { onPong = resolve; stream.write(payload) })
+    rtts.push(performance.now() - start)
+  }
+  onPong = null
+  rtts.sort((a, b) => a - b)
+  out({ event: 'pings', count, median_ms: rtts[Math.floor(count / 2)], p99_ms: rtts[Math.floor(count * 0.99)] })
+  stream.end()
+}
+
 out({ event: 'ready', port: socket.address().port, id: Number(args.id) })
 if (args.mode === 'source') source(Number(args.bytes))
+if (args.mode === 'ping') ping(Number(args.count || 10000))
