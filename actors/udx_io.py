@@ -151,11 +151,10 @@ class StreamMux:
                max_payload: int = DEFAULT_PAYLOAD) -> StreamTransport:
         """A new stream, not yet connected, with ``local_id`` or a fresh random id."""
         if local_id is None:
-            for _ in range(1000):
+            local_id = self.rng.getrandbits(32)
+            while local_id in self.streams:
                 local_id = self.rng.getrandbits(32)
-                if local_id not in self.streams:
-                    break
-        if local_id in self.streams:
+        elif local_id in self.streams:
             raise ValueError(f"stream id {local_id} is in use")
         transport = StreamTransport(self, UdxStream(local_id, max_payload=max_payload), endpoint)
         self.streams[local_id] = transport
