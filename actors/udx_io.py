@@ -172,16 +172,27 @@ class StreamMux:
             return datagrams
         rest: list[tuple[bytes, Address]] = []
         touched: dict[int, StreamTransport] = {}
+        pending_ack: dict[int, tuple[bytes, Address]] = {}
         for data, source in datagrams:
             if len(data) >= HEADER_SIZE and data[0] == 0xFF and data[1] == 0x01:
                 sid = int.from_bytes(data[4:8], "little")
                 transport = streams.get(sid)
                 if transport is not None and (not transport.stream.closed or transport.stream.linger_until):
-                    transport.received(data, source, now)
-                    touched[sid] = transport
                     self.packets_in += 1
+                    touched[sid] = transport
+                    # A plain ACK is superseded by the next plain ACK of the same stream in this
+                    # batch (cumulative ack, newest window): hold it back until we know.
+                    held = pending_ack.pop(sid, None)
+                    if data[2] == 0 and len(data) == HEADER_SIZE:
+                        pending_ack[sid] = (data, source)
+                        continue
+                    if held is not None:
+                        transport.received(held[0], held[1], now)
+                    transport.received(data, source, now)
                     continue
             rest.append((data, source))
+        for sid, (data, source) in pending_ack.items():
+            touched[sid].received(data, source, now)
         for transport in touched.values():
             transport.flush()
             transport._after()
