@@ -14,7 +14,9 @@ import heapq
 import itertools
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from protocol.dht import messages as m
 from protocol.dht.events import (
@@ -56,6 +58,18 @@ MAX_EVICTION_PINGS = 3
 REQUEST_TIMED_OUT = "REQUEST_TIMEOUT"
 TOO_FEW_NODES = "TOO_FEW_NODES_RESPONDED"
 DESTROYED = "DESTROYED"
+
+
+class RequestHandler(Protocol):
+    """The application layer (hyperdht) behind a node: it gets every non-internal request."""
+
+    def on_request(self, req: m.Request, address: Address, socket: int, now: float) -> bool:
+        """Handle ``req`` (reply, forward or drop); False lets the node answer UNKNOWN_COMMAND."""
+        ...
+
+
+CommitFn = Callable[[QueryReply], "tuple[int, bytes | None] | None"]
+"""Given a closest reply, the (command, value) to send back to that node with its token."""
 
 
 @dataclass(slots=True)
@@ -119,7 +133,7 @@ class _RunningQuery:
     command: int
     internal: bool
     value: bytes | None
-    token_commit: bool
+    commit: CommitFn | None
     background: bool
     purpose: str
     commits_pending: int = 0
@@ -175,6 +189,7 @@ class DHTNode:
         self._anonymous_samplers: set[Address] = set()
         self._pending_ping_nat: set[int] = set()
         self._firewall_probe: _NetworkCheck | None = None
+        self.app: RequestHandler | None = None
         self._quick_answer = False
         self._schedule(now + DRAIN_INTERVAL, "drain", None)
         self._schedule(now + TICK_INTERVAL, "tick", None)
@@ -214,14 +229,19 @@ class DHTNode:
         now: float,
         internal: bool = False,
         value: bytes | None = None,
-        commit: bool = False,
+        commit: bool | CommitFn = False,
         nodes: list[Address] | None = None,
     ) -> int:
-        """Start an iterative query; returns its id (see :class:`QueryDone`)."""
+        """Start an iterative query; returns its id (see :class:`QueryDone`).
+
+        ``commit=True`` re-sends the same request with each closest node's token when the
+        walk ends; a function chooses, per closest reply, what to send instead.
+        """
         self._refresh_ticks = REFRESH_IDLE_TICKS
+        commit_fn: CommitFn | None = (lambda reply: (command, value)) if commit is True else commit or None
         return self._start_query(
             target, command, internal=internal, value=value, now=now, purpose="user",
-            background=False, seeds=nodes, token_commit=commit,
+            background=False, seeds=nodes, commit=commit_fn,
         )
 
     def ping(self, address: Address, now: float) -> int:
@@ -337,6 +357,8 @@ class DHTNode:
             return
         if not req.internal:
             self.stats.app_requests_in += 1
+            if self.app is not None and self.app.on_request(req, address, socket, now):
+                return
             self._reply(req, address, socket, error=m.UNKNOWN_COMMAND, closer=req.target is not None)
             return
         cmd = req.command
@@ -391,6 +413,21 @@ class DHTNode:
         self.stats.responses_out += 1
         self._out.append((self._response_bytes(req, to, socket, error=error, token=token,
                                                 closer=closer, value=value), to, socket))
+
+    def reply(
+        self, req: m.Request, to: Address, socket: int, *, value: bytes | None = None,
+        token: bool = True, closer: bool = True, error: int = m.OK,
+    ) -> None:
+        """Answer ``req`` (as dht-rpc's reply: a token and closer nodes unless told otherwise)."""
+        self._reply(req, to, socket, error=error, token=token, closer=closer, value=value)
+
+    def send_raw(self, data: bytes, to: Address, socket: int | None = None) -> None:
+        """Send bytes outside any transaction (relayed requests and replies)."""
+        self._out.append((data, to, self.requests_socket if socket is None else socket))
+
+    def own_id_for(self, socket: int) -> bytes | None:
+        """The id to put on a datagram leaving ``socket``."""
+        return self.table.id if (not self.ephemeral and socket == SERVER) else None
 
     def _on_response(self, res: m.Response, address: Address, socket: int, now: float) -> None:
         out = self._inflight.get(res.tid)
@@ -543,13 +580,13 @@ class DHTNode:
 
     def _start_query(
         self, target: bytes, command: int, *, internal: bool, value: bytes | None, now: float,
-        purpose: str, background: bool, seeds: list[Address] | None, token_commit: bool = False,
+        purpose: str, background: bool, seeds: list[Address] | None, commit: CommitFn | None = None,
     ) -> int:
         qid = next(self._ids)
         from_table = seeds is None and len(self.table) > 0
         q = Query(target, own_id=self.id, k=self.options.k,
                   concurrency=2 if background else self.options.concurrency, from_table=from_table)
-        rq = _RunningQuery(qid, q, command, internal, value, token_commit, background, purpose)
+        rq = _RunningQuery(qid, q, command, internal, value, commit, background, purpose)
         self._queries[qid] = rq
         if seeds:
             for addr in seeds:
@@ -610,18 +647,23 @@ class DHTNode:
 
     def _query_walk_done(self, rq: _RunningQuery, now: float) -> None:
         q = rq.query
-        if rq.token_commit and q.closest:
-            rq.commits_pending = len(q.closest)
+        if rq.commit is not None and q.closest:
             for reply in q.closest:
+                spec = rq.commit(reply)
+                if spec is None:
+                    continue
+                command, value = spec
                 out = self._new_request(
-                    reply.address, rq.command, internal=rq.internal, target=q.target,
-                    value=rq.value, token=reply.token, retries=self.options.request_retries,
+                    reply.address, command, internal=rq.internal, target=q.target,
+                    value=value, token=reply.token, retries=self.options.request_retries,
                     kind="commit",
                 )
                 out.query = rq
+                rq.commits_pending += 1
                 self._send_request(out, now)
-            return
-        self._finish_query(rq, now, TOO_FEW_NODES if rq.token_commit else None)
+            if rq.commits_pending:
+                return
+        self._finish_query(rq, now, TOO_FEW_NODES if rq.commit is not None else None)
 
     def _commit_done(self, rq: _RunningQuery, res: m.Response | None, now: float) -> None:
         rq.commits_pending -= 1
