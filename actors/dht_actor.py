@@ -16,6 +16,7 @@ from actors.messages import (
     Outbox,
     PingNode,
     PingResult,
+    RunQuery,
     StartDHT,
     StatusRequest,
     StopDHT,
@@ -23,6 +24,7 @@ from actors.messages import (
 )
 from protocol.dht.events import DHTEvent, QueryDone, RequestDone
 from protocol.dht.node import DHTNode
+from protocol.hyperdht.handler import HyperDHTHandler
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         self.node: DHTNode | None = None
         self.runtime: ActorAddress | None = None
         self.wake_at: float | None = None
+        self.hyperdht: HyperDHTHandler | None = None
         self.pending: dict[int, int] = {}  # query or request id -> the runtime's request id
 
     def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
@@ -52,6 +55,10 @@ class DHTActor(Actor):  # type: ignore[misc]
             node.handle_timer(msg.now)
         elif isinstance(msg, FindNode):
             self.pending[node.find_node(msg.target, msg.now)] = msg.request_id
+        elif isinstance(msg, RunQuery):
+            qid = node.query(msg.target, msg.command, now=msg.now, internal=msg.internal, value=msg.value,
+                             commit=msg.commit or False)
+            self.pending[qid] = msg.request_id
         elif isinstance(msg, PingNode):
             self.pending[node.ping(msg.address, msg.now)] = msg.request_id
         elif isinstance(msg, StatusRequest):
@@ -70,6 +77,8 @@ class DHTActor(Actor):  # type: ignore[misc]
             msg.options, server_port=msg.server_port, client_port=msg.client_port, now=msg.now,
             rng=random.Random(msg.seed),
         )
+        self.hyperdht = HyperDHTHandler(self.node, wall_offset=msg.wall_offset)
+        self.node.app = self.hyperdht
         if msg.bootstrap:
             self.node.bootstrap(msg.now)
         self._flush(self.node)

@@ -28,6 +28,7 @@ class StartDHT:
     now: float
     seed: int | None = None
     bootstrap: bool = True
+    wall_offset: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,19 @@ class FindNode:
     request_id: int
     target: bytes
     now: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """An iterative query; ``commit`` (in-process only) picks what to send each closest node."""
+
+    request_id: int
+    target: bytes
+    command: int
+    value: bytes | None
+    now: float
+    commit: Any = None
+    internal: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from actors.messages import (
     Outbox,
     PingNode,
     PingResult,
+    RunQuery,
     StartDHT,
     StatusRequest,
     StopDHT,
@@ -103,7 +105,8 @@ class NodeRuntime:
         if options.nat_seed is not None and options.nat_seed[1] == 0:
             options.nat_seed = (options.nat_seed[0], self.server_address[1])
         self._tell(StartDHT(options, self.server_address[1], self.client_address[1], self.loop.time(),
-                            cfg.seed if cfg.seed is not None else random.randrange(2**63)))
+                            cfg.seed if cfg.seed is not None else random.randrange(2**63),
+                            wall_offset=time.time() - self.loop.time()))
 
     async def ready(self) -> NodeReady:
         """Wait until the node has bootstrapped."""
@@ -114,6 +117,14 @@ class NodeRuntime:
         if len(target) != 32:
             raise ValueError("a target is 32 bytes")
         return await self._ask(lambda rid: FindNode(rid, target, self.loop.time()), FindNodeResult)
+
+    async def query(self, target: bytes, command: int, value: bytes | None = None, *,
+                    commit: Any = None, internal: bool = False) -> FindNodeResult:
+        """Any iterative query (hyperdht commands by default); see DHTNode.query for ``commit``."""
+        if len(target) != 32:
+            raise ValueError("a target is 32 bytes")
+        return await self._ask(
+            lambda rid: RunQuery(rid, target, command, value, self.loop.time(), commit, internal), FindNodeResult)
 
     async def ping(self, address: Address) -> PingResult:
         return await self._ask(lambda rid: PingNode(rid, address, self.loop.time()), PingResult)

@@ -9,7 +9,7 @@ Keys (byte for byte what the Hugin apps and keypear make)::
     group.topic                               # the room topic the apps join
 """
 
-from hyperswarm_hugin.dht import DHT, Testnet
+from hyperswarm_hugin.dht import DHT, DHTError, Testnet
 from protocol.hugin import GroupKey, KeyPair, fill32
 
-__all__ = ["DHT", "GroupKey", "KeyPair", "Testnet", "fill32"]
+__all__ = ["DHT", "DHTError", "GroupKey", "KeyPair", "Testnet", "fill32"]

@@ -11,7 +11,12 @@ from actors.runtime import NodeRuntime, RuntimeConfig
 from protocol.dht.events import DHTEvent
 from protocol.dht.ids import node_id
 from protocol.dht.node import NodeOptions
-from protocol.encoding import Address
+from protocol.dht.query import QueryReply
+from protocol.encoding import Address, write_uint
+from protocol.errors import DecodeError
+from protocol.hugin import KeyPair
+from protocol.hyperdht import messages as h
+from protocol.hyperdht.signing import blake2b_256, sign_announce, sign_mutable, verify_mutable
 
 MODES = {"persistent": False, "adaptive": None, "ephemeral": True}
 
@@ -98,6 +103,129 @@ class DHT:
     async def status(self) -> DHTStatus:
         return await self.runtime.status()
 
+    # ------------------------------------------------------------------ hyperdht records
+
+    async def announce(self, topic: bytes, key_pair: KeyPair, relay_addresses: list[Address] | None = None) -> int:
+        """Announce ``key_pair.public_key`` on ``topic`` at the closest nodes; returns how many took it."""
+        _check_key(topic, "topic")
+        peer = h.PeerRecord(key_pair.public_key, list(relay_addresses or [])[:3])
+        encoded = peer.encode()
+        accepted = 0
+
+        def commit(reply: QueryReply) -> tuple[int, bytes] | None:
+            nonlocal accepted
+            if reply.id is None or reply.token is None:
+                return None
+            accepted += 1
+            signature = sign_announce(key_pair, topic, reply.id, reply.token, encoded)
+            return h.ANNOUNCE, h.Announce(peer=peer, signature=signature).encode()
+
+        result = await self.runtime.query(topic, h.LOOKUP, commit=commit)
+        if result.error is not None:
+            raise DHTError(f"announce failed: {result.error}")
+        return accepted
+
+    async def unannounce(self, topic: bytes, key_pair: KeyPair) -> int:
+        """Remove our record for ``topic`` from every close node that lists it; returns how many."""
+        _check_key(topic, "topic")
+        peer = h.PeerRecord(key_pair.public_key, [])
+        encoded = peer.encode()
+        asked = 0
+
+        def commit(reply: QueryReply) -> tuple[int, bytes] | None:
+            nonlocal asked
+            if reply.id is None or reply.token is None or not reply.value:
+                return None
+            try:
+                peers = h.LookupReply.decode(reply.value).peers
+            except DecodeError:
+                return None
+            if len(peers) < 20 and all(p.public_key != key_pair.public_key for p in peers):
+                return None
+            asked += 1
+            signature = sign_announce(key_pair, topic, reply.id, reply.token, encoded, unannounce=True)
+            return h.UNANNOUNCE, h.Announce(peer=peer, signature=signature).encode()
+
+        await self.runtime.query(topic, h.LOOKUP, commit=commit)
+        return asked
+
+    async def lookup(self, topic: bytes) -> list[h.PeerRecord]:
+        """The peers announced on ``topic`` (each public key once)."""
+        _check_key(topic, "topic")
+        result = await self.runtime.query(topic, h.LOOKUP)
+        seen: dict[bytes, h.PeerRecord] = {}
+        for reply in result.closest:
+            if not reply.value:
+                continue
+            try:
+                peers = h.LookupReply.decode(reply.value).peers
+            except DecodeError:
+                continue
+            for peer in peers:
+                seen.setdefault(peer.public_key, peer)
+        return list(seen.values())
+
+    async def find_peer(self, public_key: bytes) -> h.PeerRecord | None:
+        """The record a listening server left at the nodes closest to ``hash(public_key)``."""
+        _check_key(public_key, "public key")
+        result = await self.runtime.query(blake2b_256(public_key), h.FIND_PEER)
+        for reply in result.closest:
+            if reply.value:
+                try:
+                    return h.PeerRecord.decode(reply.value)
+                except DecodeError:
+                    continue
+        return None
+
+    async def immutable_put(self, value: bytes) -> bytes:
+        """Store ``value`` at the nodes closest to its hash; returns the hash (its address)."""
+        if not value:
+            raise ValueError("an immutable value must not be empty")
+        target = blake2b_256(value)
+        result = await self.runtime.query(target, h.IMMUTABLE_GET, commit=lambda r: (h.IMMUTABLE_PUT, value))
+        if result.error is not None:
+            raise DHTError(f"immutable put failed: {result.error}")
+        return target
+
+    async def immutable_get(self, target: bytes) -> bytes | None:
+        """The value whose hash is ``target``, or None."""
+        _check_key(target, "hash")
+        result = await self.runtime.query(target, h.IMMUTABLE_GET)
+        for reply in result.closest:
+            if reply.value and blake2b_256(reply.value) == target:
+                return reply.value
+        return None
+
+    async def mutable_put(self, key_pair: KeyPair, value: bytes, seq: int = 0) -> None:
+        """Store a signed ``value`` under ``key_pair``'s public key, with sequence ``seq``."""
+        if not value:
+            raise ValueError("a mutable value must not be empty")
+        if seq < 0:
+            raise ValueError("seq must not be negative")
+        signature = sign_mutable(key_pair, seq, value)
+        put = h.MutablePut(key_pair.public_key, seq, value, signature).encode()
+        result = await self.runtime.query(blake2b_256(key_pair.public_key), h.MUTABLE_GET, _uint(0),
+                                          commit=lambda r: (h.MUTABLE_PUT, put))
+        if result.error is not None:
+            raise DHTError(f"mutable put failed: {result.error}")
+
+    async def mutable_get(self, public_key: bytes, seq: int = 0) -> h.MutableRecord | None:
+        """The newest correctly signed value under ``public_key`` with at least ``seq``."""
+        _check_key(public_key, "public key")
+        result = await self.runtime.query(blake2b_256(public_key), h.MUTABLE_GET, _uint(seq))
+        best: h.MutableRecord | None = None
+        for reply in result.closest:
+            if not reply.value:
+                continue
+            try:
+                record = h.MutableRecord.decode(reply.value)
+            except DecodeError:
+                continue
+            if record.seq >= seq and verify_mutable(public_key, record.signature, record.seq, record.value) \
+                    and (best is None or record.seq > best.seq):
+                best = record
+        return best
+
     async def close(self) -> None:
         if self._runtime is not None:
             await self._runtime.close()
@@ -111,6 +239,21 @@ class DHT:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+class DHTError(Exception):
+    """A DHT operation that could not be completed (e.g. no node accepted a write)."""
+
+
+def _check_key(value: bytes, what: str) -> None:
+    if not isinstance(value, bytes | bytearray) or len(value) != 32:
+        raise ValueError(f"a {what} is 32 bytes")
+
+
+def _uint(n: int) -> bytes:
+    out = bytearray()
+    write_uint(out, n)
+    return bytes(out)
 
 
 class Testnet:

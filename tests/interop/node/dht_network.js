@@ -14,6 +14,11 @@
 //   info {node}              -> {host,port,id,ephemeral,firewalled}
 //   ping {node, host, port}  -> {id, to}
 //   spawn {bootstrap}        -> info of a new node (next index)
+//   announce {node, topic, seed, relayAddresses} / unannounce {node, topic, seed}
+//   lookup {node, topic}     -> [{publicKey, relayAddresses}]
+//   immutablePut {node, value} -> {hash}; immutableGet {node, hash} -> {value} | null
+//   mutablePut {node, seed, value, seq}; mutableGet {node, publicKey, seq} -> {seq, value} | null
+// (hyperdht commands need --impl hyperdht; values, keys and seeds are hex)
 //   exit                     -> destroys everything and exits 0
 // Exits by itself when stdin closes or after --timeout seconds (default 120).
 
@@ -72,6 +77,43 @@ async function handle (msg) {
     case 'ping': {
       const res = await node.ping({ host: msg.host, port: msg.port })
       return { id: hex(res.from.id), to: res.to }
+    }
+    case 'announce': {
+      const keyPair = DHT.keyPair(Buffer.from(msg.seed, 'hex'))
+      const relays = (msg.relayAddresses || []).map((a) => ({ host: a[0], port: a[1] }))
+      await node.announce(Buffer.from(msg.topic, 'hex'), keyPair, relays).finished()
+      return { publicKey: hex(keyPair.publicKey) }
+    }
+    case 'unannounce': {
+      const keyPair = DHT.keyPair(Buffer.from(msg.seed, 'hex'))
+      await node.unannounce(Buffer.from(msg.topic, 'hex'), keyPair)
+      return null
+    }
+    case 'lookup': {
+      const found = new Map()
+      for await (const reply of node.lookup(Buffer.from(msg.topic, 'hex'))) {
+        for (const peer of reply.peers) {
+          found.set(hex(peer.publicKey), peer.relayAddresses.map((a) => [a.host, a.port]))
+        }
+      }
+      return [...found].map(([publicKey, relayAddresses]) => ({ publicKey, relayAddresses }))
+    }
+    case 'immutablePut': {
+      const { hash } = await node.immutablePut(Buffer.from(msg.value, 'hex'))
+      return { hash: hex(hash) }
+    }
+    case 'immutableGet': {
+      const res = await node.immutableGet(Buffer.from(msg.hash, 'hex'))
+      return res ? { value: hex(res.value) } : null
+    }
+    case 'mutablePut': {
+      const keyPair = DHT.keyPair(Buffer.from(msg.seed, 'hex'))
+      await node.mutablePut(keyPair, Buffer.from(msg.value, 'hex'), { seq: msg.seq })
+      return { publicKey: hex(keyPair.publicKey) }
+    }
+    case 'mutableGet': {
+      const res = await node.mutableGet(Buffer.from(msg.publicKey, 'hex'), { seq: msg.seq || 0, latest: true })
+      return res ? { seq: res.seq, value: hex(res.value) } : null
     }
     case 'spawn':
       return info(await addNode(parseList(msg.bootstrap.join(','))))
