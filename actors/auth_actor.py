@@ -36,8 +36,9 @@ FIREWALL = "firewall"
 class AuthActor(Actor):  # type: ignore[misc]
     """Signs our ``mid``; checks remote ones against the key the handshake proved.
 
-    Refusals are counted by reason.  Sources that keep failing the group check
-    are throttled for a while; keys refused by the user's firewall are banned.
+    Refusals are counted by reason.  Sources (the client's host:port, as the
+    relay saw it) that keep failing the group check are throttled for a while;
+    keys refused by the user's firewall are banned.
     Nothing here grows without bound: bans are explicit and the per-source
     tables forget their oldest entries.
     """
@@ -82,10 +83,10 @@ class AuthActor(Actor):  # type: ignore[misc]
         return Verdict(request_id, False, reason)
 
     def _admit(self, msg: AdmitHandshake) -> Verdict:
-        host = msg.source[0]
-        if self.throttle.blocked(host, msg.now):
+        source = msg.source
+        if self.throttle.blocked(source, msg.now):
             return self._refuse(msg.request_id, THROTTLED)
-        if not self.rate.allow(host, msg.now):
+        if not self.rate.allow(source, msg.now):
             return self._refuse(msg.request_id, RATE_LIMITED)
         return Verdict(msg.request_id, True)
 
@@ -98,8 +99,8 @@ class AuthActor(Actor):  # type: ignore[misc]
         if self.group is not None:
             reason = MISSING_MID if msg.mid is None else BAD_MID
             if msg.mid is None or not self.group.verify(key, msg.mid):
-                if msg.source is not None and self.throttle.failed(msg.source[0], msg.now):
-                    log.info("throttling %s after repeated group-check failures", msg.source[0])
+                if msg.source is not None and self.throttle.failed(msg.source, msg.now):
+                    log.info("throttling %s:%d after repeated group-check failures", *msg.source)
                 return self._refuse(msg.request_id, reason)
         if self.firewall is not None and self.firewall(key, msg.payload):
             self.banned.add(key)

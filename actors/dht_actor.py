@@ -9,19 +9,25 @@ from typing import Any
 from thespian.actors import Actor, ActorAddress
 
 from actors.messages import (
+    AnswerHandshake,
     DatagramsReceived,
     DHTStatus,
     FindNode,
     FindNodeResult,
+    IncomingHandshake,
     Outbox,
     PingNode,
     PingResult,
+    RequestResult,
     RunQuery,
+    SendRequest,
+    ServeTarget,
     StartDHT,
     StatusRequest,
     StopDHT,
     TimerFired,
 )
+from protocol.dht import messages as m
 from protocol.dht.events import DHTEvent, QueryDone, RequestDone
 from protocol.dht.node import DHTNode
 from protocol.hyperdht.handler import HyperDHTHandler
@@ -38,7 +44,8 @@ class DHTActor(Actor):  # type: ignore[misc]
         self.runtime: ActorAddress | None = None
         self.wake_at: float | None = None
         self.hyperdht: HyperDHTHandler | None = None
-        self.pending: dict[int, int] = {}  # query or request id -> the runtime's request id
+        self.pending: dict[int, int] = {}
+        self.raw_requests: set[int] = set()  # query or request id -> the runtime's request id
 
     def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
         if isinstance(msg, StartDHT):
@@ -57,8 +64,22 @@ class DHTActor(Actor):  # type: ignore[misc]
             self.pending[node.find_node(msg.target, msg.now)] = msg.request_id
         elif isinstance(msg, RunQuery):
             qid = node.query(msg.target, msg.command, now=msg.now, internal=msg.internal, value=msg.value,
-                             commit=msg.commit or False)
+                             commit=msg.commit or False, nodes=msg.nodes)
             self.pending[qid] = msg.request_id
+        elif isinstance(msg, SendRequest):
+            rid = node.request(msg.address, msg.command, now=msg.now, internal=msg.internal, target=msg.target,
+                               value=msg.value, retries=msg.retries)
+            self.pending[rid] = msg.request_id
+            self.raw_requests.add(rid)
+        elif isinstance(msg, ServeTarget):
+            assert self.hyperdht is not None
+            if msg.serve:
+                self.hyperdht.servers[msg.target] = self._handshake_hook
+            else:
+                self.hyperdht.servers.pop(msg.target, None)
+            return
+        elif isinstance(msg, AnswerHandshake):
+            self._answer_handshake(node, msg)
         elif isinstance(msg, PingNode):
             self.pending[node.ping(msg.address, msg.now)] = msg.request_id
         elif isinstance(msg, StatusRequest):
@@ -103,11 +124,31 @@ class DHTActor(Actor):  # type: ignore[misc]
             return
         if isinstance(ev, QueryDone):
             self.send(self.runtime, FindNodeResult(request_id, ev.closest, ev.error))
+        elif ev.rid in self.raw_requests:
+            self.raw_requests.discard(ev.rid)
+            self.send(self.runtime, RequestResult(request_id, ev.response, ev.address, ev.error))
         else:
             res = ev.response
             self.send(self.runtime, PingResult(
                 request_id, res is not None, res.id if res else None, res.to if res else None, ev.error,
             ))
+
+    def _handshake_hook(self, req: Any, msg: Any, source: Any, socket: int, now: float) -> None:
+        self.send(self.runtime, IncomingHandshake(req, msg, source, socket, now))
+
+    @staticmethod
+    def _answer_handshake(node: DHTNode, msg: AnswerHandshake) -> None:
+        req: m.Request = msg.request
+        if msg.as_response:
+            out: m.Request | m.Response = m.Response(tid=req.tid, to=msg.to, id=node.own_id_for(msg.socket),
+                                                     value=msg.value)
+        else:
+            socket = node.requests_socket
+            out = m.Request(tid=req.tid, to=msg.to, command=req.command, id=node.own_id_for(socket),
+                            target=req.target, value=msg.value)
+            node.send_raw(out.encode(), msg.to, socket)
+            return
+        node.send_raw(out.encode(), msg.to, msg.socket)
 
     @staticmethod
     def _status(node: DHTNode, request_id: int) -> DHTStatus:

@@ -63,6 +63,40 @@ class RunQuery:
     now: float
     commit: Any = None
     internal: bool = False
+    nodes: list[Address] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """One request (with retries) to ``address``; answered by RequestResult."""
+
+    request_id: int
+    address: Address
+    command: int
+    now: float
+    target: bytes | None = None
+    value: bytes | None = None
+    internal: bool = False
+    retries: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServeTarget:
+    """Route PEER_HANDSHAKEs for ``target`` (a server's hash(publicKey)) to the runtime, or stop."""
+
+    target: bytes
+    serve: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerHandshake:
+    """A server's msg2 on its way back: a response to the client, or a request to a relay."""
+
+    request: Any
+    to: Address
+    socket: int
+    value: bytes
+    as_response: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +117,25 @@ class StopDHT:
 
 
 # --- DHTActor -> runtime ---------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class IncomingHandshake:
+    """A PEER_HANDSHAKE for a target this node serves (decoded value in ``handshake``)."""
+
+    request: Any
+    handshake: Any
+    source: Address
+    socket: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class RequestResult:
+    request_id: int
+    response: Any
+    address: Address
+    error: str | None
+
 
 @dataclass(frozen=True, slots=True)
 class Outbox:

@@ -20,20 +20,30 @@ from typing import Any, TypeVar
 
 from thespian.actors import ActorSystem, PoisonMessage
 
+from actors.auth_actor import AuthActor
 from actors.dht_actor import DHTActor
 from actors.messages import (
+    AnswerHandshake,
+    AuthReady,
+    AuthStatus,
+    ConfigureAuth,
     DatagramsReceived,
     DHTStatus,
     FindNode,
     FindNodeResult,
+    IncomingHandshake,
     Outbox,
     PingNode,
     PingResult,
+    RequestResult,
     RunQuery,
+    SendRequest,
+    ServeTarget,
     StartDHT,
     StatusRequest,
     StopDHT,
     TimerFired,
+    Verdict,
 )
 from actors.udp import UdpEndpoint
 from actors.udx_io import StreamMux, StreamTransport
@@ -74,6 +84,8 @@ class NodeRuntime:
         self._ready: asyncio.Future[NodeReady] = self.loop.create_future()
         self.listeners: list[Callable[[DHTEvent], None]] = []
         self.streams = StreamMux(self.loop)
+        self.handshake_handlers: dict[bytes, Callable[[IncomingHandshake], None]] = {}
+        self.auth: Any = None
         self.actor_failures = 0
         self.closed = False
 
@@ -119,12 +131,53 @@ class NodeRuntime:
         return await self._ask(lambda rid: FindNode(rid, target, self.loop.time()), FindNodeResult)
 
     async def query(self, target: bytes, command: int, value: bytes | None = None, *,
-                    commit: Any = None, internal: bool = False) -> FindNodeResult:
+                    commit: Any = None, internal: bool = False,
+                    nodes: list[Address] | None = None) -> FindNodeResult:
         """Any iterative query (hyperdht commands by default); see DHTNode.query for ``commit``."""
         if len(target) != 32:
             raise ValueError("a target is 32 bytes")
         return await self._ask(
-            lambda rid: RunQuery(rid, target, command, value, self.loop.time(), commit, internal), FindNodeResult)
+            lambda rid: RunQuery(rid, target, command, value, self.loop.time(), commit, internal, nodes),
+            FindNodeResult)
+
+    async def request(self, address: Address, command: int, *, target: bytes | None = None,
+                      value: bytes | None = None, internal: bool = False, retries: int | None = None) -> RequestResult:
+        """One request with retries; the result carries the full response (or an error)."""
+        return await self._ask(
+            lambda rid: SendRequest(rid, address, command, self.loop.time(), target, value, internal, retries),
+            RequestResult)
+
+    def serve(self, target: bytes, handler: Callable[[IncomingHandshake], None] | None) -> None:
+        """Receive the PEER_HANDSHAKEs for ``target`` (None stops)."""
+        if handler is None:
+            self.handshake_handlers.pop(target, None)
+        else:
+            self.handshake_handlers[target] = handler
+        self._tell(ServeTarget(target, handler is not None))
+
+    def answer_handshake(self, request: Any, to: Address, socket: int, value: bytes, *, as_response: bool) -> None:
+        self._tell(AnswerHandshake(request, to, socket, value, as_response))
+
+    def configure_auth(self, config: ConfigureAuth) -> bytes | None:
+        """Start (or reconfigure) this node's AuthActor; returns our signed ``mid``."""
+        if self.auth is None:
+            self.auth = self.system.createActor(AuthActor)
+        ready = self.ask_auth(config)
+        assert isinstance(ready, AuthReady)
+        return ready.mid
+
+    def ask_auth(self, msg: Any) -> Any:
+        """A synchronous question to the AuthActor (in-process: it answers inside ``tell``)."""
+        if self.auth is None:
+            raise RuntimeError("no AuthActor: call configure_auth first")
+        self.system.tell(self.auth, msg)
+        answer = None
+        while (reply := self.system.listen(0)) is not None:
+            if isinstance(reply, AuthReady | Verdict | AuthStatus):
+                answer = reply
+            else:
+                self._handle(reply)
+        return answer
 
     async def ping(self, address: Address) -> PingResult:
         return await self._ask(lambda rid: PingNode(rid, address, self.loop.time()), PingResult)
@@ -210,7 +263,11 @@ class NodeRuntime:
             for ev in reply.events:
                 self._event(ev)
             self._arm(reply.wake_at)
-        elif isinstance(reply, FindNodeResult | PingResult | DHTStatus):
+        elif isinstance(reply, IncomingHandshake):
+            handler = self.handshake_handlers.get(reply.request.target)
+            if handler is not None:
+                handler(reply)
+        elif isinstance(reply, FindNodeResult | PingResult | DHTStatus | RequestResult):
             fut = self._waiting.pop(reply.request_id, None)
             if fut is not None and not fut.done():
                 fut.set_result(reply)

@@ -27,6 +27,8 @@ class StreamTransport:
         self.stream = stream
         self.endpoint = endpoint
         self.remote_address: Address | None = None
+        # Until a consumer attaches, what arrives stays buffered in the stream.
+        self.attached = False
         self.on_data: Callable[[bytes], None] = lambda data: None
         self.on_end: Callable[[], None] = lambda: None
         self.on_close: Callable[[str | None], None] = lambda error: None
@@ -37,6 +39,13 @@ class StreamTransport:
         self._flush_scheduled = False
         self._end_reported = False
         self._close_reported = False
+
+    def attach(self, on_data: Callable[[bytes], None], on_end: Callable[[], None],
+               on_close: Callable[[str | None], None], on_drain: Callable[[], None]) -> None:
+        """Start delivering to these callbacks, beginning with anything that arrived before."""
+        self.on_data, self.on_end, self.on_close, self.on_drain = on_data, on_end, on_close, on_drain
+        self.attached = True
+        self._after()
 
     @property
     def id(self) -> int:
@@ -98,6 +107,11 @@ class StreamTransport:
 
     def _after(self) -> None:
         stream = self.stream
+        if not self.attached:
+            if stream.closed and stream.linger_until is None:
+                self.mux.forget(self)
+            self._arm()
+            return
         if stream.inbox:
             self.on_data(stream.take_inbox())
         if stream.messages:

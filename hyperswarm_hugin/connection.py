@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from actors.udx_io import StreamTransport
 from protocol.noise import HandshakeResult
@@ -52,12 +52,9 @@ class Connection:
         self.error: BaseException | None = None
         self._keep_alive = keep_alive
         self._keep_alive_timer: asyncio.TimerHandle | None = None
-        transport.on_data = self._on_data
-        transport.on_end = self._on_end
-        transport.on_close = self._on_close
-        transport.on_drain = self._on_drain
         transport.write(self._secret.header_frame())
         self._restart_keep_alive()
+        transport.attach(self._on_data, self._on_end, self._on_close, self._on_drain)
 
     # ------------------------------------------------------------------ writing
 
@@ -119,6 +116,10 @@ class Connection:
     @property
     def closed(self) -> bool:
         return self._closed.done()
+
+    def add_close_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the connection is closed (at once if it already is)."""
+        self._closed.add_done_callback(lambda _: callback())
 
     async def wait_closed(self) -> None:
         await asyncio.shield(self._closed)

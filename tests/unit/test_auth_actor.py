@@ -106,7 +106,7 @@ def test_a_source_that_keeps_failing_is_throttled_then_forgiven(system: Any) -> 
         auth.check(PEER.public_key, OTHER.sign(PEER.public_key), now=float(i))
     verdict = auth.ask(AdmitHandshake(2, SOURCE, 3.0))
     assert verdict == Verdict(2, False, "throttled")
-    other_source = auth.ask(AdmitHandshake(3, ("127.0.0.2", 1), 3.0))
+    other_source = auth.ask(AdmitHandshake(3, ("127.0.0.1", 5001), 3.0))  # another client, same host
     assert other_source.accepted
     assert auth.ask(AdmitHandshake(4, SOURCE, 64.0)).accepted
 

@@ -1,0 +1,283 @@
+"""hyperdht's connect and listen flows (hyperdht.md §9) for the loopback and open-network paths.
+
+``listen`` announces a server's key at the closest nodes, answers PEER_HANDSHAKEs (directly or
+through relays) and hands out a :class:`Connection` per accepted client.  ``connect`` finds a
+server by public key, runs the Noise IK handshake through a relay and opens the UDX stream to
+the address the server advertised.  The Hugin barrier runs in the AuthActor on both sides:
+a server refuses a bad ``mid`` before allocating anything; a client told a bad ``mid`` fails
+at once with :class:`ServerRefused`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.messages import AdmitHandshake, CheckPeer, ConfigureAuth, IncomingHandshake, Verdict
+from actors.runtime import NodeRuntime
+from hyperswarm_hugin.connection import Connection
+from protocol.dht.node import SERVER
+from protocol.dht.query import QueryReply
+from protocol.encoding import Address
+from protocol.errors import DecodeError
+from protocol.hugin import GroupKey, KeyPair
+from protocol.hyperdht import messages as h
+from protocol.hyperdht.payloads import (
+    FIREWALL_OPEN,
+    FIREWALL_UNKNOWN,
+    HolepunchInfo,
+    NoisePayload,
+    RelayInfo,
+    UdxInfo,
+)
+from protocol.hyperdht.signing import blake2b_256, sign_announce
+from protocol.noise import HandshakeError, NoiseHandshake
+
+log = logging.getLogger(__name__)
+
+HANDSHAKE_MEMORY = 10.0
+HANDSHAKE_RETRIES = 2  # 3 transmissions, 1 s apart: a silent (refusing) server costs 3 s per relay
+MAX_RELAYS = 3
+
+
+class ConnectError(ConnectionError):
+    """A connection that could not be made (PEER_NOT_FOUND, PEER_CONNECTION_FAILED, ...)."""
+
+
+class ServerRefused(ConnectError):
+    """The server answered, but failed our checks (its ``mid`` is missing or not of our group)."""
+
+
+def is_private(host: str) -> bool:
+    try:
+        return ipaddress.IPv4Address(host).is_private
+    except ValueError:
+        return False
+
+
+def public_address(status: Any) -> Address | None:
+    """Our reachable address when the node is persistent and not firewalled."""
+    if status.firewalled or status.public_address is None or not status.public_address[1]:
+        return None
+    host, port = status.public_address
+    return (host, port)
+
+
+@dataclass
+class ServerStats:
+    handshakes: int = 0
+    accepted: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+class Server:
+    """A listening server on one DHT node (hyperdht's ``createServer`` + ``listen``)."""
+
+    def __init__(self, runtime: NodeRuntime, key_pair: KeyPair, *, group: GroupKey | None = None,
+                 firewall: Callable[[bytes, Any], bool] | None = None,
+                 on_connection: Callable[[Connection], None] | None = None) -> None:
+        self.runtime = runtime
+        self.key_pair = key_pair
+        self.group = group
+        self.target = blake2b_256(key_pair.public_key)
+        self.on_connection = on_connection or (lambda conn: None)
+        self.relays: list[RelayInfo] = []
+        self.relay_addresses: list[Address] = []
+        self.stats = ServerStats()
+        self.connections: set[Connection] = set()
+        self._recent: dict[bytes, tuple[float, list[tuple[Address, int, bytes, bool]]]] = {}
+        self._public: Address | None = None
+        self._firewall = firewall
+        self.mid = runtime.configure_auth(ConfigureAuth(group, key_pair, firewall))
+
+    async def listen(self) -> None:
+        """Start answering handshakes and announce ourselves at the closest nodes."""
+        status = await self.runtime.status()
+        self._public = public_address(status)
+        self.runtime.serve(self.target, self._on_handshake)
+        relays: list[RelayInfo] = []
+        record = h.PeerRecord(self.key_pair.public_key, [])
+        encoded = record.encode()
+
+        def commit(reply: QueryReply) -> tuple[int, bytes] | None:
+            if reply.id is None or reply.token is None or len(relays) >= MAX_RELAYS:
+                return None
+            relays.append(RelayInfo(reply.address, reply.to))
+            signature = sign_announce(self.key_pair, self.target, reply.id, reply.token, encoded)
+            return h.ANNOUNCE, h.Announce(peer=record, signature=signature).encode()
+
+        await self.runtime.query(self.target, h.FIND_PEER, commit=commit)
+        self.relays = relays
+        self.relay_addresses = ([self._public] if self._public else []) + [r.relay_address for r in relays]
+        self.relay_addresses = self.relay_addresses[:MAX_RELAYS]
+
+    async def close(self) -> None:
+        self.runtime.serve(self.target, None)
+        for conn in list(self.connections):
+            await conn.close()
+
+    # ------------------------------------------------------------------ handshakes
+
+    def _refuse(self, reason: str) -> None:
+        self.stats.refused[reason] = self.stats.refused.get(reason, 0) + 1
+        log.info("refused a handshake: %s", reason)
+
+    def _on_handshake(self, event: IncomingHandshake) -> None:
+        msg: h.Handshake = event.handshake
+        now = time.monotonic()
+        self._recent = {k: v for k, v in self._recent.items() if v[0] > now}
+        cached = self._recent.get(msg.noise)
+        if cached is not None:  # the same msg1 through another relay: the same msg2
+            self._answer(event, cached[1][0][2] if cached[1] else None)
+            return
+        self.stats.handshakes += 1
+        direct = msg.mode == h.FROM_CLIENT
+        client_address = event.source if direct or msg.peer_address is None else msg.peer_address
+        admitted = self.runtime.ask_auth(AdmitHandshake(0, client_address, event.now))
+        if not isinstance(admitted, Verdict) or not admitted.accepted:
+            self._refuse((admitted.reason if isinstance(admitted, Verdict) else None) or "auth")
+            return
+        hs = NoiseHandshake(self.key_pair, initiator=False)
+        try:
+            payload = NoisePayload.decode(hs.recv(msg.noise))
+        except (HandshakeError, DecodeError):
+            self._refuse("bad-handshake")
+            return
+        remote_key = hs.remote_public_key
+        assert remote_key is not None
+        verdict = self.runtime.ask_auth(CheckPeer(0, remote_key, payload.mid, client_address, event.now, payload))
+        if not isinstance(verdict, Verdict) or not verdict.accepted:
+            self._refuse((verdict.reason if isinstance(verdict, Verdict) else None) or "auth")
+            return
+        if payload.version != 1 or payload.udx is None:
+            self._refuse("incompatible")  # hyperdht would try to send an error here and crash
+            return
+        transport = self.runtime.create_stream(SERVER)
+        if direct or payload.firewall == FIREWALL_OPEN:
+            transport.connect(payload.udx.id, client_address)
+        else:
+            transport.connect(payload.udx.id)  # the client's first packet tells us where it is
+        local = self.runtime.server_address
+        addresses = ([self._public] if self._public else []) + ([local] if local != self._public else [])
+        reply = NoisePayload(
+            firewall=FIREWALL_OPEN if self._public else FIREWALL_UNKNOWN,
+            holepunch=None if self._public else HolepunchInfo(0, list(self.relays)),
+            addresses4=addresses,
+            udx=UdxInfo(transport.id),
+            secret_stream_version=1,
+            relay_addresses=list(self.relay_addresses),
+            mid=self.mid,
+        )
+        try:
+            msg2 = hs.send(reply.encode())
+        except HandshakeError:
+            transport.destroy()
+            self._refuse("bad-handshake")
+            return
+        assert hs.result is not None
+        self._recent[msg.noise] = (now + HANDSHAKE_MEMORY, [(event.source, event.socket, msg2, direct)])
+        self._answer(event, msg2)
+        conn = Connection(transport, hs.result)
+        self.connections.add(conn)
+        self.stats.accepted += 1
+        conn.add_close_callback(lambda: self.connections.discard(conn))
+        self.on_connection(conn)
+
+    def _answer(self, event: IncomingHandshake, msg2: bytes | None) -> None:
+        if msg2 is None:
+            return
+        msg: h.Handshake = event.handshake
+        if msg.mode == h.FROM_CLIENT:
+            value = h.Handshake(h.REPLY, msg2).encode()
+            self.runtime.answer_handshake(event.request, event.source, event.socket, value, as_response=True)
+            return
+        to = msg.relay_address if msg.mode == h.FROM_SECOND_RELAY and msg.relay_address else event.source
+        value = h.Handshake(h.FROM_SERVER, msg2, peer_address=msg.peer_address).encode()
+        self.runtime.answer_handshake(event.request, to, event.socket, value, as_response=False)
+
+
+
+async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: bytes, *,
+                  group: GroupKey | None = None, relay_addresses: list[Address] | None = None) -> Connection:
+    """Connect to the server listening on ``remote_public_key``; returns the encrypted connection."""
+    if len(remote_public_key) != 32:
+        raise ValueError("a public key is 32 bytes")
+    mid = group.sign(key_pair.public_key) if group is not None else None
+    target = blake2b_256(remote_public_key)
+    status = await runtime.status()
+    ours = public_address(status)
+    transport = runtime.create_stream(SERVER)
+    try:
+        local = runtime.server_address
+        payload = NoisePayload(
+            firewall=FIREWALL_OPEN if ours else FIREWALL_UNKNOWN,
+            addresses4=([ours] if ours else []) + ([local] if local != ours else []),
+            udx=UdxInfo(transport.id),
+            secret_stream_version=1,
+            mid=mid,
+        )
+        hs = NoiseHandshake(key_pair, initiator=True, remote_public_key=remote_public_key)
+        msg1 = hs.send(payload.encode())
+        found = await runtime.query(target, h.FIND_PEER, nodes=relay_addresses or None)
+        candidates = [r for r in found.closest if r.value]
+        if not candidates:
+            raise ConnectError("PEER_NOT_FOUND: no node knows that public key")
+        value = h.Handshake(h.FROM_CLIENT, msg1).encode()
+        answer = None
+        for reply in candidates[:2]:
+            result = await runtime.request(reply.address, h.PEER_HANDSHAKE, target=target, value=value,
+                                           retries=HANDSHAKE_RETRIES)
+            if result.response is None or not result.response.value:
+                continue
+            try:
+                answer = (reply.address, result.response, h.Handshake.decode(result.response.value))
+            except DecodeError:
+                continue
+            if answer[2].mode == h.REPLY and answer[2].noise:
+                break
+            answer = None
+        if answer is None:
+            raise ConnectError("PEER_CONNECTION_FAILED: the server did not answer the handshake")
+        relay, response, reply_msg = answer
+        try:
+            remote = NoisePayload.decode(hs.recv(reply_msg.noise))
+        except (HandshakeError, DecodeError) as exc:
+            raise ConnectError(f"PEER_CONNECTION_FAILED: bad handshake reply ({exc})") from None
+        if remote.version != 1:
+            raise ConnectError("SERVER_INCOMPATIBLE")
+        if remote.error or remote.udx is None:
+            raise ConnectError("SERVER_ERROR: the server sent no UDX stream")
+        if group is not None and not group.verify(remote_public_key, remote.mid):
+            raise ServerRefused("SERVER_ERROR: verification failed: the server's mid is "
+                                + ("missing" if remote.mid is None else "not signed by our group"))
+        assert hs.result is not None
+        server_address = reply_msg.peer_address or relay
+        relayed = reply_msg.peer_address is not None
+        transport.connect(remote.udx.id)
+        holepunchable = remote.holepunch is not None and bool(remote.holepunch.relays)
+        if not relayed:
+            transport.remote_address = relay
+        elif remote.firewall == FIREWALL_OPEN or not holepunchable:
+            public = [a for a in remote.addresses4 if not is_private(a[0])]
+            transport.remote_address = public[0] if public else server_address
+        elif ours is not None:
+            pass  # we are reachable: the server connects to us
+        elif response.to[0] == server_address[0]:
+            private = [a for a in remote.addresses4 if is_private(a[0])]
+            if not private:
+                raise ConnectError("CANNOT_HOLEPUNCH: no shared network with the server")
+            ping = await runtime.ping(private[0])
+            if not ping.ok:
+                raise ConnectError("HOLEPUNCH_ABORTED: the server's local address did not answer")
+            transport.remote_address = private[0]
+        else:
+            raise ConnectError("CANNOT_HOLEPUNCH: NAT holepunching is not implemented yet")
+        transport.schedule_flush()
+        return Connection(transport, hs.result)
+    except BaseException:
+        transport.destroy()
+        raise
