@@ -14,6 +14,7 @@ import itertools
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -86,6 +87,8 @@ class NodeRuntime:
         self.streams = StreamMux(self.loop)
         self.handshake_handlers: dict[bytes, Callable[[IncomingHandshake], None]] = {}
         self.auth: Any = None
+        self._inbox: deque[Any] = deque()
+        self._dispatching = False
         self.actor_failures = 0
         self.closed = False
 
@@ -176,7 +179,8 @@ class NodeRuntime:
             if isinstance(reply, AuthReady | Verdict | AuthStatus):
                 answer = reply
             else:
-                self._handle(reply)
+                self._inbox.append(reply)  # handled by the dispatch loop, never re-entrantly
+        self._dispatch()
         return answer
 
     async def ping(self, address: Address) -> PingResult:
@@ -252,8 +256,22 @@ class NodeRuntime:
         if self.system is None:
             return
         self.system.tell(self.dht, msg)
+        self._collect()
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        if self._dispatching:
+            return  # the loop further up the stack handles what was collected
+        self._dispatching = True
+        try:
+            while self._inbox:
+                self._handle(self._inbox.popleft())
+        finally:
+            self._dispatching = False
+
+    def _collect(self) -> None:
         while (reply := self.system.listen(0)) is not None:
-            self._handle(reply)
+            self._inbox.append(reply)
 
     def _handle(self, reply: Any) -> None:
         if isinstance(reply, Outbox):
