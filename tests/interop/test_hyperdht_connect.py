@@ -81,6 +81,7 @@ def test_node_hugin_client_echoes_through_a_python_server() -> None:
                 echoed = await read(js, "echoed")
                 assert echoed["ok"] and echoed["bytes"] == MIB
                 assert opened["remotePublicKey"] == server.key_pair.public_key.hex()
+                await read(js, "close")  # both sides ended: the clean close before Node exits
             await asyncio.wait_for(echo, 30)
             assert server.stats.accepted == 1
             await server.close()

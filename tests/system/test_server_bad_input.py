@@ -25,44 +25,43 @@ def test_malformed_handshakes_are_refused_and_the_server_keeps_serving() -> None
     async def run() -> None:
         net = await Testnet.create(4)
         async with net, DHT(bootstrap=net.bootstrap) as node, DHT(bootstrap=net.bootstrap) as other:
-            if True:  # keeps the body's indentation readable
-                await node.ready(10)
-                await other.ready(10)
-                server = Server(node.runtime, KeyPair.random(), group=GROUP)
-                await server.listen()
-                target = blake2b_256(server.key_pair.public_key)
-                probe = await UdpProbe.open()
-                try:
-                    def send(noise: bytes) -> None:
-                        value = h.Handshake(h.FROM_CLIENT, noise).encode()
-                        req = m.Request(tid=1, to=node.address, command=h.PEER_HANDSHAKE, target=target, value=value)
-                        probe.send(req.encode(), node.address)
+            await node.ready(10)
+            await other.ready(10)
+            server = Server(node.runtime, KeyPair.random(), group=GROUP)
+            await server.listen()
+            target = blake2b_256(server.key_pair.public_key)
+            probe = await UdpProbe.open()
+            try:
+                def send(noise: bytes) -> None:
+                    value = h.Handshake(h.FROM_CLIENT, noise).encode()
+                    req = m.Request(tid=1, to=node.address, command=h.PEER_HANDSHAKE, target=target, value=value)
+                    probe.send(req.encode(), node.address)
 
-                    client = KeyPair.random()
-                    mid = GROUP.sign(client.public_key)
-                    bad_payloads = [
-                        NoisePayload(version=1, mid=mid).encode(),  # no udx
-                        b"\x02\x00",  # version 2
-                        NoisePayload(udx=UdxInfo(1), mid=mid).encode()[:-10],  # truncated
-                    ]
-                    for payload in bad_payloads:
-                        send(NoiseHandshake(client, initiator=True,
-                                            remote_public_key=server.key_pair.public_key).send(payload))
-                    for _ in range(20):
-                        send(os.urandom(120))
-                    send(b"")
-                    # A round trip through the node: everything above has been handled by now.
-                    await probe.ping(node.address, tid=99)
-                finally:
-                    probe.close()
-                refused = server.stats.refused
-                assert refused.get("incompatible", 0) + refused.get("bad-handshake", 0) >= 3
-                assert server.stats.accepted == 0
-                assert node.runtime.actor_failures == 0
-                conn = await asyncio.wait_for(connect(other.runtime, KeyPair.random(), server.key_pair.public_key,
-                                                      group=GROUP), 15)
-                assert conn.remote_public_key == server.key_pair.public_key
-                await conn.close()
-                await server.close()
+                client = KeyPair.random()
+                mid = GROUP.sign(client.public_key)
+                bad_payloads = [
+                    NoisePayload(version=1, mid=mid).encode(),  # no udx
+                    b"\x02\x00",  # version 2
+                    NoisePayload(udx=UdxInfo(1), mid=mid).encode()[:-10],  # truncated
+                ]
+                for payload in bad_payloads:
+                    send(NoiseHandshake(client, initiator=True,
+                                        remote_public_key=server.key_pair.public_key).send(payload))
+                for _ in range(20):
+                    send(os.urandom(120))
+                send(b"")
+                # A round trip through the node: everything above has been handled by now.
+                await probe.ping(node.address, tid=99)
+            finally:
+                probe.close()
+            refused = server.stats.refused
+            assert refused.get("incompatible", 0) + refused.get("bad-handshake", 0) >= 3
+            assert server.stats.accepted == 0
+            assert node.runtime.actor_failures == 0
+            conn = await asyncio.wait_for(connect(other.runtime, KeyPair.random(), server.key_pair.public_key,
+                                                  group=GROUP), 15)
+            assert conn.remote_public_key == server.key_pair.public_key
+            await conn.close()
+            await server.close()
 
     asyncio.run(run())
