@@ -10,6 +10,7 @@ at once with :class:`ServerRefused`.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import time
@@ -40,6 +41,7 @@ from protocol.noise import HandshakeError, NoiseHandshake
 log = logging.getLogger(__name__)
 
 HANDSHAKE_MEMORY = 10.0
+REANNOUNCE_INTERVAL = 300.0
 HANDSHAKE_RETRIES = 2  # 3 transmissions, 1 s apart: a silent (refusing) server costs 3 s per relay
 MAX_RELAYS = 3
 
@@ -92,13 +94,28 @@ class Server:
         self._recent: dict[bytes, tuple[float, list[tuple[Address, int, bytes, bool]]]] = {}
         self._public: Address | None = None
         self._firewall = firewall
+        self._refresh_timer: asyncio.TimerHandle | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
         self.mid = runtime.configure_auth(ConfigureAuth(group, key_pair, firewall))
 
     async def listen(self) -> None:
-        """Start answering handshakes and announce ourselves at the closest nodes."""
+        """Start answering handshakes and announce ourselves at the closest nodes (again every
+        ~5 minutes while listening, as hyperdht's announcer does)."""
         status = await self.runtime.status()
         self._public = public_address(status)
         self.runtime.serve(self.target, self._on_handshake)
+        await self._announce()
+        self._schedule_refresh()
+
+    def _schedule_refresh(self) -> None:
+        loop = self.runtime.loop
+        self._refresh_timer = loop.call_later(REANNOUNCE_INTERVAL, self._refresh)
+
+    def _refresh(self) -> None:
+        self._refresh_task = self.runtime.loop.create_task(self._announce())
+        self._refresh_task.add_done_callback(lambda task: self._schedule_refresh() if not task.cancelled() else None)
+
+    async def _announce(self) -> None:
         relays: list[RelayInfo] = []
         record = h.PeerRecord(self.key_pair.public_key, [])
         encoded = record.encode()
@@ -116,7 +133,23 @@ class Server:
         self.relay_addresses = self.relay_addresses[:MAX_RELAYS]
 
     async def close(self) -> None:
+        """Stop answering, take our record back from the relays, close our connections."""
+        if self._refresh_timer is not None:
+            self._refresh_timer.cancel()
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
         self.runtime.serve(self.target, None)
+        record = h.PeerRecord(self.key_pair.public_key, []).encode()
+
+        def commit(reply: QueryReply) -> tuple[int, bytes] | None:
+            if reply.id is None or reply.token is None or not reply.value:
+                return None
+            signature = sign_announce(self.key_pair, self.target, reply.id, reply.token, record, unannounce=True)
+            peer = h.PeerRecord(self.key_pair.public_key, [])
+            return h.UNANNOUNCE, h.Announce(peer=peer, signature=signature).encode()
+
+        if not self.runtime.closed:
+            await self.runtime.query(self.target, h.FIND_PEER, commit=commit)
         for conn in list(self.connections):
             await conn.close()
 

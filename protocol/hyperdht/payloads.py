@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nacl import bindings
+from nacl.exceptions import CryptoError
+
 from protocol.encoding import (
     Address,
     Reader,
@@ -19,6 +22,7 @@ from protocol.encoding import (
     write_ipv6_address,
     write_uint,
 )
+from protocol.errors import DecodeError
 
 # Firewall classes (hyperdht.md §2.3).
 FIREWALL_UNKNOWN = 0
@@ -217,3 +221,20 @@ class HolepunchPayload:
             token=r.fixed(32) if flags & 0x10 else None,
             remote_token=r.fixed(32) if flags & 0x20 else None,
         )
+
+
+def seal_holepunch(payload: HolepunchPayload, secret: bytes, nonce: bytes | None = None) -> bytes:
+    """Encrypt a holepunch payload: ``nonce (24) ‖ crypto_secretbox(plaintext)`` (hyperdht.md §8)."""
+    nonce = nonce if nonce is not None else bindings.randombytes(24)
+    return nonce + bindings.crypto_secretbox(payload.encode(), nonce, secret)
+
+
+def open_holepunch(data: bytes, secret: bytes) -> HolepunchPayload:
+    """Decrypt and decode a holepunch payload; DecodeError when it is forged or malformed."""
+    if len(data) < 40:
+        raise DecodeError("holepunch payload too short")
+    try:
+        plain = bindings.crypto_secretbox_open(data[24:], data[:24], secret)
+    except CryptoError:
+        raise DecodeError("holepunch payload does not authenticate") from None
+    return HolepunchPayload.decode(plain)

@@ -65,3 +65,20 @@ def test_malformed_handshakes_are_refused_and_the_server_keeps_serving() -> None
             await server.close()
 
     asyncio.run(run())
+
+
+def test_closing_a_server_takes_its_record_back() -> None:
+    async def run() -> None:
+        net = await Testnet.create(4)
+        async with net, DHT(bootstrap=net.bootstrap) as node, DHT(bootstrap=net.bootstrap) as other:
+            await node.ready(10)
+            await other.ready(10)
+            server = Server(node.runtime, KeyPair.random(), group=GROUP)
+            await server.listen()
+            assert len(server.relays) == 3
+            found = await other.find_peer(server.key_pair.public_key)
+            assert found is not None and found.public_key == server.key_pair.public_key
+            await server.close()
+            assert await other.find_peer(server.key_pair.public_key) is None
+
+    asyncio.run(run())
