@@ -9,7 +9,21 @@ Keys (byte for byte what the Hugin apps and keypear make)::
     group.topic                               # the room topic the apps join
 """
 
+from hyperswarm_hugin.connection import Connection, ConnectionClosed
 from hyperswarm_hugin.dht import DHT, DHTError, Testnet
+from hyperswarm_hugin.peer_connect import ConnectError, Server, ServerRefused
 from protocol.hugin import GroupKey, KeyPair, fill32
 
-__all__ = ["DHT", "DHTError", "GroupKey", "KeyPair", "Testnet", "fill32"]
+__all__ = [
+    "DHT",
+    "ConnectError",
+    "Connection",
+    "ConnectionClosed",
+    "DHTError",
+    "GroupKey",
+    "KeyPair",
+    "Server",
+    "ServerRefused",
+    "Testnet",
+    "fill32",
+]

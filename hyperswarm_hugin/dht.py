@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from actors.messages import DHTStatus, FindNodeResult, PingResult
 from actors.runtime import NodeRuntime, RuntimeConfig
+from hyperswarm_hugin.connection import Connection
+from hyperswarm_hugin.peer_connect import Server, connect
 from protocol.dht.events import DHTEvent
 from protocol.dht.ids import node_id
 from protocol.dht.node import NodeOptions
 from protocol.dht.query import QueryReply
 from protocol.encoding import Address, write_uint
 from protocol.errors import DecodeError
-from protocol.hugin import KeyPair
+from protocol.hugin import GroupKey, KeyPair
 from protocol.hyperdht import messages as h
 from protocol.hyperdht.signing import blake2b_256, sign_announce, sign_mutable, verify_mutable
 
@@ -102,6 +105,28 @@ class DHT:
 
     async def status(self) -> DHTStatus:
         return await self.runtime.status()
+
+    # ------------------------------------------------------------------ connections
+
+    async def listen(self, key_pair: KeyPair, *, group: GroupKey | None = None,
+                     firewall: Callable[[bytes, Any], bool] | None = None,
+                     on_connection: Callable[[Connection], None] | None = None) -> Server:
+        """A server on ``key_pair``: announced at the closest nodes, handing each accepted client
+        to ``on_connection``.  With ``group``, clients without that group's ``mid`` are refused
+        before anything is allocated; ``firewall(remote_public_key, payload)`` returning True
+        refuses (and bans) a client."""
+        server = Server(self.runtime, key_pair, group=group, firewall=firewall, on_connection=on_connection)
+        await server.listen()
+        return server
+
+    async def connect(self, remote_public_key: bytes, key_pair: KeyPair | None = None, *,
+                      group: GroupKey | None = None, relay_addresses: list[Address] | None = None) -> Connection:
+        """Connect to the server listening on ``remote_public_key``.
+
+        Raises :class:`ConnectError` (PEER_NOT_FOUND, PEER_CONNECTION_FAILED, ...) or, with
+        ``group``, :class:`ServerRefused` at once when the server's ``mid`` is not our group's."""
+        return await connect(self.runtime, key_pair or KeyPair.random(), remote_public_key, group=group,
+                             relay_addresses=relay_addresses)
 
     # ------------------------------------------------------------------ hyperdht records
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hyperswarm_hugin import DHT, GroupKey, KeyPair
+from hyperswarm_hugin import DHT, GroupKey, KeyPair, Testnet
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.peer_connect import ConnectError, Server, ServerRefused, connect
 from tests.interop.stdio_node import StdioNode
@@ -177,5 +177,21 @@ def test_python_client_fails_at_once_on_a_server_whose_mid_is_bad() -> None:
                 with pytest.raises(ServerRefused, match="not signed by our group"):
                     await connect(dht.runtime, KeyPair.random(), server_key, group=GROUP)
                 assert time.monotonic() - started < 2.0
+
+    asyncio.run(run())
+
+
+def test_python_nodes_relay_handshakes_between_node_peers() -> None:
+    async def run() -> None:
+        async with await Testnet.create(5) as net:
+            bootstrap = [f"{h}:{p}" for h, p in net.bootstrap]
+            with node_peer(bootstrap, "server", os.urandom(32), group=GROUP_SEED.hex()) as server:
+                server_key = (await read(server, "listening"))["publicKey"]
+                with node_peer(bootstrap, "client", os.urandom(32), group=GROUP_SEED.hex(), remote=server_key,
+                               bytes=str(64 * 1024)) as client:
+                    echoed = await read(client, "echoed")
+                    assert echoed["ok"]
+                    await read(client, "close")
+                await read(server, "connection")
 
     asyncio.run(run())

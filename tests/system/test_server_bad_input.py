@@ -73,11 +73,15 @@ def test_closing_a_server_takes_its_record_back() -> None:
         async with net, DHT(bootstrap=net.bootstrap) as node, DHT(bootstrap=net.bootstrap) as other:
             await node.ready(10)
             await other.ready(10)
-            server = Server(node.runtime, KeyPair.random(), group=GROUP)
-            await server.listen()
+            server = await node.listen(KeyPair.random(), group=GROUP)
             assert len(server.relays) == 3
             found = await other.find_peer(server.key_pair.public_key)
             assert found is not None and found.public_key == server.key_pair.public_key
+            conn = await other.connect(server.key_pair.public_key, group=GROUP)
+            conn.write(b"through the public API")
+            [accepted] = list(server.connections)
+            assert await asyncio.wait_for(accepted.read(), 10) == b"through the public API"
+            await conn.close()
             await server.close()
             assert await other.find_peer(server.key_pair.public_key) is None
 
