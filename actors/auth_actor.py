@@ -16,6 +16,7 @@ from actors.messages import (
     AuthStatusRequest,
     CheckPeer,
     ConfigureAuth,
+    DialCheck,
     SetBan,
     Verdict,
 )
@@ -58,6 +59,8 @@ class AuthActor(Actor):  # type: ignore[misc]
             self.send(sender, self._check(msg))
         elif isinstance(msg, AdmitHandshake):
             self.send(sender, self._admit(msg))
+        elif isinstance(msg, DialCheck):
+            self.send(sender, self._dial_check(msg))
         elif isinstance(msg, SetBan):
             if msg.banned:
                 self.banned.add(msg.public_key)
@@ -88,6 +91,17 @@ class AuthActor(Actor):  # type: ignore[misc]
             return self._refuse(msg.request_id, THROTTLED)
         if not self.rate.allow(source, msg.now):
             return self._refuse(msg.request_id, RATE_LIMITED)
+        return Verdict(msg.request_id, True)
+
+    def _dial_check(self, msg: DialCheck) -> Verdict:
+        key = msg.remote_public_key
+        if self.key_pair is not None and key == self.key_pair.public_key:
+            return self._refuse(msg.request_id, OWN_KEY)
+        if key in self.banned:
+            return self._refuse(msg.request_id, BANNED)
+        if self.firewall is not None and self.firewall(key, None):
+            self.banned.add(key)
+            return self._refuse(msg.request_id, FIREWALL)
         return Verdict(msg.request_id, True)
 
     def _check(self, msg: CheckPeer) -> Verdict:

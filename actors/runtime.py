@@ -87,6 +87,7 @@ class NodeRuntime:
         self.streams = StreamMux(self.loop)
         self.handshake_handlers: dict[bytes, Callable[[IncomingHandshake], None]] = {}
         self.auth: Any = None
+        self.message_handlers: list[Callable[[Any], bool]] = []
         self._inbox: deque[Any] = deque()
         self._dispatching = False
         self.actor_failures = 0
@@ -173,15 +174,30 @@ class NodeRuntime:
         """A synchronous question to the AuthActor (in-process: it answers inside ``tell``)."""
         if self.auth is None:
             raise RuntimeError("no AuthActor: call configure_auth first")
-        self.system.tell(self.auth, msg)
+        return self.ask_actor(self.auth, msg, (AuthReady, Verdict, AuthStatus))
+
+    def ask_actor(self, address: Any, msg: Any, answers: tuple[type, ...]) -> Any:
+        """Tell an in-process actor ``msg`` and return its reply of one of the ``answers`` types
+        (None if it gave none); other replies go through the dispatch loop, never re-entrantly."""
+        if self.system is None:
+            raise RuntimeError("the node is closed")
+        self.system.tell(address, msg)
         answer = None
         while (reply := self.system.listen(0)) is not None:
-            if isinstance(reply, AuthReady | Verdict | AuthStatus):
+            if answer is None and isinstance(reply, answers):
                 answer = reply
             else:
-                self._inbox.append(reply)  # handled by the dispatch loop, never re-entrantly
+                self._inbox.append(reply)
         self._dispatch()
         return answer
+
+    def tell_actor(self, address: Any, msg: Any) -> None:
+        """Tell another actor of this node's system; its replies reach ``message_handlers``."""
+        if self.system is None:
+            return
+        self.system.tell(address, msg)
+        self._collect()
+        self._dispatch()
 
     async def ping(self, address: Address) -> PingResult:
         return await self._ask(lambda rid: PingNode(rid, address, self.loop.time()), PingResult)
@@ -291,9 +307,11 @@ class NodeRuntime:
                 fut.set_result(reply)
         elif isinstance(reply, PoisonMessage):
             self.actor_failures += 1
-            log.error("the DHT actor failed on %s", type(reply.poisonMessage).__name__)
+            log.error("an actor failed on %s", type(reply.poisonMessage).__name__)
+        elif any(handler(reply) for handler in self.message_handlers):
+            pass
         else:
-            log.warning("unexpected message from the DHT actor: %r", type(reply).__name__)
+            log.warning("unexpected message from an actor: %r", type(reply).__name__)
 
     def _event(self, ev: DHTEvent) -> None:
         if isinstance(ev, NodeReady) and not self._ready.done():

@@ -12,6 +12,7 @@ Keys (byte for byte what the Hugin apps and keypear make)::
 from hyperswarm_hugin.connection import Connection, ConnectionClosed
 from hyperswarm_hugin.dht import DHT, DHTError, Testnet
 from hyperswarm_hugin.peer_connect import ConnectError, Server, ServerRefused
+from hyperswarm_hugin.swarm import Hyperswarm, PeerDiscovery, PeerInfo, SwarmDestroyed, TopicDiscovery
 from protocol.hugin import GroupKey, KeyPair, fill32
 
 __all__ = [
@@ -21,9 +22,14 @@ __all__ = [
     "ConnectionClosed",
     "DHTError",
     "GroupKey",
+    "Hyperswarm",
     "KeyPair",
+    "PeerDiscovery",
+    "PeerInfo",
     "Server",
     "ServerRefused",
+    "SwarmDestroyed",
     "Testnet",
+    "TopicDiscovery",
     "fill32",
 ]

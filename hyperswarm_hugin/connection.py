@@ -50,9 +50,11 @@ class Connection:
         self._remote_ended = False
         self._local_ended = False
         self.error: BaseException | None = None
+        self.raw_bytes_read = 0
+        self.raw_bytes_written = 0
         self._keep_alive = keep_alive
         self._keep_alive_timer: asyncio.TimerHandle | None = None
-        transport.write(self._secret.header_frame())
+        self._send(self._secret.header_frame())
         self._restart_keep_alive()
         transport.attach(self._on_data, self._on_end, self._on_close, self._on_drain)
 
@@ -64,10 +66,14 @@ class Connection:
             raise ConnectionClosed("write after end() or close()")
         if len(data) > MAX_MESSAGE:
             raise ValueError(f"a message is at most {MAX_MESSAGE} bytes")
-        self._transport.write(self._secret.encrypt(bytes(data)))
+        self._send(self._secret.encrypt(bytes(data)))
         self._restart_keep_alive()
         if self._transport.buffered > HIGH_WATER:
             self._writable.clear()
+
+    def _send(self, frame: bytes) -> None:
+        self.raw_bytes_written += len(frame)
+        self._transport.write(frame)
 
     async def drain(self) -> None:
         """Wait until the send buffer is below its low-water mark."""
@@ -145,6 +151,7 @@ class Connection:
             self._closed.set_result(None)
 
     def _on_data(self, data: bytes) -> None:
+        self.raw_bytes_read += len(data)
         try:
             messages = self._secret.receive(data)
         except SecretStreamError as exc:
@@ -187,7 +194,7 @@ class Connection:
     def _send_keep_alive(self) -> None:
         self._keep_alive_timer = None
         if not self._local_ended and not self._closed.done():
-            self._transport.write(self._secret.encrypt(b""))
+            self._send(self._secret.encrypt(b""))
             self._restart_keep_alive()
 
     def _stop_keep_alive(self) -> None:

@@ -177,18 +177,39 @@ class DHT:
     async def lookup(self, topic: bytes) -> list[h.PeerRecord]:
         """The peers announced on ``topic`` (each public key once)."""
         _check_key(topic, "topic")
-        result = await self.runtime.query(topic, h.LOOKUP)
-        seen: dict[bytes, h.PeerRecord] = {}
-        for reply in result.closest:
-            if not reply.value:
-                continue
-            try:
-                peers = h.LookupReply.decode(reply.value).peers
-            except DecodeError:
-                continue
-            for peer in peers:
-                seen.setdefault(peer.public_key, peer)
-        return list(seen.values())
+        return _peers(await self.runtime.query(topic, h.LOOKUP))
+
+    async def announce_and_lookup(self, topic: bytes, key_pair: KeyPair,
+                                  relay_addresses: list[Address] | None = None) -> list[h.PeerRecord]:
+        """Announce on ``topic`` (as :meth:`announce`) and return the peers the same query found."""
+        _check_key(topic, "topic")
+        peer = h.PeerRecord(key_pair.public_key, list(relay_addresses or [])[:3])
+        encoded = peer.encode()
+
+        def commit(reply: QueryReply) -> tuple[int, bytes] | None:
+            if reply.id is None or reply.token is None:
+                return None
+            signature = sign_announce(key_pair, topic, reply.id, reply.token, encoded)
+            return h.ANNOUNCE, h.Announce(peer=peer, signature=signature).encode()
+
+        result = await self.runtime.query(topic, h.LOOKUP, commit=commit)
+        if result.error is not None:
+            raise DHTError(f"announce failed: {result.error}")
+        return _peers(result)
+
+    async def lookup_and_unannounce(self, topic: bytes, key_pair: KeyPair) -> list[h.PeerRecord]:
+        """Look ``topic`` up and take our record back wherever it is listed (hyperdht's lookupAndUnannounce)."""
+        _check_key(topic, "topic")
+        peer = h.PeerRecord(key_pair.public_key, [])
+        encoded = peer.encode()
+
+        def commit(reply: QueryReply) -> tuple[int, bytes] | None:
+            if reply.id is None or reply.token is None or not reply.value:
+                return None
+            signature = sign_announce(key_pair, topic, reply.id, reply.token, encoded, unannounce=True)
+            return h.UNANNOUNCE, h.Announce(peer=peer, signature=signature).encode()
+
+        return _peers(await self.runtime.query(topic, h.LOOKUP, commit=commit))
 
     async def find_peer(self, public_key: bytes) -> h.PeerRecord | None:
         """The record a listening server left at the nodes closest to ``hash(public_key)``."""
@@ -273,6 +294,21 @@ class DHTError(Exception):
 def _check_key(value: bytes, what: str) -> None:
     if not isinstance(value, bytes | bytearray) or len(value) != 32:
         raise ValueError(f"a {what} is 32 bytes")
+
+
+def _peers(result: FindNodeResult) -> list[h.PeerRecord]:
+    """The peer records in a LOOKUP query's replies, each public key once."""
+    seen: dict[bytes, h.PeerRecord] = {}
+    for reply in result.closest:
+        if not reply.value:
+            continue
+        try:
+            peers = h.LookupReply.decode(reply.value).peers
+        except DecodeError:
+            continue
+        for peer in peers:
+            seen.setdefault(peer.public_key, peer)
+    return list(seen.values())
 
 
 def _uint(n: int) -> bytes:

@@ -81,7 +81,11 @@ class Server:
 
     def __init__(self, runtime: NodeRuntime, key_pair: KeyPair, *, group: GroupKey | None = None,
                  firewall: Callable[[bytes, Any], bool] | None = None,
-                 on_connection: Callable[[Connection], None] | None = None) -> None:
+                 on_connection: Callable[[Connection], None] | None = None,
+                 admit: Callable[[bytes], str | None] | None = None,
+                 on_refused: Callable[[str, bytes | None], None] | None = None) -> None:
+        """``admit(remote_public_key)`` runs after the group and firewall checks passed and returns
+        a refusal reason or None; ``on_refused(reason, remote_public_key or None)`` sees every refusal."""
         self.runtime = runtime
         self.key_pair = key_pair
         self.group = group
@@ -94,6 +98,8 @@ class Server:
         self._recent: dict[bytes, tuple[float, list[tuple[Address, int, bytes, bool]]]] = {}
         self._public: Address | None = None
         self._firewall = firewall
+        self._admit = admit
+        self._on_refused = on_refused
         self._refresh_timer: asyncio.TimerHandle | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self.mid = runtime.configure_auth(ConfigureAuth(group, key_pair, firewall))
@@ -155,9 +161,11 @@ class Server:
 
     # ------------------------------------------------------------------ handshakes
 
-    def _refuse(self, reason: str) -> None:
+    def _refuse(self, reason: str, remote_public_key: bytes | None = None) -> None:
         self.stats.refused[reason] = self.stats.refused.get(reason, 0) + 1
         log.info("refused a handshake: %s", reason)
+        if self._on_refused is not None:
+            self._on_refused(reason, remote_public_key)
 
     def _on_handshake(self, event: IncomingHandshake) -> None:
         msg: h.Handshake = event.handshake
@@ -184,10 +192,13 @@ class Server:
         assert remote_key is not None
         verdict = self.runtime.ask_auth(CheckPeer(0, remote_key, payload.mid, client_address, event.now, payload))
         if not isinstance(verdict, Verdict) or not verdict.accepted:
-            self._refuse((verdict.reason if isinstance(verdict, Verdict) else None) or "auth")
+            self._refuse((verdict.reason if isinstance(verdict, Verdict) else None) or "auth", remote_key)
             return
         if payload.version != 1 or payload.udx is None:
-            self._refuse("incompatible")  # hyperdht would try to send an error here and crash
+            self._refuse("incompatible", remote_key)  # hyperdht would try to send an error here and crash
+            return
+        if self._admit is not None and (reason := self._admit(remote_key)) is not None:
+            self._refuse(reason, remote_key)
             return
         transport = self.runtime.create_stream(SERVER)
         if direct or payload.firewall == FIREWALL_OPEN:
@@ -234,6 +245,21 @@ class Server:
 
 
 
+async def _handshake_via(runtime: NodeRuntime, address: Address, target: bytes, value: bytes,
+                         retries: int) -> tuple[Address, Any, h.Handshake] | None:
+    """Send msg1 through ``address``; the server's REPLY, or None."""
+    result = await runtime.request(address, h.PEER_HANDSHAKE, target=target, value=value, retries=retries)
+    if result.response is None or not result.response.value:
+        return None
+    try:
+        reply = h.Handshake.decode(result.response.value)
+    except DecodeError:
+        return None
+    if reply.mode != h.REPLY or not reply.noise:
+        return None
+    return address, result.response, reply
+
+
 async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: bytes, *,
                   group: GroupKey | None = None, relay_addresses: list[Address] | None = None) -> Connection:
     """Connect to the server listening on ``remote_public_key``; returns the encrypted connection."""
@@ -255,24 +281,21 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
         )
         hs = NoiseHandshake(key_pair, initiator=True, remote_public_key=remote_public_key)
         msg1 = hs.send(payload.encode())
-        found = await runtime.query(target, h.FIND_PEER, nodes=relay_addresses or None)
-        candidates = [r for r in found.closest if r.value]
-        if not candidates:
-            raise ConnectError("PEER_NOT_FOUND: no node knows that public key")
         value = h.Handshake(h.FROM_CLIENT, msg1).encode()
         answer = None
-        for reply in candidates[:2]:
-            result = await runtime.request(reply.address, h.PEER_HANDSHAKE, target=target, value=value,
-                                           retries=HANDSHAKE_RETRIES)
-            if result.response is None or not result.response.value:
-                continue
-            try:
-                answer = (reply.address, result.response, h.Handshake.decode(result.response.value))
-            except DecodeError:
-                continue
-            if answer[2].mode == h.REPLY and answer[2].noise:
+        for address in (relay_addresses or [])[:MAX_RELAYS]:  # where the server said it is reachable
+            answer = await _handshake_via(runtime, address, target, value, retries=0)
+            if answer is not None:
                 break
-            answer = None
+        if answer is None:
+            found = await runtime.query(target, h.FIND_PEER, nodes=relay_addresses or None)
+            candidates = [r for r in found.closest if r.value]
+            if not candidates:
+                raise ConnectError("PEER_NOT_FOUND: no node knows that public key")
+            for reply in candidates[:2]:
+                answer = await _handshake_via(runtime, reply.address, target, value, retries=HANDSHAKE_RETRIES)
+                if answer is not None:
+                    break
         if answer is None:
             raise ConnectError("PEER_CONNECTION_FAILED: the server did not answer the handshake")
         relay, response, reply_msg = answer

@@ -6,6 +6,7 @@ passed in, never read.
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -62,9 +63,10 @@ class RouterEntry:
 class TopicRecords:
     """Peer records per topic, keyed by public key, at most ``cap`` in all."""
 
-    def __init__(self, ttl: float = RECORD_TTL, cap: int = RECORD_CAP) -> None:
+    def __init__(self, ttl: float = RECORD_TTL, cap: int = RECORD_CAP, rng: random.Random | None = None) -> None:
         self.ttl = ttl
         self.cap = cap
+        self.rng = rng or random.Random()
         self._topics: dict[bytes, OrderedDict[bytes, tuple[bytes, float]]] = {}
         self._order: OrderedDict[tuple[bytes, bytes], None] = OrderedDict()
 
@@ -99,7 +101,12 @@ class TopicRecords:
         expired = [k for k, (_, until) in peers.items() if until <= now]
         for key in expired:
             self.remove(topic, key)
-        return [record for record, _ in list(peers.values())[-limit:]][::-1] if topic in self._topics else []
+        if topic not in self._topics:
+            return []
+        records = [record for record, _ in peers.values()]
+        # A random sample, as hyperdht's record-cache gives: with more than ``limit`` peers on a
+        # topic, successive lookups see different ones instead of always the newest.
+        return records if len(records) <= limit else self.rng.sample(records, limit)
 
 
 class Storage:

@@ -1,0 +1,51 @@
+"""TopicActor: one per joined topic; decides when to announce and look it up (protocol/swarm/discovery.py).
+
+It answers each TopicInput with TopicChanged: its state, and maybe a query for the swarm's host
+to run or an unannounce to send.  Time arrives in the messages.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from thespian.actors import Actor, ActorAddress
+
+from actors.messages import QueryTopic, RestoreState, TopicChanged, TopicInput
+from protocol.swarm import discovery
+from protocol.swarm.discovery import Step, TopicState
+
+
+class TopicActor(Actor):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.state: TopicState | None = None
+        self.settle_delay = 1.0
+        self.rng = random.Random()
+
+    def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
+        if isinstance(msg, RestoreState):
+            self.state, self.settle_delay, seed = msg.state
+            self.rng = random.Random(seed)
+            return
+        if not isinstance(msg, TopicInput) or self.state is None:
+            return
+        step = self._step(self.state, msg)
+        self.state = step.state
+        query = QueryTopic(step.state.topic, step.state.clock, step.query) if step.query else None
+        self.send(sender, TopicChanged(step.state, query, step.unannounce))
+
+    def _step(self, state: TopicState, msg: TopicInput) -> Step:
+        if msg.event == "refresh":
+            return discovery.refresh(state, msg.server, msg.client)
+        if msg.event == "done":
+            return discovery.query_done(state, msg.clock, msg.ok, msg.now, self.rng, self.settle_delay)
+        if msg.event == "tick":
+            return discovery.tick(state, msg.now)
+        if msg.event == "suspend":
+            return discovery.suspend(state)
+        if msg.event == "resume":
+            return discovery.resume(state)
+        if msg.event == "leave":
+            return discovery.leave(state)
+        raise ValueError(f"unknown topic event {msg.event!r}")
