@@ -129,6 +129,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
         self.suspended = False
         self.stopped = False
         self.draining = False
+        self.disconnecting: set[bytes] = set()
         self.wake_at: float | None = None
 
     # ------------------------------------------------------------------ dispatch
@@ -276,6 +277,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
         state: PeerState = msg.state
         key = state.public_key
         self.peer_states[key] = state
+        self.disconnecting.discard(key)
         if msg.action == "enqueue":
             self.flush_ticks[key] = self.flush_tick
             self.queue.setdefault(state.priority, []).append(key)
@@ -289,8 +291,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
             self.retry.add(key, msg.backoff, self.now)
         self._tell_host(PeerView(key, state))
         self._collect_maybe(key)
-        if msg.action in ("enqueue", "skip", "dequeued"):
-            self._attempt_client_connections()
+        self._attempt_client_connections()
 
     def _collect_maybe(self, key: bytes) -> None:
         state = self.peer_states.get(key)
@@ -360,7 +361,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
             for key, state in list(self.peer_states.items()):
                 if self.connecting >= self.config.max_parallel:
                     break
-                if state.explicit and state.explicit_retry_allowed(self.now):
+                if state.explicit and key not in self.disconnecting and state.explicit_retry_allowed(self.now):
                     self._start_dial(key, queued=False)
             while self._should_connect() and (popped := self._pop_queue()) is not None:
                 self._start_dial(popped, queued=True)
@@ -500,6 +501,8 @@ class SwarmActor(Actor):  # type: ignore[misc]
             del self.by_key[key]
         peer = self.peers.get(key)
         if record.client:
+            if peer is not None:
+                self.disconnecting.add(key)  # its snapshot is stale until it answers PeerDisconnected
             if not record.opened:
                 self._connect_done()
             self.counters["client-closed"] += 1

@@ -269,11 +269,15 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     target = blake2b_256(remote_public_key)
     status = await runtime.status()
     ours = public_address(status)
+    # A Hugin client never says it is reachable: the server then opens its side only when our
+    # first packet arrives, and we send none until its mid verified.  An outsider's server (an
+    # upstream peer that checks no mid) so never sees a connection from us, not even briefly.
+    claim_open = ours is not None and group is None
     transport = runtime.create_stream(SERVER)
     try:
         local = runtime.server_address
         payload = NoisePayload(
-            firewall=FIREWALL_OPEN if ours else FIREWALL_UNKNOWN,
+            firewall=FIREWALL_OPEN if claim_open else FIREWALL_UNKNOWN,
             addresses4=([ours] if ours else []) + ([local] if local != ours else []),
             udx=UdxInfo(transport.id),
             secret_stream_version=1,
@@ -320,7 +324,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
         elif remote.firewall == FIREWALL_OPEN or not holepunchable:
             public = [a for a in remote.addresses4 if not is_private(a[0])]
             transport.remote_address = public[0] if public else server_address
-        elif ours is not None:
+        elif claim_open:
             pass  # we are reachable: the server connects to us
         elif response.to[0] == server_address[0]:
             private = [a for a in remote.addresses4 if is_private(a[0])]

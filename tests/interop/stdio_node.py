@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,21 @@ class StdioNode:
         if found is not None:
             return found
         raise AssertionError(f"no line from the Node script; stderr: {self.stderr()}")
+
+    def ready_lines(self) -> list[dict[str, Any]]:
+        """The lines that have arrived so far (waits at most 10 ms)."""
+        lines = []
+        while (found := self._lines.read(0.01)) is not None:
+            lines.append(found)
+        return lines
+
+    def drain_lines(self, deadline: float = 10.0) -> list[dict[str, Any]]:
+        """Every line until the script exits (or ``deadline`` passes)."""
+        lines = []
+        end = time.monotonic() + deadline
+        while (left := end - time.monotonic()) > 0 and (found := self._lines.read(left)) is not None:
+            lines.append(found)
+        return lines
 
     def request(self, cmd: str, deadline: float = 30.0, **fields: Any) -> Any:
         """Send ``{"id", "cmd", **fields}`` and return the matching answer's result (blocking)."""

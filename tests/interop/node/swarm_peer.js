@@ -1,0 +1,80 @@
+'use strict'
+// A Node swarm peer: hyperswarm-hugin (keypear keys, the Hugin apps' way) or upstream hyperswarm,
+// on a loopback network, joined to one topic; JSON lines on stdout.
+//
+//   node swarm_peer.js --bootstrap 127.0.0.1:P --seed HEX --topic HEX [--group HEX]
+//        [--impl hugin|upstream] [--role both|server|client] [--mode echo|source] [--bytes N]
+//        [--timeout S]
+// {"event":"ready","publicKey"} once the topic is flushed; {"event":"connection","remotePublicKey",
+// "client"} per connection; echo mode echoes every message; source mode writes --bytes random
+// bytes to each connection in 16 KiB messages and reports {"event":"echoed","remotePublicKey",
+// "bytes","ok"} when the same bytes came back.  {"event":"close","remotePublicKey"} per close.
+// Exits by itself after --timeout seconds (default 60) or when stdin closes.
+
+const crypto = require('crypto')
+const readline = require('readline')
+const Keychain = require('keypear')
+
+const args = { impl: 'hugin', role: 'both', mode: 'echo', bytes: '0', timeout: '60' }
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] = process.argv[i + 1]
+const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+const hex = (b) => Buffer.from(b).toString('hex')
+const bootstrap = args.bootstrap.split(',').map((a) => ({ host: a.split(':')[0], port: Number(a.split(':')[1]) }))
+const topic = Buffer.from(args.topic, 'hex')
+
+let swarm
+if (args.impl === 'hugin') {
+  const HyperDHT = require('hyperdht-hugin')
+  const Hyperswarm = require('hyperswarm-hugin')
+  const dhtKeys = Keychain.from(HyperDHT.keyPair(Buffer.from(args.seed, 'hex')))
+  const group = Keychain.from(HyperDHT.keyPair(Buffer.from(args.group, 'hex')))
+  const sig = group.get().sign(dhtKeys.get().publicKey)
+  // The apps let the swarm make its DHT (bound to every interface); we bind loopback only.
+  const dht = new HyperDHT({ bootstrap, host: '127.0.0.1' }, sig, dhtKeys, group)
+  swarm = new Hyperswarm({ dht }, sig, dhtKeys, group)
+} else {
+  const HyperDHT = require('hyperdht')
+  const Hyperswarm = require('hyperswarm')
+  const keyPair = HyperDHT.keyPair(Buffer.from(args.seed, 'hex'))
+  swarm = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: '127.0.0.1' }), keyPair })
+}
+
+async function shutdown (code) {
+  await swarm.destroy().catch(() => {})
+  await swarm.dht.destroy().catch(() => {})
+  process.exit(code)
+}
+setTimeout(() => { out({ event: 'timeout' }); shutdown(0) }, Number(args.timeout) * 1000).unref()
+readline.createInterface({ input: process.stdin }).on('close', () => shutdown(0))
+
+swarm.on('connection', (conn, info) => {
+  const remote = hex(conn.remotePublicKey)
+  out({ event: 'connection', remotePublicKey: remote, client: info.client })
+  conn.on('error', () => {})
+  conn.on('close', () => out({ event: 'close', remotePublicKey: remote }))
+  if (args.mode === 'echo') {
+    conn.on('data', (data) => conn.write(data))
+    return
+  }
+  const total = Number(args.bytes)
+  const sent = crypto.createHash('sha256')
+  const back = crypto.createHash('sha256')
+  let received = 0
+  for (let n = 0; n < total; n += 16384) {
+    const chunk = crypto.randomBytes(Math.min(16384, total - n))
+    sent.update(chunk)
+    conn.write(chunk)
+  }
+  conn.on('data', (data) => {
+    back.update(data)
+    received += data.length
+    if (received >= total) out({ event: 'echoed', remotePublicKey: remote, bytes: received, ok: hex(sent.digest()) === hex(back.digest()) })
+  })
+})
+
+async function main () {
+  const discovery = swarm.join(topic, { server: args.role !== 'client', client: args.role !== 'server' })
+  await discovery.flushed()
+  out({ event: 'ready', publicKey: hex(swarm.keyPair.publicKey) })
+}
+main().catch((err) => { out({ event: 'error', message: String(err) }); shutdown(1) })
