@@ -260,6 +260,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
         self.topic_states[state.topic] = state
         child.redelivered = False
         if msg.query is not None and not self.stopped:
+            self.counters["topic-queries"] += 1
             self._tell_host(msg.query)
         if msg.unannounce:
             self._tell_host(UnannounceTopic(state.topic))

@@ -265,7 +265,10 @@ class Hyperswarm:
             backoffs=tuple(backoffs) if backoffs is not None else None, jitter=jitter,
             settle_delay=settle_delay, seed=rng_seed)
         self._owns_dht = dht is None
-        self._dht = dht or DHT(bootstrap=[_address(a) for a in bootstrap or []], host=host, port=port)
+        # Our own DHT node stays ephemeral (out of other nodes' routing tables), as a hyperdht node
+        # does for its first ~20 minutes: a swarm that comes and goes leaves no dead node behind.
+        self._dht = dht or DHT(bootstrap=[_address(a) for a in bootstrap or []], host=host, port=port,
+                               mode="ephemeral")
         self._actor: Any = None
         self._server: Server | None = None
         self._listening: asyncio.Task[Server] | None = None
@@ -346,6 +349,7 @@ class Hyperswarm:
             "banned_peers": c.get("banned-peers", 0),
             "duplicates": c.get("duplicates", 0),
             "actor_restarts": c.get("child-restarts", 0),
+            "topic_queries": c.get("topic-queries", 0),
             "queued": s.queued,
             "client_connections": s.client_connections,
             "server_connections": s.server_connections,

@@ -178,7 +178,8 @@ def test_three_python_and_three_node_peers_form_the_full_mesh() -> None:
                             print(f"full mesh of 15 after {time.monotonic() - deadline + 40:.1f} s")
                             break
                         await asyncio.sleep(0.25)
-                    names = {k: f"py{i}" for i, k in enumerate(py_keys)} | {k: f"node{i}" for i, k in enumerate(node_keys)}
+                    names = {k: f"py{i}" for i, k in enumerate(py_keys)}
+                    names |= {k: f"node{i}" for i, k in enumerate(node_keys)}
                     missing = [sorted(names[k] for k in p) for p in want - pairs]
                     assert pairs == want, f"{len(pairs)} of 15 pairs connected both ways; missing {missing}"
                 finally:
