@@ -3,6 +3,8 @@
 
     python run_node.py dht --host 127.0.0.1 --port P --bootstrap 127.0.0.1:Q[,...]
     python run_node.py testnet --size N --host 127.0.0.1 [--port P]
+    python run_node.py peer --bootstrap 127.0.0.1:P[,...] --group HEX [--topic HEX]
+                            [--role server|client|both] [--mode echo|sink|source|idle] [--bytes N]
     python run_node.py demo
 
 stdout carries one JSON object per line (the first says where the node
@@ -23,8 +25,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from config.settings import DHTSettings, SettingsError, TestnetSettings, load_toml, merge
-from hyperswarm_hugin import DHT, Testnet
+from config.settings import DHTSettings, PeerSettings, SettingsError, TestnetSettings, load_toml, merge
+from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, fill32
 from protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
 
 log = logging.getLogger("run_node")
@@ -103,30 +105,106 @@ async def run_testnet(settings: TestnetSettings) -> None:
         emit("close")
 
 
-async def run_demo(size: int, joiners: int, timeout: float) -> None:
-    """A local testnet, a few more nodes joining it, and a lookup from each of them."""
-    async with await Testnet.create(size) as net:
-        emit("testnet", bootstrap=[f"{h}:{p}" for h, p in net.bootstrap], size=size)
-        nodes = [DHT(bootstrap=net.bootstrap) for _ in range(joiners)]
+def group_of(settings: PeerSettings) -> GroupKey:
+    """``--group HEX``: the group seed's bytes, filled to 32 as the Hugin apps fill them;
+    ``--invite TEXT``: an app invite, filled as text (GroupKey.from_invite)."""
+    if settings.invite is not None:
+        return GroupKey.from_invite(settings.invite)
+    assert settings.group is not None
+    return GroupKey.from_seed(fill32(bytes.fromhex(settings.group)))
+
+
+async def serve_connection(conn: Connection, info: PeerInfo, settings: PeerSettings) -> None:
+    remote = conn.remote_public_key.hex()
+    received = 0
+    try:
+        if settings.mode == "source" and settings.bytes:
+            chunk = os.urandom(16384)
+            for offset in range(0, settings.bytes, len(chunk)):
+                conn.write(chunk[:settings.bytes - offset])
+                await conn.drain()
+            conn.end()
+        async for message in conn:
+            received += len(message)
+            if settings.mode == "echo":
+                conn.write(message)
+                await conn.drain()
+    except ConnectionError as exc:
+        emit("error", remotePublicKey=remote, message=str(exc))
+    finally:
+        if settings.mode == "sink":
+            emit("bytes", remotePublicKey=remote, bytesIn=received)
+        await conn.close()
+
+
+async def run_peer(settings: PeerSettings) -> None:
+    group = group_of(settings)
+    topic = bytes.fromhex(settings.topic) if settings.topic else group.topic
+    key_pair = KeyPair.from_seed(bytes.fromhex(settings.seed)) if settings.seed else None
+    swarm = Hyperswarm(group=group, key_pair=key_pair, bootstrap=settings.bootstrap, host=settings.host,
+                       port=settings.port)
+    tasks: set[asyncio.Task[None]] = set()
+
+    def on_connection(conn: Connection, info: PeerInfo) -> None:
+        remote = conn.remote_public_key.hex()
+        emit("connection", remotePublicKey=remote, client=info.client)
+        conn.add_close_callback(lambda: emit("close", remotePublicKey=remote))
+        task = asyncio.ensure_future(serve_connection(conn, info, settings))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    swarm.on("connection", on_connection)
+    swarm.on("refused", lambda key, reason: emit("refused", remotePublicKey=key.hex() if key else None,
+                                                 reason=reason))
+
+    async def body() -> None:
+        await swarm.start()
+        discovery = swarm.join(topic, server=settings.role != "client", client=settings.role != "server")
+        await discovery.flushed()
+        emit("ready", publicKey=swarm.key_pair.public_key.hex(), topic=topic.hex(),
+             host=swarm.dht.address[0], port=swarm.dht.address[1])
+
+    try:
+        await run_until_stopped(settings.timeout, body)
+    finally:
+        for task in list(tasks):
+            task.cancel()
+        await swarm.destroy()
+        emit("stopped")
+
+
+async def run_demo(peers: int, timeout: float) -> None:
+    """A local testnet and a few swarm peers of one Hugin group: they find each other on the
+    group's topic and greet each other over their encrypted connections."""
+    async with await Testnet.create(5) as net:
+        emit("testnet", bootstrap=[f"{h}:{p}" for h, p in net.bootstrap])
+        group = GroupKey.from_invite(os.urandom(16).hex())
+        swarms = [Hyperswarm(group=group, bootstrap=net.bootstrap) for _ in range(peers)]
+        names = {s.key_pair.public_key: f"peer{i}" for i, s in enumerate(swarms)}
+        greeted: asyncio.Queue[None] = asyncio.Queue()
+
+        async def greet(me: str, conn: Connection) -> None:
+            conn.write(f"hello from {me}".encode())
+            message = await conn.read()
+            if not message:  # a duplicate connection, closed by the swarm: the other one greets
+                return
+            emit("message", to=me, frm=names.get(conn.remote_public_key, "?"), text=message.decode())
+            greeted.put_nowait(None)
+
         try:
-            for node in nodes:
-                await node.start()
-                await node.ready(timeout)
-                status = await node.status()
-                emit("joined", host=node.address[0], port=node.address[1],
-                     id=status.id.hex() if status.id else None, table_size=len(status.table))
-            everyone = [n.expected_id for n in net.nodes + nodes]
-            for node in nodes:
-                target = os.urandom(32)
-                found = await asyncio.wait_for(node.find_node(target), timeout)
-                best = sorted((i for i in everyone if i != node.expected_id),
-                              key=lambda i: int.from_bytes(i, "big") ^ int.from_bytes(target, "big"))
-                got = [r.id for r in found.closest]
-                emit("lookup", origin=node.address[1], target=target.hex(), found=len(got),
-                     closest=[r.address[1] for r in found.closest[:3]], exact=got == best[:20])
+            for s in swarms:
+                await s.start()
+                me = names[s.key_pair.public_key]
+                s.on("connection", lambda conn, info, me=me: asyncio.ensure_future(greet(me, conn)))
+                emit("peer", name=me, publicKey=s.key_pair.public_key.hex())
+            for s in swarms:
+                s.join(group.topic)
+            for _ in range(peers * (peers - 1)):
+                await asyncio.wait_for(greeted.get(), timeout)
+            emit("mesh", peers=peers, connections=sum(len(s.connections) for s in swarms))
         finally:
-            for node in nodes:
-                await node.close()
+            for s in swarms:
+                await s.destroy()
     emit("close")
 
 
@@ -151,9 +229,21 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--port", type=int, help="the bootstrapper's port (default: any free port)")
     net.add_argument("--timeout", type=float, help="stop after this many seconds")
 
-    demo = sub.add_parser("demo", help="a local testnet, nodes joining it, lookups; then exit")
-    demo.add_argument("--size", type=int, default=5, help="testnet nodes (default 5)")
-    demo.add_argument("--joiners", type=int, default=3, help="nodes that join it (default 3)")
+    peer = sub.add_parser("peer", help="run one swarm peer of a Hugin group")
+    peer.add_argument("--bootstrap", help="host:port[,host:port...] (required)")
+    peer.add_argument("--group", help="the group seed in hex (filled to 32 bytes as the Hugin apps do)")
+    peer.add_argument("--invite", help="instead of --group: a Hugin app invite, taken as text")
+    peer.add_argument("--topic", help="topic in hex (default: the group's Hugin topic)")
+    peer.add_argument("--seed", help="our DHT key pair's 32-byte seed in hex (default: random)")
+    peer.add_argument("--role", choices=["server", "client", "both"], help="default both")
+    peer.add_argument("--mode", choices=["echo", "sink", "source", "idle"], help="default echo")
+    peer.add_argument("--bytes", type=int, help="source mode: bytes to send each connection")
+    peer.add_argument("--host", help="IPv4 address to bind (default 127.0.0.1)")
+    peer.add_argument("--port", type=int, help="DHT port (default: any free port)")
+    peer.add_argument("--timeout", type=float, help="stop after this many seconds")
+
+    demo = sub.add_parser("demo", help="a local testnet and peers that find and greet each other")
+    demo.add_argument("--peers", type=int, default=3, help="swarm peers (default 3)")
     return parser
 
 
@@ -163,12 +253,13 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         table = load_toml(args.config).get(args.command, {}) if args.config else {}
-        flags = {k: v for k, v in vars(args).items()
-                 if k not in ("config", "log_level", "command", "joiners")}
+        flags = {k: v for k, v in vars(args).items() if k not in ("config", "log_level", "command", "peers")}
         if args.command == "demo":
-            if not 1 <= args.size <= 100 or not 1 <= args.joiners <= 100:
-                raise SettingsError("demo takes --size and --joiners from 1 to 100")
-            asyncio.run(run_demo(args.size, args.joiners, timeout=30.0))
+            if not 2 <= args.peers <= 20:
+                raise SettingsError("demo takes --peers from 2 to 20")
+            asyncio.run(run_demo(args.peers, timeout=30.0))
+        elif args.command == "peer":
+            asyncio.run(run_peer(merge(PeerSettings(), table, flags)))
         elif args.command == "dht":
             if table.get("bootstrap") is None and flags.get("bootstrap") is None:
                 raise SettingsError("dht needs --bootstrap (host:port list, or \"\" for a bootstrapper)")

@@ -95,7 +95,49 @@ class TestnetSettings:
         return self
 
 
-S = TypeVar("S", DHTSettings, TestnetSettings)
+@dataclass(frozen=True)
+class PeerSettings:
+    """One swarm peer (``run_node.py peer``)."""
+
+    bootstrap: list[Address] = field(default_factory=list)
+    group: str | None = None
+    invite: str | None = None
+    topic: str | None = None
+    seed: str | None = None
+    role: str = "both"
+    mode: str = "echo"
+    bytes: int = 0
+    host: str = "127.0.0.1"
+    port: int = 0
+    timeout: float | None = None
+
+    def validated(self) -> PeerSettings:
+        check_host(self.host)
+        check_port(self.port)
+        if not self.bootstrap:
+            raise SettingsError("peer needs --bootstrap host:port[,host:port...]")
+        if (self.group is None) == (self.invite is None):
+            raise SettingsError("peer needs exactly one of --group HEX (the group seed) or --invite TEXT")
+        for name in ("group", "topic", "seed"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    raw = bytes.fromhex(value)
+                except ValueError:
+                    raise SettingsError(f"--{name} must be hex, got {value!r}") from None
+                if not raw or (name != "group" and len(raw) != 32):
+                    raise SettingsError(f"--{name} must be 32 bytes of hex")
+        if self.role not in ("server", "client", "both"):
+            raise SettingsError(f"role must be server, client or both, got {self.role!r}")
+        if self.mode not in ("echo", "sink", "source", "idle"):
+            raise SettingsError(f"mode must be echo, sink, source or idle, got {self.mode!r}")
+        if self.bytes < 0:
+            raise SettingsError("bytes must not be negative")
+        _check_timeout(self.timeout)
+        return self
+
+
+S = TypeVar("S", DHTSettings, TestnetSettings, PeerSettings)
 
 
 def _check_timeout(timeout: float | None) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -64,7 +65,7 @@ from actors.messages import (
 from actors.swarm_actor import SwarmActor
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT
-from hyperswarm_hugin.peer_connect import ConnectError, Server, connect
+from hyperswarm_hugin.peer_connect import ConnectError, Server, ServerRefused, connect
 from protocol.encoding import Address
 from protocol.hugin import GroupKey, KeyPair
 from protocol.swarm.discovery import ANNOUNCE, LOOKUP_UNANNOUNCE
@@ -72,7 +73,7 @@ from protocol.swarm.peer_state import PeerState
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("connection", "update", "ban")
+EVENTS = ("connection", "update", "ban", "refused")
 
 
 class SwarmDestroyed(RuntimeError):
@@ -409,7 +410,9 @@ class Hyperswarm:
     # ------------------------------------------------------------------ events
 
     def on(self, event: str, listener: Callable[..., Any]) -> None:
-        """``connection(conn, peer_info)``, ``update()``, ``ban(peer_info, reason)``."""
+        """``connection(conn, peer_info)``, ``update()``, ``ban(peer_info, reason)`` and
+        ``refused(remote_public_key or None, reason)``: a handshake we refused (or a server that
+        failed our group check)."""
         if event not in self._listeners:
             raise ValueError(f"unknown event {event!r}; events are {', '.join(EVENTS)}")
         self._listeners[event].append(listener)
@@ -638,6 +641,8 @@ class Hyperswarm:
             self._abandoned.discard(msg.conn_id)
             level = logging.INFO if isinstance(exc, ConnectError | RuntimeError | OSError) else logging.WARNING
             log.log(level, "connecting to %s failed: %r", msg.public_key.hex()[:16], exc)
+            if isinstance(exc, ServerRefused):
+                self._emit("refused", msg.public_key, "server-mid")
             self._tell(DialResult(msg.conn_id, msg.public_key, False, self._now(), error=str(exc)))
             return
         self._dials.pop(msg.conn_id, None)
@@ -675,6 +680,7 @@ class Hyperswarm:
         self._tell(IncomingConnection(conn_id, key, established, self._now()))
 
     def _on_refused(self, reason: str, public_key: bytes | None) -> None:
+        self._emit("refused", public_key, reason)
         if reason == FIREWALL and public_key is not None:
             self._emit_ban(public_key, reason)
 
@@ -697,6 +703,7 @@ class Hyperswarm:
             return
         self._opened[msg.conn_id] = conn
         info = self._peer_info(msg.public_key)
+        info._state = replace(info._state, client=msg.client)  # its PeerActor's view follows
         self._emit("connection", conn, info)
         for queue in self._streams:
             queue.put_nowait((conn, info))
