@@ -459,7 +459,13 @@ class UdxStream:
         if oldest is None:
             oldest = self._inflight[min(self._inflight)]
         if oldest.rto_expiries >= MAX_RTO_EXPIRIES:
-            self._close(ETIMEDOUT, now)
+            if self.remote_ended and len(self._inflight) == 1 and oldest.kind & END:
+                # Everything of ours was acknowledged but our END, and the peer had ended too: it
+                # closed after acknowledging our END, and that acknowledgement was lost.  A clean end.
+                self._close(None, now)
+                self.linger_until = now + LINGER
+            else:
+                self._close(ETIMEDOUT, now)
             return
         oldest.rto_expiries += 1
         self.stats_rto += 1

@@ -73,6 +73,25 @@ def test_a_silent_peer_times_out_like_libudx() -> None:
     assert stream.closed and stream.error == "ETIMEDOUT" and now == 13.0
 
 
+def test_an_unacknowledged_last_end_after_the_peers_end_is_a_clean_close() -> None:
+    """The peer ended, we end last, the peer's acknowledgement of our END is lost and the peer,
+    finished, never answers again: nothing of ours is missing, so the stream ends without error."""
+    stream = UdxStream(1)
+    stream.connect(2)
+    stream.receive(Packet(END, 1, 4_194_304, 0, 0).encode(), 0.0)
+    assert stream.remote_ended and not stream.closed
+    stream.end()
+    now = 0.0
+    for _ in range(20):
+        stream.datagrams_to_send(now)
+        timer = stream.get_timer()
+        if timer is None or stream.closed:
+            break
+        now = timer
+        stream.handle_timer(now)
+    assert stream.closed and stream.error is None
+
+
 def test_destroy_with_a_stale_seq_is_ignored_and_a_current_one_resets() -> None:
     stream = UdxStream(1)
     stream.connect(2)

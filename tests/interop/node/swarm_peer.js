@@ -4,7 +4,7 @@
 //
 //   node swarm_peer.js --bootstrap 127.0.0.1:P --seed HEX --topic HEX [--group HEX]
 //        [--impl hugin|upstream] [--role both|server|client] [--mode echo|source] [--bytes N]
-//        [--timeout S]
+//        [--timeout S] [--start-at EPOCH_MS]
 // {"event":"ready","publicKey"} once the topic is flushed; {"event":"connection","remotePublicKey",
 // "client"} per connection; echo mode echoes every message; source mode writes --bytes random
 // bytes to each connection in 16 KiB messages and reports {"event":"echoed","remotePublicKey",
@@ -73,6 +73,8 @@ swarm.on('connection', (conn, info) => {
 })
 
 async function main () {
+  const startAt = Number(args['start-at'] || 0)
+  if (startAt > Date.now()) await new Promise((resolve) => setTimeout(resolve, startAt - Date.now()))
   const discovery = swarm.join(topic, { server: args.role !== 'client', client: args.role !== 'server' })
   await discovery.flushed()
   out({ event: 'ready', publicKey: hex(swarm.keyPair.publicKey) })
