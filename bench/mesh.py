@@ -124,7 +124,7 @@ def main() -> int:
     print(f"mesh formation, {n} peers joining one topic at once ({n * (n - 1) // 2} pairs); "
           f"python {platform.python_version()}, node {node_version}")
     rows = [("node hyperswarm-hugin", *run_node(n)), ("python Hyperswarm", *asyncio.run(run_python(n)))]
-    header = "| peers | " + " | ".join(f"pairs @ {m:.0f} s" for m in MARKS) + " | full mesh at |"
+    header = f"| {n} peers | " + " | ".join(f"pairs @ {m:.0f} s" for m in MARKS) + " | full mesh at |"
     print(header)
     print("|" + "---|" * (len(MARKS) + 2))
     for name, counts, full in rows:
