@@ -5,6 +5,8 @@
     python run_node.py testnet --size N --host 127.0.0.1 [--port P]
     python run_node.py peer --bootstrap 127.0.0.1:P[,...] --group HEX [--topic HEX]
                             [--role server|client|both] [--mode echo|sink|source|idle] [--bytes N]
+    python run_node.py cluster --config FILE --admin-port 1900 [--system NAME] [--convention HOST:PORT]
+    python run_node.py status --admin-port 1900 [--json]
     python run_node.py demo
 
 stdout carries one JSON object per line (the first says where the node
@@ -208,6 +210,100 @@ async def run_demo(peers: int, timeout: float) -> None:
     emit("close")
 
 
+def run_cluster(config_path: str | None, admin_port: int, system: str, convention: str | None,
+                timeout: float | None) -> None:
+    """A Thespian multiprocTCPBase system on ``admin_port`` and, with a config, its nodes."""
+    from thespian.actors import ActorSystem
+
+    from config.cluster import load_cluster
+    from hyperswarm_hugin.cluster import protocol as p
+    from hyperswarm_hugin.cluster.remote import LOG_DEFS, admin_is_listening, loopback_only
+    from hyperswarm_hugin.cluster.supervisor import GLOBAL_NAME, ClusterSupervisor, StartCluster
+
+    config = load_cluster(config_path) if config_path else None
+    loopback_only()
+    if admin_is_listening(admin_port):
+        raise SettingsError(f"admin port {admin_port} is in use")
+    capabilities: dict[str, Any] = {"Admin Port": admin_port, "hugin-system": system}
+    if convention:
+        host, _, port = convention.rpartition(":")
+        capabilities["Convention Address.IPv4"] = (host, int(port))
+    asys = ActorSystem("multiprocTCPBase", capabilities, logDefs=LOG_DEFS)
+    admin_pid: int | None = None
+    try:
+        if config is not None:
+            supervisor = asys.createActor(ClusterSupervisor, globalName=GLOBAL_NAME)
+            asys.tell(supervisor, StartCluster([n.to_map() for n in config.nodes], config.data_dir))
+            started = asys.listen(120)
+            if not isinstance(started, bytes):
+                raise RuntimeError("the cluster did not start in 120 s")
+            answer = p.decode_event(started)
+            nodes, admin_pid = answer["nodes"], answer.get("admin_pid")
+            emit("cluster", adminPort=admin_port, system=system,
+                 nodes=[{"name": n["name"], "kind": n["kind"], "port": n["port"], "pid": n["pid"],
+                         "publicKey": n["public_key"].hex() if n.get("public_key") else None} for n in nodes])
+        else:
+            emit("system", adminPort=admin_port, system=system, convention=convention)
+        asyncio.run(run_until_stopped(timeout, _nothing))
+    finally:
+        asys.shutdown()
+        if isinstance(admin_pid, int):
+            end_lingering_admin(admin_pid)
+        emit("stopped")
+
+
+def end_lingering_admin(pid: int, grace: float = 5.0) -> None:
+    """Thespian's admin process can outlive shutdown() after one of its actors was killed -9;
+    it is ours (the supervisor reported it as its parent): end it by pid."""
+    import time
+
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    log.warning("the actor system's admin (pid %d) outlived shutdown; ending it", pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        time.sleep(1.0)
+        os.kill(pid, signal.SIGKILL)
+
+
+async def _nothing() -> None:
+    return None
+
+
+def print_status(admin_port: int, as_json: bool) -> None:
+    from hyperswarm_hugin.cluster.remote import RemoteError, RemoteSwarm
+
+    remote = RemoteSwarm.connect_cluster(admin_port)
+    rows = []
+    for node in remote.nodes():
+        row = {"name": node["name"], "kind": node.get("kind"), "running": node["running"],
+               "restarts": node["restarts"], "system": node.get("system")}
+        if node["running"]:
+            try:
+                status = remote.for_node(node["name"]).status()
+            except (RemoteError, TimeoutError) as exc:
+                row["error"] = str(exc)
+            else:
+                row |= {k: (v.hex() if isinstance(v, bytes) else v) for k, v in status.items()}
+                row["topics"] = [t.hex() for t in status.get("topics", [])]
+        rows.append(row)
+    if as_json:
+        sys.stdout.write(json.dumps(rows) + "\n")
+        return
+    columns = ("name", "kind", "system", "running", "restarts", "pid", "port", "dht_size", "peers", "connections",
+               "topics")
+    table = [[str(len(r[c]) if c == "topics" and c in r else r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for t in table:
+        print("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="run_node.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -242,6 +338,17 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--port", type=int, help="DHT port (default: any free port)")
     peer.add_argument("--timeout", type=float, help="stop after this many seconds")
 
+    cluster = sub.add_parser("cluster", help="run the nodes of a cluster file, each in its own process")
+    cluster.add_argument("--config", default=argparse.SUPPRESS, help="the cluster file (TOML)")
+    cluster.add_argument("--admin-port", type=int, required=True, help="the actor system's admin port")
+    cluster.add_argument("--system", default="a", help="this actor system's name (nodes choose one by it)")
+    cluster.add_argument("--convention", help="host:port of the convention leader's admin port, to join it")
+    cluster.add_argument("--timeout", type=float, help="stop after this many seconds")
+
+    status = sub.add_parser("status", help="print the state of a running cluster's nodes")
+    status.add_argument("--admin-port", type=int, required=True)
+    status.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+
     demo = sub.add_parser("demo", help="a local testnet and peers that find and greet each other")
     demo.add_argument("--peers", type=int, default=3, help="swarm peers (default 3)")
     return parser
@@ -252,9 +359,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        table = load_toml(args.config).get(args.command, {}) if args.config else {}
+        table = load_toml(args.config).get(args.command, {}) if args.config and args.command != "cluster" else {}
         flags = {k: v for k, v in vars(args).items() if k not in ("config", "log_level", "command", "peers")}
-        if args.command == "demo":
+        if args.command == "cluster":
+            if args.config is None and args.convention is None:
+                raise SettingsError("cluster needs --config FILE (or --convention to lend this system to one)")
+            run_cluster(args.config, args.admin_port, args.system, args.convention, args.timeout)
+        elif args.command == "status":
+            print_status(args.admin_port, args.json)
+        elif args.command == "demo":
             if not 2 <= args.peers <= 20:
                 raise SettingsError("demo takes --peers from 2 to 20")
             asyncio.run(run_demo(args.peers, timeout=30.0))
@@ -269,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"run_node.py: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
+    except OSError as exc:  # ConnectionError too: no cluster on that admin port
         print(f"run_node.py: {exc}", file=sys.stderr)
         return 1
     return 0

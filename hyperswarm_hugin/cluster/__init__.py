@@ -1,0 +1,1 @@
+"""Cluster deployments: node processes under a Thespian multiprocTCPBase system, and RemoteSwarm."""
