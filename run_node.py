@@ -218,37 +218,51 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
     from config.cluster import load_cluster
     from hyperswarm_hugin.cluster import protocol as p
     from hyperswarm_hugin.cluster.remote import LOG_DEFS, admin_is_listening, loopback_only
-    from hyperswarm_hugin.cluster.supervisor import GLOBAL_NAME, ClusterSupervisor, StartCluster
+    from hyperswarm_hugin.cluster.supervisor import GLOBAL_NAME, START_DEADLINE, ClusterSupervisor, StartCluster
 
     config = load_cluster(config_path) if config_path else None
     loopback_only()
     if admin_is_listening(admin_port):
         raise SettingsError(f"admin port {admin_port} is in use")
     capabilities: dict[str, Any] = {"Admin Port": admin_port, "hugin-system": system}
+    # Thespian's convention: members name the leader's admin address; the leader names its own.
     if convention:
         host, _, port = convention.rpartition(":")
         capabilities["Convention Address.IPv4"] = (host, int(port))
+    else:
+        capabilities["Convention Address.IPv4"] = ("127.0.0.1", admin_port)
+    def stop_now(signum: int, frame: Any) -> None:
+        raise SystemExit(0)  # unwinds to the finally below: the actor system is always shut down
+
+    previous = signal.signal(signal.SIGTERM, stop_now)
     asys = ActorSystem("multiprocTCPBase", capabilities, logDefs=LOG_DEFS)
     admin_pid: int | None = None
     try:
         if config is not None:
             supervisor = asys.createActor(ClusterSupervisor, globalName=GLOBAL_NAME)
             asys.tell(supervisor, StartCluster([n.to_map() for n in config.nodes], config.data_dir))
-            started = asys.listen(120)
-            if not isinstance(started, bytes):
-                raise RuntimeError("the cluster did not start in 120 s")
-            answer = p.decode_event(started)
-            nodes, admin_pid = answer["nodes"], answer.get("admin_pid")
+            nodes: list[dict[str, Any]] | None = None
+            while nodes is None:
+                answer = asys.listen(START_DEADLINE + 30)
+                if not isinstance(answer, bytes):
+                    raise RuntimeError("the cluster's supervisor did not report")
+                message = p.decode_event(answer)
+                admin_pid = message.get("admin_pid", admin_pid)
+                if message.get("type") == "cluster-started":
+                    nodes = message["nodes"]
             emit("cluster", adminPort=admin_port, system=system,
-                 nodes=[{"name": n["name"], "kind": n["kind"], "port": n["port"], "pid": n["pid"],
-                         "publicKey": n["public_key"].hex() if n.get("public_key") else None} for n in nodes])
+                 nodes=[{"name": n["name"], "kind": n.get("kind"), "running": n["running"], "port": n.get("port"),
+                         "pid": n.get("pid"), "publicKey": n["public_key"].hex() if n.get("public_key") else None}
+                        for n in nodes])
         else:
             emit("system", adminPort=admin_port, system=system, convention=convention)
         asyncio.run(run_until_stopped(timeout, _nothing))
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         asys.shutdown()
         if isinstance(admin_pid, int):
             end_lingering_admin(admin_pid)
+        signal.signal(signal.SIGTERM, previous)
         emit("stopped")
 
 

@@ -15,6 +15,7 @@
     topics = []                          # default: the group's Hugin topic
     role = "both"                        # server | client | both
     system = "b"                         # optional: run on the actor system with this name
+    seed = "<32 bytes hex>"              # optional: the DHT key pair; else random, kept in data_dir
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class NodeSpec:
     role: str = "both"
     system: str | None = None
     seed: str | None = None
+    seed_generated: bool = False  # no seed in the file: a saved one (data_dir) wins over this one
 
     def to_map(self) -> dict[str, Any]:
         out = asdict(self)
@@ -79,7 +81,7 @@ def _node(kind: str, table: dict[str, Any], index: int) -> NodeSpec:
                         port=check_port(table.get("port", 0)), group=table.get("group"),
                         invite=table.get("invite"), topics=list(table.get("topics", [])),
                         role=table.get("role", "both"), system=table.get("system"),
-                        seed=table.get("seed") or secrets.token_hex(32))
+                        seed=table.get("seed") or secrets.token_hex(32), seed_generated="seed" not in table)
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"node {name}: {exc}") from None
     if kind == "peer":

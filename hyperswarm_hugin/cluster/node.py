@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,9 @@ class NodeHost:
                 host, _, port = str(text).rpartition(":")
                 if port.isdigit() and (host, int(port)) not in bootstrap:
                     bootstrap.append((host, int(port)))
+        saved_seed = saved.get("seed")
+        if spec.seed_generated and isinstance(saved_seed, str) and len(saved_seed) == 64:
+            self.spec = spec = replace(spec, seed=saved_seed)  # the key this node had before
         seed = bytes.fromhex(spec.seed) if spec.seed else os.urandom(32)
         if spec.kind == "dht":
             self.dht = DHT(bootstrap=bootstrap, host=spec.host, port=spec.port, firewalled=bool(bootstrap))
@@ -204,6 +207,10 @@ class NodeHost:
             return True
         if kind == "leave_peer":
             swarm.leave_peer(msg["public_key"])
+            return True
+        if kind == "ban":
+            swarm._ban(msg["public_key"], msg["banned"])
+            await self.save()
             return True
         if kind == "peers":
             return [{"public_key": k, "banned": i.banned, "client": i.client, "topics": i.topics,

@@ -23,6 +23,7 @@ REQUESTS: dict[str, dict[str, tuple[type, ...]]] = {
     "join_peer": {"public_key": (bytes,)},
     "leave_peer": {"public_key": (bytes,)},
     "peers": {},
+    "ban": {"public_key": (bytes,), "banned": (bool,)},
     "subscribe": {},
     "unsubscribe": {},
     "write": {"conn": (int,), "data": (bytes,)},

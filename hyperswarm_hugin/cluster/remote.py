@@ -120,6 +120,10 @@ class RemoteSwarm:
     def leave_peer(self, public_key: bytes) -> None:
         self.request("leave_peer", public_key=public_key)
 
+    def ban(self, public_key: bytes, banned: bool = True) -> None:
+        """Ban (or un-ban) a peer on this node; bans survive the node's restarts."""
+        self.request("ban", public_key=public_key, banned=banned)
+
     def peers(self) -> list[dict[str, Any]]:
         return list(self.request("peers"))
 

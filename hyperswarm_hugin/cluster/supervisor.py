@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 GLOBAL_NAME = "hugin-cluster"
 RESTART_DELAY = 0.5
+MAX_RESTART_DELAY = 10.0
+START_DEADLINE = 60.0
+"""The launcher hears which nodes run once all do, or after this many seconds at the latest."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class NodeRecord:
     address: ActorAddress | None = None
     info: dict[str, Any] | None = None
     restarts: int = 0
+    failures: int = 0  # exits since it last started: the restart delay doubles with them
 
 
 class ClusterSupervisor(Actor):  # type: ignore[misc]
@@ -54,6 +58,8 @@ class ClusterSupervisor(Actor):  # type: ignore[misc]
         elif isinstance(msg, WakeupMessage):
             if isinstance(msg.payload, str) and not self.stopping:
                 self._spawn(msg.payload)
+            elif msg.payload is None:
+                self._report_started()
         elif isinstance(msg, ActorExitRequest):
             self.stopping = True
         elif isinstance(msg, bytes):
@@ -66,9 +72,22 @@ class ClusterSupervisor(Actor):  # type: ignore[misc]
     def _start(self, msg: StartCluster, sender: ActorAddress) -> None:
         self.launcher = sender
         self.data_dir = msg.data_dir
+        self.send(sender, p.encode({"type": "cluster-accepted", "admin_pid": os.getppid()}))
         for spec in msg.nodes:
             self.nodes[spec["name"]] = NodeRecord(spec)
             self._spawn(spec["name"])
+        self.wakeupAfter(START_DEADLINE, payload=None)
+
+    def _report_started(self) -> None:
+        if self.launcher is None:
+            return
+        self.send(self.launcher, p.encode({"type": "cluster-started", "admin_pid": os.getppid(),
+                                           "nodes": self._node_list()}))
+        self.launcher = None
+
+    def _node_list(self) -> list[dict[str, Any]]:
+        return [{"name": name, "running": r.info is not None, "restarts": r.restarts,
+                 "system": r.spec.get("system"), **(r.info or {})} for name, r in self.nodes.items()]
 
     def _spawn(self, name: str) -> None:
         record = self.nodes[name]
@@ -90,8 +109,10 @@ class ClusterSupervisor(Actor):  # type: ignore[misc]
         record = self.nodes[name]
         record.address = None
         record.restarts += 1
-        log.warning("node %s exited; restarting it", name)
-        self.wakeupAfter(RESTART_DELAY, payload=name)
+        record.failures += 1
+        delay = min(RESTART_DELAY * 2 ** (record.failures - 1), MAX_RESTART_DELAY)
+        log.warning("node %s exited; restarting it in %.1f s", name, delay)
+        self.wakeupAfter(delay, payload=name)
 
     def _from_node(self, name: str, data: bytes) -> None:
         record = self.nodes[name]
@@ -101,10 +122,9 @@ class ClusterSupervisor(Actor):  # type: ignore[misc]
             return
         if isinstance(msg, dict) and msg.get("type") == "started":
             record.info = {k: v for k, v in msg.items() if k not in ("v", "type")}
-            if self.launcher is not None and all(r.info for r in self.nodes.values()):
-                self.send(self.launcher, p.encode({"type": "cluster-started", "admin_pid": os.getppid(),
-                                                   "nodes": [r.info for r in self.nodes.values()]}))
-                self.launcher = None
+            record.failures = 0
+            if all(r.info for r in self.nodes.values()):
+                self._report_started()
         elif isinstance(msg, dict) and msg.get("type") == "error":
             log.error("node %s: %s", name, msg.get("error"))
             if record.address is not None:
@@ -118,9 +138,7 @@ class ClusterSupervisor(Actor):  # type: ignore[misc]
             return
         rid = msg["id"]
         if msg["type"] == "nodes":
-            self.send(client, p.reply(rid, [
-                {"name": name, "running": r.info is not None, "restarts": r.restarts,
-                 "system": r.spec.get("system"), **(r.info or {})} for name, r in self.nodes.items()]))
+            self.send(client, p.reply(rid, self._node_list()))
             return
         name = msg.get("node")
         if name is None:

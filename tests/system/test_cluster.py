@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
 from hyperswarm_hugin.cluster import protocol as p
-from hyperswarm_hugin.cluster.remote import RemoteError, RemoteSwarm
+from hyperswarm_hugin.cluster.remote import RemoteError, RemoteSwarm, admin_is_listening
 from tests.lines import JsonLineReader
 from tests.system.processes import ROOT
 
@@ -64,17 +65,27 @@ def our_processes(marker: str) -> list[int]:
 
 
 class Cluster:
-    def __init__(self, config: Path, admin_port: int, log: Path) -> None:
-        self.config = config
+    """``run_node.py cluster``: with a config (a cluster), or ``member_of`` (a convention member whose
+    system is named by ``marker``).  ``marker`` also finds its processes afterwards."""
+
+    def __init__(self, config: Path | None, admin_port: int, log: Path, *, member_of: int | None = None,
+                 marker: str | None = None, wait: bool = True) -> None:
+        self.marker = marker or str(config)
         self.admin_port = admin_port
         self.stderr = log.open("w")
+        args = ["--config", str(config)] if config else ["--system", self.marker,
+                                                          "--convention", f"127.0.0.1:{member_of}"]
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "run_node.py"), "cluster", "--config", str(config), "--admin-port",
-             str(admin_port), "--timeout", "140"], cwd=ROOT, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+            [sys.executable, str(ROOT / "run_node.py"), "cluster", *args, "--admin-port", str(admin_port),
+             "--timeout", "140"], cwd=ROOT, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         assert self.proc.stdout is not None
         self.lines = JsonLineReader(self.proc.stdout)
-        started = self.lines.read(60)
-        assert started is not None and started["event"] == "cluster", (started, log.read_text()[-2000:])
+        if not wait:  # only until its admin port answers
+            until(lambda: admin_is_listening(admin_port), 30, "the admin port")
+            return
+        started = self.lines.read(90)
+        expected = "cluster" if config else "system"
+        assert started is not None and started["event"] == expected, (started, log.read_text()[-2000:])
         self.started = started
 
     def stop(self) -> None:
@@ -87,7 +98,7 @@ class Cluster:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         end = time.monotonic() + 15  # the actor system's processes end shortly after the launcher
-        while (leftovers := our_processes(str(self.config))) and time.monotonic() < end:
+        while (leftovers := our_processes(self.marker)) and time.monotonic() < end:
             time.sleep(0.2)
         described = []
         for pid in leftovers:
@@ -131,8 +142,10 @@ def status(cluster: Cluster) -> list[dict[str, Any]]:
 
 
 def peers_meshed(rows: list[dict[str, Any]]) -> bool:
+    """Every node runs, and every peer is connected to every other."""
     peers = [r for r in rows if r.get("kind") == "peer"]
-    return bool(peers) and all(r["running"] and r.get("connections") == len(peers) - 1 for r in peers)
+    return all(r["running"] for r in rows) and bool(peers) and all(
+        r.get("connections") == len(peers) - 1 for r in peers)
 
 
 def test_peers_connect_and_a_killed_peer_comes_back_as_itself(cluster: Cluster) -> None:
@@ -200,3 +213,54 @@ def test_status_without_a_cluster_fails_clearly() -> None:
     out = subprocess.run([sys.executable, str(ROOT / "run_node.py"), "status", "--admin-port", str(port)],
                          cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 1 and f"no cluster is listening on admin port {port}" in out.stderr
+
+
+def test_two_actor_systems_in_a_convention_host_one_cluster(tmp_path: Path) -> None:
+    """A node placed on a second actor system (another admin port, joined to the first's
+    convention) runs there and meshes with the node on the first: the path to several hosts."""
+    boot = free_port(socket.SOCK_DGRAM)
+    member_name = f"member-{os.getpid()}-{boot}"
+    config = tmp_path / "cluster.toml"
+    config.write_text(f'[[dht]]\nname = "boot"\nport = {boot}\nbootstrap = []\n'
+                      f'[[peer]]\nname = "here"\nbootstrap = ["127.0.0.1:{boot}"]\ngroup = "{GROUP}"\n'
+                      f'[[peer]]\nname = "there"\nbootstrap = ["127.0.0.1:{boot}"]\ngroup = "{GROUP}"\n'
+                      f'system = "{member_name}"\n')
+    leader_port = free_port(socket.SOCK_STREAM)
+    leader = Cluster(config, leader_port, tmp_path / "leader.log", wait=False)  # "there" needs the member
+    try:
+        member = Cluster(None, free_port(socket.SOCK_STREAM), tmp_path / "member.log", member_of=leader_port,
+                         marker=member_name)
+        try:
+            def placed() -> list[dict[str, Any]] | None:
+                rows = status(leader)
+                return rows if peers_meshed(rows) else None
+
+            rows = {r["name"]: r for r in until(placed, 60, "the node on the second system, meshed")}
+            assert rows["there"]["system"] == member_name and rows["here"]["system"] is None
+            assert rows["there"]["pid"] in our_processes(member_name)  # it runs under the member system
+        finally:
+            leader.stop()
+    finally:
+        member.stop()
+
+
+def test_keys_bans_and_a_routing_snapshot_survive_a_cluster_restart(tmp_path: Path) -> None:
+    config, _ = cluster_file(tmp_path, peers=2, dhts=2)
+    first = Cluster(config, free_port(socket.SOCK_STREAM), tmp_path / "first.log")
+    try:
+        until(lambda: peers_meshed(status(first)), 30, "the mesh")
+        keys = {r["name"]: r["public_key"] for r in status(first) if r.get("kind") == "peer"}
+        stranger = os.urandom(32)
+        RemoteSwarm.connect(first.admin_port, "peer0").ban(stranger)
+    finally:
+        first.stop()
+    saved = msgpack.unpackb((tmp_path / "data" / "peer0.msgpack").read_bytes(), raw=False)
+    assert saved["bans"] == [stranger] and saved["routing"]  # the nodes it knew, to rejoin by
+    second = Cluster(config, free_port(socket.SOCK_STREAM), tmp_path / "second.log")
+    try:
+        rows = until(lambda: (r := status(second)) and peers_meshed(r) and r, 30, "the mesh again")
+        assert {r["name"]: r["public_key"] for r in rows if r.get("kind") == "peer"} == keys
+        banned = [x for x in RemoteSwarm.connect(second.admin_port, "peer0").peers() if x["banned"]]
+        assert [x["public_key"] for x in banned] == [stranger]
+    finally:
+        second.stop()
