@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -74,8 +75,8 @@ def test_another_group_never_connects_and_is_refused_before_a_connection() -> No
             await b.join(TOPIC).flushed()
             member.join(TOPIC)
             await until(lambda: len(member.connections) == 1)  # the member finds a; b is refused
-            await b.flush()
-            await asyncio.sleep(1.5)  # b's dials to a and the member, their dials to b: all refused
+            await b.flush()  # b found a and the member and tried both: refused
+            await until(lambda: b.stats["connects"]["client"]["closed"] >= 2 and b.connecting == 0)
             assert b.connections == set() and seen_by_b == []
             assert {c.remote_public_key for c in a.connections} == {member.key_pair.public_key}
             assert b.stats["connects"]["client"]["attempted"] >= 1  # b did try, and was refused
@@ -114,7 +115,7 @@ def test_a_banned_peer_is_not_reconnected() -> None:
             info.ban(True)
             for conn in b.connections:
                 await conn.close()
-            await asyncio.sleep(1.5)  # several short backoffs
+            await asyncio.sleep(1.5)  # a window of several 0.2 s backoffs in which no dial may happen
             assert b.connections == set() and b.stats["connects"]["client"]["attempted"] == 1
 
     run(test)
@@ -161,20 +162,26 @@ def test_leave_unannounces_the_topic() -> None:
     run(test)
 
 
-def test_flush_returns_once_found_peers_were_tried() -> None:
-    async def test(net: Testnet) -> None:
-        servers = [swarm_on(net) for _ in range(3)]
+@asynccontextmanager
+async def servers_on(net: Testnet, count: int) -> AsyncIterator[list[Hyperswarm]]:
+    """``count`` server-only swarms announced on TOPIC."""
+    servers = [swarm_on(net) for _ in range(count)]
+    try:
         for s in servers:
             await s.start()
             await s.join(TOPIC, server=True, client=False).flushed()
-        try:
-            async with swarm_on(net, max_parallel=1) as client:
-                client.join(TOPIC, server=False, client=True)
-                assert await asyncio.wait_for(client.flush(), 20)
-                assert len(client.connections) == 3  # flush waited for all three, one at a time
-        finally:
-            for s in servers:
-                await s.destroy()
+        yield servers
+    finally:
+        for s in servers:
+            await s.destroy()
+
+
+def test_flush_returns_once_found_peers_were_tried() -> None:
+    async def test(net: Testnet) -> None:
+        async with servers_on(net, 3), swarm_on(net, max_parallel=1) as client:
+            client.join(TOPIC, server=False, client=True)
+            assert await asyncio.wait_for(client.flush(), 20)
+            assert len(client.connections) == 3  # flush waited for all three, one at a time
 
     run(test)
 
@@ -196,19 +203,11 @@ def test_suspend_closes_connections_and_resume_reconnects() -> None:
 
 def test_max_peers_caps_connections() -> None:
     async def test(net: Testnet) -> None:
-        servers = [swarm_on(net) for _ in range(3)]
-        for s in servers:
-            await s.start()
-            await s.join(TOPIC, server=True, client=False).flushed()
-        try:
-            async with swarm_on(net, max_peers=2) as client:
-                client.join(TOPIC, server=False, client=True)
-                await client.flush()
-                await asyncio.sleep(0.5)
-                assert len(client.connections) == 2
-        finally:
-            for s in servers:
-                await s.destroy()
+        async with servers_on(net, 3), swarm_on(net, max_peers=2) as client:
+            client.join(TOPIC, server=False, client=True)
+            assert await asyncio.wait_for(client.flush(), 20)  # done: the limit is full
+            assert len(client.connections) == 2
+            assert client.stats["connects"]["client"]["attempted"] == 2  # the third was never dialed
 
     run(test)
 
