@@ -79,6 +79,11 @@ class DHT:
         return self._runtime
 
     @property
+    def running(self) -> bool:
+        """Started and not closed."""
+        return self._runtime is not None and not self._runtime.closed
+
+    @property
     def address(self) -> Address:
         """The server socket's ``(host, port)``."""
         return self.runtime.server_address

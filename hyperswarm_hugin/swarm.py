@@ -565,6 +565,12 @@ class Hyperswarm:
         await server.listen()
         return server
 
+    def ban(self, public_key: bytes, banned: bool = True) -> None:
+        """Ban a key, known as a peer yet or not (``PeerInfo.ban`` for one that is): we never dial
+        it and refuse its handshakes; ``False`` lifts the ban."""
+        self._check_started()
+        self._ban(_check_32(public_key, "a public key"), bool(banned))
+
     def _ban(self, public_key: bytes, banned: bool) -> None:
         self._dht.runtime.ask_auth(SetBan(public_key, banned))
         self._tell(BanPeer(public_key, banned, self._now()))

@@ -102,7 +102,7 @@ class NodeHost:
         if self.state_file is None:
             return
         state: dict[str, Any] = {"v": 1, "seed": self.spec.seed}
-        if self.dht is not None and self.dht._runtime is not None and not self.dht.runtime.closed:
+        if self.dht is not None and self.dht.running:
             status = await self.dht.status()
             state["routing"] = [f"{h}:{port}" for _, (h, port) in status.table][:32]
         if self.swarm is not None:
@@ -138,7 +138,7 @@ class NodeHost:
             self.dht = swarm.dht
             for key in saved.get("bans", []):
                 if isinstance(key, bytes) and len(key) == 32:
-                    swarm._ban(key, True)
+                    swarm.ban(key)
             swarm.on("connection", self._on_connection)
             topics = [bytes.fromhex(t) for t in spec.topics] or [group.topic]
             for topic in topics:
@@ -209,7 +209,7 @@ class NodeHost:
             swarm.leave_peer(msg["public_key"])
             return True
         if kind == "ban":
-            swarm._ban(msg["public_key"], msg["banned"])
+            swarm.ban(msg["public_key"], msg["banned"])
             await self.save()
             return True
         if kind == "peers":
