@@ -213,12 +213,18 @@ async def run_demo(peers: int, timeout: float) -> None:
 def run_cluster(config_path: str | None, admin_port: int, system: str, convention: str | None,
                 timeout: float | None) -> None:
     """A Thespian multiprocTCPBase system on ``admin_port`` and, with a config, its nodes."""
-    from thespian.actors import ActorSystem
+    from thespian.actors import ActorExitRequest, ActorSystem
 
     from config.cluster import load_cluster
     from hyperswarm_hugin.cluster import protocol as p
     from hyperswarm_hugin.cluster.remote import LOG_DEFS, admin_is_listening, loopback_only
-    from hyperswarm_hugin.cluster.supervisor import GLOBAL_NAME, START_DEADLINE, ClusterSupervisor, StartCluster
+    from hyperswarm_hugin.cluster.supervisor import (
+        GLOBAL_NAME,
+        START_DEADLINE,
+        AdminProbe,
+        ClusterSupervisor,
+        StartCluster,
+    )
 
     config = load_cluster(config_path) if config_path else None
     loopback_only()
@@ -238,6 +244,9 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
     asys = ActorSystem("multiprocTCPBase", capabilities, logDefs=LOG_DEFS)
     admin_pid: int | None = None
     try:
+        probe = asys.createActor(AdminProbe)
+        admin_pid = asys.ask(probe, "admin-pid", 30)
+        asys.tell(probe, ActorExitRequest())
         if config is not None:
             supervisor = asys.createActor(ClusterSupervisor, globalName=GLOBAL_NAME)
             asys.tell(supervisor, StartCluster([n.to_map() for n in config.nodes], config.data_dir))
@@ -247,7 +256,6 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
                 if not isinstance(answer, bytes):
                     raise RuntimeError("the cluster's supervisor did not report")
                 message = p.decode_event(answer)
-                admin_pid = message.get("admin_pid", admin_pid)
                 if message.get("type") == "cluster-started":
                     nodes = message["nodes"]
             emit("cluster", adminPort=admin_port, system=system,
@@ -267,8 +275,8 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
 
 
 def end_lingering_admin(pid: int, grace: float = 5.0) -> None:
-    """Thespian's admin process can outlive shutdown() after one of its actors was killed -9;
-    it is ours (the supervisor reported it as its parent): end it by pid."""
+    """Thespian's admin process can outlive shutdown() (after one of its actors was killed -9, or
+    one it hosted for a convention leader that left); it is ours (AdminProbe's parent): end it by pid."""
     import time
 
     end = time.monotonic() + grace

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +52,7 @@ def run_node(n: int) -> tuple[list[int], float | None]:
     try:
         keys: list[bytes | None] = [None] * n
         links: dict[bytes, set[bytes]] = {}
+        open_count: dict[bytes, Counter[bytes]] = {}  # a peer may briefly hold two connections to one key
         counts: list[int] = []
         full: float | None = None
         begin = start_at / 1000
@@ -65,8 +67,9 @@ def run_node(n: int) -> tuple[list[int], float | None]:
                             links.setdefault(keys[i], set())
                         elif line["event"] in ("connection", "close") and keys[i] is not None:
                             remote = bytes.fromhex(line["remotePublicKey"])
-                            mine = links.setdefault(keys[i], set())  # type: ignore[arg-type]
-                            (mine.add if line["event"] == "connection" else mine.discard)(remote)
+                            counts_of = open_count.setdefault(keys[i], Counter())  # type: ignore[arg-type]
+                            counts_of[remote] += 1 if line["event"] == "connection" else -1
+                            links[keys[i]] = {r for r, n in counts_of.items() if n > 0}  # type: ignore[index]
                 if full is None and pairs_of(links) == n * (n - 1) // 2:
                     full = time.time() - begin
                 time.sleep(0.1)

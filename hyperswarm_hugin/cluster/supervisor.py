@@ -41,6 +41,14 @@ class NodeRecord:
     failures: int = 0  # exits since it last started: the restart delay doubles with them
 
 
+class AdminProbe(Actor):  # type: ignore[misc]
+    """Answers with its parent's pid: the actor system's admin process (see run_node.py)."""
+
+    def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
+        if msg == "admin-pid":
+            self.send(sender, os.getppid())
+
+
 class ClusterSupervisor(Actor):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
@@ -72,7 +80,6 @@ class ClusterSupervisor(Actor):  # type: ignore[misc]
     def _start(self, msg: StartCluster, sender: ActorAddress) -> None:
         self.launcher = sender
         self.data_dir = msg.data_dir
-        self.send(sender, p.encode({"type": "cluster-accepted", "admin_pid": os.getppid()}))
         for spec in msg.nodes:
             self.nodes[spec["name"]] = NodeRecord(spec)
             self._spawn(spec["name"])
@@ -81,8 +88,7 @@ class ClusterSupervisor(Actor):  # type: ignore[misc]
     def _report_started(self) -> None:
         if self.launcher is None:
             return
-        self.send(self.launcher, p.encode({"type": "cluster-started", "admin_pid": os.getppid(),
-                                           "nodes": self._node_list()}))
+        self.send(self.launcher, p.encode({"type": "cluster-started", "nodes": self._node_list()}))
         self.launcher = None
 
     def _node_list(self) -> list[dict[str, Any]]:
