@@ -126,7 +126,8 @@ class NodeHost:
             self.spec = spec = replace(spec, seed=saved_seed)  # the key this node had before
         seed = bytes.fromhex(spec.seed) if spec.seed else os.urandom(32)
         if spec.kind == "dht":
-            self.dht = DHT(bootstrap=bootstrap, host=spec.host, port=spec.port, firewalled=bool(bootstrap))
+            # infrastructure nodes, reachable at their configured address (as a Testnet's are)
+            self.dht = DHT(bootstrap=bootstrap, host=spec.host, port=spec.port, firewalled=False)
             await self.dht.start()
             public_key = None
         else:

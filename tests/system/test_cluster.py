@@ -149,9 +149,13 @@ def peers_meshed(rows: list[dict[str, Any]]) -> bool:
 
 
 def test_peers_connect_and_a_killed_peer_comes_back_as_itself(cluster: Cluster) -> None:
-    rows = until(lambda: (r := status(cluster)) and peers_meshed(r) and r, 30, "the 3-peer mesh")
-    before = {r["name"]: r for r in rows}
-    assert len(before) == 6 and all(before[f"boot{i}"]["dht_size"] >= 1 for i in range(3))
+    def meshed_on_a_joined_dht() -> list[dict[str, Any]] | None:
+        rows = status(cluster)
+        dht_joined = all(r.get("dht_size", 0) >= 1 for r in rows if r.get("kind") == "dht")
+        return rows if peers_meshed(rows) and dht_joined else None
+
+    before = {r["name"]: r for r in until(meshed_on_a_joined_dht, 30, "the 3-peer mesh on the DHT nodes")}
+    assert len(before) == 6
     victim = before["peer1"]
     os.kill(victim["pid"], signal.SIGKILL)
     started = time.monotonic()
