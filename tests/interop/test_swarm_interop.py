@@ -145,12 +145,32 @@ def test_other_group_and_upstream_peers_never_connect_either_way() -> None:
     asyncio.run(run())
 
 
+def count_link(links: Counter[bytes], line: dict[str, Any]) -> None:
+    """Apply a Node peer's connection/close line to its open-connection count per remote key."""
+    if line["event"] == "error":
+        raise AssertionError(f"Node peer failed: {line}")
+    if line["event"] in ("connection", "close"):
+        links[bytes.fromhex(line["remotePublicKey"])] += 1 if line["event"] == "connection" else -1
+
+
 def test_three_python_and_three_node_peers_form_the_full_mesh() -> None:
     async def run() -> None:
         async with node_network() as bootstrap:
-            nodes = [node_swarm(bootstrap) for _ in range(3)]
+            # Node peers start one after another: hyperswarm announces and looks up in one query,
+            # so two Node peers joining at the same instant can each miss the other until the
+            # 10-minute refresh (Node's behaviour, seen once in ~15 runs; ours re-looks up after
+            # it settles).  Each Node peer starts once the previous one is announced.
+            nodes: list[StdioNode] = []
+            node_keys: list[bytes] = []
+            # open connections per remote key: a peer may briefly hold two (the duplicate rule)
+            node_links: list[Counter[bytes]] = []
             try:
-                node_keys = [bytes.fromhex((await read(js, "ready"))["publicKey"]) for js in nodes]
+                for _ in range(3):
+                    nodes.append(node_swarm(bootstrap))
+                    node_links.append(Counter())
+                    while (line := await asyncio.to_thread(nodes[-1].read, 30))["event"] != "ready":
+                        count_link(node_links[-1], line)
+                    node_keys.append(bytes.fromhex(line["publicKey"]))
                 swarms = [python_swarm(bootstrap) for _ in range(3)]
                 for s in swarms:
                     await s.start()
@@ -162,17 +182,11 @@ def test_three_python_and_three_node_peers_form_the_full_mesh() -> None:
                     want = {frozenset((a, b)) for a in everyone for b in everyone if a != b}
                     assert len(want) == 15
                     deadline = time.monotonic() + 40
-                    # open connections per remote key: a peer may briefly hold two (the duplicate rule)
-                    node_links: list[Counter[bytes]] = [Counter() for _ in nodes]
                     pairs: set[frozenset[bytes]] = set()
                     while time.monotonic() < deadline:
                         for i, js in enumerate(nodes):
                             for line in await asyncio.to_thread(js.ready_lines):
-                                remote = bytes.fromhex(line.get("remotePublicKey", "00"))
-                                if line["event"] == "connection":
-                                    node_links[i][remote] += 1
-                                elif line["event"] == "close":
-                                    node_links[i][remote] -= 1
+                                count_link(node_links[i], line)
                         have = {(s.key_pair.public_key, c.remote_public_key) for s in swarms for c in s.connections}
                         have |= {(node_keys[i], r) for i in range(3) for r, n in node_links[i].items() if n > 0}
                         pairs = {frozenset(p) for p in have if (p[1], p[0]) in have}
