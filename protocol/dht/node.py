@@ -39,6 +39,7 @@ SERVER = 0
 CLIENT = 1
 
 REQUEST_TIMEOUT = 1.0
+BOOTSTRAP_DOWN_FOR = 60.0
 DRAIN_INTERVAL = 0.75
 TICK_INTERVAL = 5.0
 SLEEP_GAP = 15.0
@@ -187,6 +188,7 @@ class DHTNode:
         self._checks = 0
         self._evictions = 0
         self._anonymous_samplers: set[Address] = set()
+        self._bootstrap_down: dict[Address, float] = {}  # bootstrap address -> left out until
         self._pending_ping_nat: set[int] = set()
         self._firewall_probe: _NetworkCheck | None = None
         self.app: RequestHandler | None = None
@@ -594,10 +596,17 @@ class DHTNode:
         else:
             self._seed_from_table(q)
             if len(self.table) < self.options.k:
-                for addr in self.options.bootstrap:
+                for addr in self._bootstrap_to_ask(now, others=len(self.table)):
                     q.add_candidate(addr)
         self._pump(rq, now)
         return qid
+
+    def _bootstrap_to_ask(self, now: float, *, others: int) -> list[Address]:
+        """The bootstrap nodes to ask, leaving out those that did not answer in the last minute
+        while someone else (``others`` table nodes or another bootstrap node) can be asked: each
+        query would wait out their retries.  dht-rpc asks every bootstrap node every time."""
+        answering = [a for a in self.options.bootstrap if self._bootstrap_down.get(a, 0.0) <= now]
+        return answering if answering or others else list(self.options.bootstrap)
 
     def _seed_from_table(self, q: Query) -> None:
         # Pushed farthest first, so the nearest is visited first.
@@ -634,7 +643,10 @@ class DHTNode:
         if res is None:
             for referrer in q.on_timeout(address, out.slow):
                 self._send_down_hint(referrer, address, now)
+            if address in self.options.bootstrap:
+                self._bootstrap_down[address] = now + BOOTSTRAP_DOWN_FOR
         else:
+            self._bootstrap_down.pop(address, None)
             replier_id = self._verified_id(res.id, address)
             for down in q.on_reply(
                 address, replier_id=replier_id, error=res.error, closer_nodes=res.closer_nodes,
@@ -715,7 +727,7 @@ class DHTNode:
     ) -> None:
         """PING_NAT to up to 5 recently seen nodes; decide firewalled / persistent (§11.3-11.4)."""
         targets = [n.address for n in sorted(self.table, key=lambda n: -n.seen)[:5]]
-        for addr in self.options.bootstrap:
+        for addr in self._bootstrap_to_ask(now, others=len(targets)):
             if len(targets) >= 5:
                 break
             if addr not in targets:
@@ -848,6 +860,10 @@ class DHTNode:
             return
         if self.tick % PING_SWEEP_TICKS == 0:
             self._ping_sweep(now)
+        elif not len(self.table) and not any(rq.purpose == "refresh" for rq in self._queries.values()):
+            # Nobody answered yet (the bootstrap nodes were down or not up yet): ask them again
+            # every tick rather than every PING_SWEEP_TICKS as dht-rpc does.
+            self._refresh(now)
         self._refresh_ticks -= 1
         if self._refresh_ticks <= 0:
             self._refresh(now)

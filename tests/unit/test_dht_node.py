@@ -86,6 +86,33 @@ def test_ephemeral_node_finds_closest_and_stays_out_of_tables() -> None:
     assert [r.id for r in result.closest] == sort_by_distance(target, ids)[:20]
 
 
+def test_a_node_that_bootstrapped_before_its_bootstrap_node_was_up_asks_again_within_two_ticks() -> None:
+    net = SimNet()
+    node = net.add_node(NodeOptions(bootstrap=[(HOST, 20002)], ephemeral=True))  # nobody there yet
+    net.run_until(lambda: node.bootstrapped)
+    assert len(node.table) == 0
+    late = net.add_node(NodeOptions(ephemeral=False, firewalled=False, nat_seed=("?", 0)))
+    assert net.address(late) == (HOST, 20002)
+    net.advance(2 * 5.0 + 1.0)  # dht-rpc would wait for the 8th tick (40 s)
+    assert late.id is not None and node.table.has(late.id)
+
+
+def test_a_bootstrap_node_that_is_down_is_left_out_of_queries_for_a_while() -> None:
+    net = sim_testnet(3)
+    dead = (HOST, 40002)
+    node = net.add_node(NodeOptions(bootstrap=[dead, net.address(net.nodes[0])], ephemeral=True))
+    began = net.now
+    net.run_until(lambda: node.bootstrapped)
+    assert net.now - began >= 6.0  # the bootstrap query waited out the dead node's 5 retries
+    began = net.now
+    query_result(net, node, node.find_node(random.Random(7).randbytes(32), net.now))
+    assert net.now - began < 1.0  # this one did not ask it
+    net.advance(61.0)
+    began = net.now
+    query_result(net, node, node.find_node(random.Random(8).randbytes(32), net.now))
+    assert net.now - began >= 6.0  # a minute later it is asked again
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_lookups_converge_through_packet_loss(seed: int) -> None:
     rng = random.Random(seed)
