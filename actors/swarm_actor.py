@@ -244,6 +244,8 @@ class SwarmActor(Actor):  # type: ignore[misc]
         state = self.topic_states.get(msg.topic)
         if address is None or state is None:
             return
+        if not msg.ok:
+            self.counters["topic-queries-failed"] += 1
         self.send(address, TopicInput("done", msg.now, clock=msg.clock, ok=msg.ok))
         if msg.clock != state.clock or not state.is_client or self.suspended or self.stopped:
             return

@@ -180,9 +180,10 @@ class DHT:
         return asked
 
     async def lookup(self, topic: bytes) -> list[h.PeerRecord]:
-        """The peers announced on ``topic`` (each public key once)."""
+        """The peers announced on ``topic`` (each public key once); :class:`DHTError` if no DHT
+        node replied at all (an empty list means nodes answered and hold no peer)."""
         _check_key(topic, "topic")
-        return _peers(await self.runtime.query(topic, h.LOOKUP))
+        return _peers(_replied(await self.runtime.query(topic, h.LOOKUP), "lookup"))
 
     async def announce_and_lookup(self, topic: bytes, key_pair: KeyPair,
                                   relay_addresses: list[Address] | None = None) -> list[h.PeerRecord]:
@@ -214,7 +215,7 @@ class DHT:
             signature = sign_announce(key_pair, topic, reply.id, reply.token, encoded, unannounce=True)
             return h.UNANNOUNCE, h.Announce(peer=peer, signature=signature).encode()
 
-        return _peers(await self.runtime.query(topic, h.LOOKUP, commit=commit))
+        return _peers(_replied(await self.runtime.query(topic, h.LOOKUP, commit=commit), "lookup"))
 
     async def find_peer(self, public_key: bytes) -> h.PeerRecord | None:
         """The record a listening server left at the nodes closest to ``hash(public_key)``."""
@@ -299,6 +300,13 @@ class DHTError(Exception):
 def _check_key(value: bytes, what: str) -> None:
     if not isinstance(value, bytes | bytearray) or len(value) != 32:
         raise ValueError(f"a {what} is 32 bytes")
+
+
+def _replied(result: FindNodeResult, what: str) -> FindNodeResult:
+    """``result`` if some DHT node answered; no answer at all is not "no peers" but a failure."""
+    if not result.closest:
+        raise DHTError(f"{what} failed: no DHT node replied")
+    return result
 
 
 def _peers(result: FindNodeResult) -> list[h.PeerRecord]:

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_MEMORY = 10.0
 REANNOUNCE_INTERVAL = 300.0
+REANNOUNCE_RETRY_MAX = 30.0
 HANDSHAKE_RETRIES = 2  # 3 transmissions, 1 s apart: a silent (refusing) server costs 3 s per relay
 MAX_RELAYS = 3
 
@@ -102,11 +103,13 @@ class Server:
         self._on_refused = on_refused
         self._refresh_timer: asyncio.TimerHandle | None = None
         self._refresh_task: asyncio.Task[None] | None = None
+        self._announce_failures = 0
         self.mid = runtime.configure_auth(ConfigureAuth(group, key_pair, firewall))
 
     async def listen(self) -> None:
         """Start answering handshakes and announce ourselves at the closest nodes (again every
-        ~5 minutes while listening, as hyperdht's announcer does)."""
+        ~5 minutes while listening, as hyperdht's announcer does; within seconds while no node
+        has stored the announcement)."""
         status = await self.runtime.status()
         self._public = public_address(status)
         self.runtime.serve(self.target, self._on_handshake)
@@ -114,8 +117,11 @@ class Server:
         self._schedule_refresh()
 
     def _schedule_refresh(self) -> None:
-        loop = self.runtime.loop
-        self._refresh_timer = loop.call_later(REANNOUNCE_INTERVAL, self._refresh)
+        # Stored nowhere (no DHT node answered yet): try again after 1, 2, 4 .. 30 s, not 5 minutes.
+        self._announce_failures = 0 if self.relays else self._announce_failures + 1
+        delay = min(REANNOUNCE_RETRY_MAX, 2.0 ** min(self._announce_failures - 1, 5)) \
+            if self._announce_failures else REANNOUNCE_INTERVAL
+        self._refresh_timer = self.runtime.loop.call_later(delay, self._refresh)
 
     def _refresh(self) -> None:
         self._refresh_task = self.runtime.loop.create_task(self._announce())

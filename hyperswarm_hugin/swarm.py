@@ -64,7 +64,7 @@ from actors.messages import (
 )
 from actors.swarm_actor import SwarmActor
 from hyperswarm_hugin.connection import Connection
-from hyperswarm_hugin.dht import DHT
+from hyperswarm_hugin.dht import DHT, DHTError
 from hyperswarm_hugin.peer_connect import ConnectError, Server, ServerRefused, connect
 from protocol.encoding import Address
 from protocol.hugin import GroupKey, KeyPair
@@ -337,7 +337,8 @@ class Hyperswarm:
 
     @property
     def stats(self) -> dict[str, Any]:
-        """hyperswarm's counters, plus ``peer_restarts`` (actors the supervisor restarted)."""
+        """hyperswarm's counters, plus ``actor_restarts`` (actors the supervisor restarted),
+        ``topic_queries`` and ``topic_queries_failed`` (announces/lookups that reached no DHT node)."""
         s = self._stats()
         c = s.counters
         return {
@@ -351,6 +352,7 @@ class Hyperswarm:
             "duplicates": c.get("duplicates", 0),
             "actor_restarts": c.get("child-restarts", 0),
             "topic_queries": c.get("topic-queries", 0),
+            "topic_queries_failed": c.get("topic-queries-failed", 0),
             "queued": s.queued,
             "client_connections": s.client_connections,
             "server_connections": s.server_connections,
@@ -550,8 +552,13 @@ class Hyperswarm:
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = self._loop.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("swarm task %s failed", task.get_coro(), exc_info=exc)
 
     async def _listened(self) -> None:
         if self._listening is not None:
@@ -605,7 +612,7 @@ class Hyperswarm:
             else:
                 records = await self._dht.lookup(msg.topic)
             peers = tuple((r.public_key, tuple(r.relay_addresses)) for r in records)
-        except (RuntimeError, OSError, ConnectError) as exc:
+        except (DHTError, RuntimeError, OSError, ConnectError) as exc:
             log.info("query of topic %s failed: %s", msg.topic.hex()[:16], exc)
             ok = False
         self._tell(TopicQueryDone(msg.topic, msg.clock, ok, peers, self._now()))

@@ -6,6 +6,10 @@ others' announces had landed.  We add *settle* lookups after the first query com
 ``settle_delay × (1..2)`` and ``4 × settle_delay`` later: for two peers A and B, A's settle
 lookup starts after A's announce landed, and B's after B's, so one of the two lookups runs after
 both announces and finds the other.  Two extra lookups per join, then hyperswarm's schedule.
+
+A query that failed (no DHT node answered, or the announce was accepted nowhere) is tried again
+after ``RETRY_FIRST`` seconds, doubling up to ``RETRY_MAX``, instead of at the 10-minute refresh:
+a peer that started before its DHT nodes did still joins as soon as they are up.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import dataclass, replace
 REFRESH_INTERVAL = 600.0
 REFRESH_JITTER = 120.0
 SETTLE_FACTORS = (1.0, 4.0)
+RETRY_FIRST = 1.0
+RETRY_MAX = 30.0
 
 ANNOUNCE = "announce"
 LOOKUP = "lookup"
@@ -33,6 +39,7 @@ class TopicState:
     settles_left: int = len(SETTLE_FACTORS)
     settle_at: float | None = None
     refresh_at: float | None = None
+    failures: int = 0
     suspended: bool = False
     left: bool = False
 
@@ -75,9 +82,13 @@ def query_done(state: TopicState, clock: int, ok: bool, now: float, rng: random.
     if clock != state.clock or state.running is None:
         return Step(state)
     kind = state.running
-    state = replace(state, running=None,
+    if not ok:
+        failures = state.failures + 1
+        retry = min(RETRY_MAX, RETRY_FIRST * 2 ** min(failures - 1, 8))
+        return Step(replace(state, running=None, failures=failures, refresh_at=now + retry))
+    state = replace(state, running=None, failures=0,
                     refresh_at=now + REFRESH_INTERVAL + REFRESH_JITTER * rng.random())
-    if ok and kind == LOOKUP_UNANNOUNCE:
+    if kind == LOOKUP_UNANNOUNCE:
         state = replace(state, needs_unannounce=False)
     if state.settles_left and state.settle_at is None and state.is_client:
         done = len(SETTLE_FACTORS) - state.settles_left

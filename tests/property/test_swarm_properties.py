@@ -77,7 +77,7 @@ def test_a_bulk_timer_fires_each_key_once_between_one_and_two_ticks(adds: list[t
     assert sorted(fired) == sorted(added)
 
 
-@given(st.lists(st.sampled_from(["refresh-s", "refresh-c", "refresh-sc", "done", "done-stale", "tick",
+@given(st.lists(st.sampled_from(["refresh-s", "refresh-c", "refresh-sc", "done", "done-stale", "failed", "tick",
                                  "suspend", "resume", "leave"]), max_size=40), st.integers(0, 2**32))
 def test_a_topic_never_runs_two_queries_and_unannounces_what_it_announced(events: list[str], seed: int) -> None:
     rng = random.Random(seed)
@@ -89,9 +89,11 @@ def test_a_topic_never_runs_two_queries_and_unannounces_what_it_announced(events
         if event.startswith("refresh"):
             roles = event.split("-")[1]
             step = discovery.refresh(state, "s" in roles, "c" in roles)
-        elif event in ("done", "done-stale"):
-            clock = state.clock if event == "done" else state.clock - 1
-            step = discovery.query_done(state, clock, True, now, rng, 1.0)
+        elif event in ("done", "done-stale", "failed"):
+            clock = state.clock if event != "done-stale" else state.clock - 1
+            step = discovery.query_done(state, clock, event != "failed", now, rng, 1.0)
+            if event == "failed" and state.running is not None:  # tried again soon, not in 10 minutes
+                assert step.state.wake_at is not None and step.state.wake_at - now <= discovery.RETRY_MAX
         elif event == "tick":
             step = discovery.tick(state, state.wake_at or now)
         elif event == "suspend":

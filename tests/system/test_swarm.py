@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
 
-from hyperswarm_hugin import Connection, GroupKey, Hyperswarm, PeerInfo, SwarmDestroyed, Testnet
+from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, PeerInfo, SwarmDestroyed, Testnet
+from tests.ports import free_port
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -268,3 +270,27 @@ def test_thirty_peers_joining_at_once_form_the_full_mesh_within_ten_seconds() ->
                 await s.destroy()
 
     run(test)
+
+
+def test_swarms_started_before_their_dht_nodes_connect_once_the_nodes_are_up() -> None:
+    async def main() -> None:
+        down, first, second = (("127.0.0.1", free_port(socket.SOCK_DGRAM)) for _ in range(3))
+        # two DHT nodes, each bootstrapping from a node that never comes up and from the other
+        nodes = [DHT(bootstrap=[down, second], port=first[1], firewalled=False),
+                 DHT(bootstrap=[down, first], port=second[1], firewalled=False)]
+        try:
+            async with Hyperswarm(group=GROUP, bootstrap=[down, first, second]) as a, \
+                    Hyperswarm(group=GROUP, bootstrap=[down, first, second]) as b:
+                a.join(TOPIC)
+                b.join(TOPIC)
+                await until(lambda: a.stats["topic_queries_failed"] >= 1, 20)  # nobody answered
+                began = time.monotonic()
+                for node in nodes:
+                    await node.start()
+                await until(lambda: len(a.connections) == 1 and len(b.connections) == 1, 30)
+                print(f"connected {time.monotonic() - began:.1f} s after the DHT nodes started")
+        finally:
+            for node in nodes:
+                await node.close()
+
+    asyncio.run(main())

@@ -315,6 +315,22 @@ def test_first_query_is_followed_by_two_settle_lookups_then_the_refresh(swarm: H
     assert refresh.kind == "announce"
 
 
+def test_a_failed_query_is_retried_after_1_2_4_s_and_a_success_settles_as_usual(swarm: Harness) -> None:
+    query = swarm.join(server=True, client=True)
+    for wait in (1.0, 2.0, 4.0):  # no DHT node answered (started before its DHT nodes)
+        swarm.tell(TopicQueryDone(TOPIC, query.clock, False, (), swarm.now))
+        swarm.advance(wait - 0.05)
+        assert swarm.take(QueryTopic) == []
+        swarm.advance(0.1)
+        [query] = swarm.take(QueryTopic)
+        assert query.kind == "announce"
+    swarm.found(query, key(1))
+    assert [d.public_key for d in swarm.dials()] == [key(1)]
+    swarm.advance(2.1)
+    [settle] = swarm.take(QueryTopic)
+    assert settle.kind == "lookup"
+
+
 def test_leaving_a_topic_unannounces_and_its_peers_are_not_retried(swarm: Harness) -> None:
     query = swarm.join(server=True, client=True)
     swarm.found(query, key(1))
