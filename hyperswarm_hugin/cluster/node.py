@@ -66,6 +66,7 @@ class NodeHost:
         self.conns: dict[int, Connection] = {}
         self.ids = itertools.count(1)
         self.readers: set[asyncio.Task[None]] = set()
+        self.routing: list[str] = []  # the last non-empty routing table, as "host:port"
         self.thread = threading.Thread(target=self.loop.run_forever, name=f"node-{spec.name}", daemon=True)
 
     # ------------------------------------------------------------------ lifecycle (actor thread)
@@ -104,7 +105,9 @@ class NodeHost:
         state: dict[str, Any] = {"v": 1, "seed": self.spec.seed}
         if self.dht is not None and self.dht.running:
             status = await self.dht.status()
-            state["routing"] = [f"{h}:{port}" for _, (h, port) in status.table][:32]
+            if status.table:  # an empty table (not yet rejoined) keeps the snapshot it came back with
+                self.routing = [f"{h}:{port}" for _, (h, port) in status.table][:32]
+        state["routing"] = self.routing
         if self.swarm is not None:
             state["bans"] = [k for k, info in self.swarm.peers.items() if info.banned]
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -115,12 +118,12 @@ class NodeHost:
     async def _start(self) -> dict[str, Any]:
         spec = self.spec
         saved = self._load()
+        known = [(host, int(port)) for host, _, port in (str(t).rpartition(":") for t in saved.get("routing", []))
+                 if host and port.isdigit()]
+        self.routing = [f"{host}:{port}" for host, port in known]
         bootstrap = list(spec.bootstrap)
         if bootstrap:  # a rejoining node also asks the nodes it knew (bootstrappers keep an empty list)
-            for text in saved.get("routing", []):
-                host, _, port = str(text).rpartition(":")
-                if port.isdigit() and (host, int(port)) not in bootstrap:
-                    bootstrap.append((host, int(port)))
+            bootstrap += [address for address in known if address not in bootstrap]
         saved_seed = saved.get("seed")
         if spec.seed_generated and isinstance(saved_seed, str) and len(saved_seed) == 64:
             self.spec = spec = replace(spec, seed=saved_seed)  # the key this node had before

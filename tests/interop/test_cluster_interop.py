@@ -13,7 +13,8 @@ import pytest
 from hyperswarm_hugin import GroupKey
 from hyperswarm_hugin.cluster.remote import RemoteSwarm
 from tests.interop.stdio_node import StdioNode
-from tests.system.test_cluster import Cluster, free_port
+from tests.ports import free_port
+from tests.system.test_cluster import Cluster
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(150)]
 

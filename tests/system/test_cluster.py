@@ -21,6 +21,7 @@ import pytest
 from hyperswarm_hugin.cluster import protocol as p
 from hyperswarm_hugin.cluster.remote import RemoteError, RemoteSwarm, admin_is_listening
 from tests.lines import JsonLineReader
+from tests.ports import free_port
 from tests.system.processes import ROOT
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(150)]
@@ -28,17 +29,15 @@ pytestmark = [pytest.mark.system, pytest.mark.timeout(150)]
 GROUP = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 
-def free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cluster_file(directory: Path, peers: int = 3, dhts: int = 3) -> tuple[Path, list[str]]:
-    boot = free_port(socket.SOCK_DGRAM)
+def cluster_file(directory: Path, peers: int = 3, dhts: int = 3,
+                 dht_ports: list[int] | None = None) -> tuple[Path, list[str]]:
+    """A cluster file: DHT nodes boot0.. (boot0 bootstraps the rest; the others take any port
+    unless ``dht_ports`` says), and peers of one group that all bootstrap from boot0."""
+    ports = dht_ports or [free_port(socket.SOCK_DGRAM)] + [0] * (dhts - 1)
+    boot = ports[0]
     lines = [f'data_dir = "{directory / "data"}"']
     for i in range(dhts):
-        port = boot if i == 0 else 0
+        port = ports[i]
         bootstrap = "[]" if i == 0 else f'["127.0.0.1:{boot}"]'
         lines += ["[[dht]]", f'name = "boot{i}"', f"port = {port}", f"bootstrap = {bootstrap}"]
     names = [f"peer{i}" for i in range(peers)]
@@ -266,5 +265,37 @@ def test_keys_bans_and_a_routing_snapshot_survive_a_cluster_restart(tmp_path: Pa
         assert {r["name"]: r["public_key"] for r in rows if r.get("kind") == "peer"} == keys
         banned = [x for x in RemoteSwarm.connect(second.admin_port, "peer0").peers() if x["banned"]]
         assert [x["public_key"] for x in banned] == [stranger]
+    finally:
+        second.stop()
+
+
+def test_a_restarted_peer_rejoins_from_its_routing_snapshot_when_its_bootstrap_node_is_gone(
+        tmp_path: Path) -> None:
+    ports = [free_port(socket.SOCK_DGRAM) for _ in range(3)]
+    config, _ = cluster_file(tmp_path, peers=2, dhts=3, dht_ports=ports)
+    first = Cluster(config, free_port(socket.SOCK_STREAM), tmp_path / "first.log")
+    def meshed_knowing_every_dht_node() -> bool:
+        rows = status(first)
+        return peers_meshed(rows) and all(r["dht_size"] >= 3 for r in rows if r["kind"] == "peer")
+
+    try:
+        until(meshed_knowing_every_dht_node, 30, "the mesh, and peers whose tables hold the 3 DHT nodes")
+    finally:
+        first.stop()  # each node saves its state as it stops
+    others = {f"127.0.0.1:{port}" for port in ports[1:]}
+    for name in ("peer0", "peer1"):
+        routing = msgpack.unpackb((tmp_path / "data" / f"{name}.msgpack").read_bytes(), raw=False)["routing"]
+        assert others & set(routing), f"{name}'s snapshot knows neither boot1 nor boot2: {routing}"
+    # boot0, the only node the peers are configured to bootstrap from, is not started again
+    without_boot0 = config.read_text().replace(
+        f'[[dht]]\nname = "boot0"\nport = {ports[0]}\nbootstrap = []\n', "")
+    assert without_boot0 != config.read_text()
+    config.write_text(without_boot0)
+    began = time.monotonic()
+    second = Cluster(config, free_port(socket.SOCK_STREAM), tmp_path / "second.log")
+    try:
+        rows = until(lambda: (r := status(second)) and peers_meshed(r) and r, 30, "the mesh through boot1/boot2")
+        print(f"meshed again without boot0 {time.monotonic() - began:.1f} s after the launch")
+        assert sorted(r["name"] for r in rows) == ["boot1", "boot2", "peer0", "peer1"]
     finally:
         second.stop()
