@@ -116,6 +116,8 @@ def test_other_group_and_upstream_peers_never_connect_either_way() -> None:
         async with node_network() as bootstrap, python_swarm(bootstrap) as swarm:
             seen: list[bytes] = []
             swarm.on("connection", lambda conn, info: seen.append(info.public_key))
+            refused: set[bytes] = set()
+            swarm.on("refused", lambda public_key, reason: refused.add(public_key))
             await swarm.join(TOPIC).flushed()
             with node_swarm(bootstrap, group_seed=os.urandom(32)) as other, \
                     node_swarm(bootstrap, impl="upstream") as upstream:
@@ -123,12 +125,13 @@ def test_other_group_and_upstream_peers_never_connect_either_way() -> None:
                 with node_swarm(bootstrap) as member:
                     member_key = bytes.fromhex((await read(member, "ready"))["publicKey"])
                     await read(member, "connection")
-                    # The outsiders were found by the lookups that found the member, and they
-                    # found us: give their dials (and ours, retried) several seconds more.
-                    deadline = time.monotonic() + 8
-                    while time.monotonic() < deadline:
-                        await asyncio.sleep(0.5)
-                        assert not outsiders & set(seen)
+                    # Both outsiders joined after us, so their lookups found us and they dialled:
+                    # wait until our server refused each of them, then nothing may have connected.
+                    deadline = time.monotonic() + 30
+                    while not outsiders <= refused:
+                        assert time.monotonic() < deadline, f"refused {len(outsiders & refused)} of 2 outsiders"
+                        await asyncio.sleep(0.05)
+                    assert not outsiders & set(seen)
                     assert member_key in seen
                     assert all(p.public_key not in outsiders for p in swarm.peers.values()
                                if p.public_key in {c.remote_public_key for c in swarm.connections})

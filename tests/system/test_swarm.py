@@ -109,16 +109,20 @@ def test_firewall_refusal_bans_the_peer_and_emits_ban() -> None:
 
 def test_a_banned_peer_is_not_reconnected() -> None:
     async def test(net: Testnet) -> None:
-        async with swarm_on(net) as a, swarm_on(net, backoffs=(0.2, 0.4, 0.8, 60.0), jitter=0.0) as b:
+        async with swarm_on(net) as a, swarm_on(net) as control, \
+                swarm_on(net, backoffs=(0.2, 0.4, 0.8, 60.0), jitter=0.0) as b:
             await a.join(TOPIC, server=True, client=False).flushed()
+            await control.join(TOPIC, server=True, client=False).flushed()
             b.join(TOPIC, server=False, client=True)
-            await until(lambda: len(b.connections) == 1)
-            info = b.peers[a.key_pair.public_key]
-            info.ban(True)
-            for conn in b.connections:
+            await until(lambda: len(b.connections) == 2)
+            b.peers[a.key_pair.public_key].ban(True)
+            before = set(b.connections)
+            for conn in before:
                 await conn.close()
-            await asyncio.sleep(1.5)  # a window of several 0.2 s backoffs in which no dial may happen
-            assert b.connections == set() and b.stats["connects"]["client"]["attempted"] == 1
+            # Both wait on the same short retry timer: the control's reconnect shows it fired.
+            await until(lambda: any(c not in before for c in b.connections), 5)
+            assert {c.remote_public_key for c in b.connections} == {control.key_pair.public_key}
+            assert b.stats["connects"]["client"]["attempted"] == 3
 
     run(test)
 
