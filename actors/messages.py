@@ -78,11 +78,13 @@ class SendRequest:
     value: bytes | None = None
     internal: bool = False
     retries: int | None = None
+    socket: int | None = None  # which socket sends it (a puncher socket); None: the node's choice
 
 
 @dataclass(frozen=True, slots=True)
 class ServeTarget:
-    """Route PEER_HANDSHAKEs for ``target`` (a server's hash(publicKey)) to the runtime, or stop."""
+    """Route PEER_HANDSHAKEs and PEER_HOLEPUNCHes for ``target`` (a server's hash(publicKey)) to the
+    runtime, or stop."""
 
     target: bytes
     serve: bool = True
@@ -90,7 +92,8 @@ class ServeTarget:
 
 @dataclass(frozen=True, slots=True)
 class AnswerHandshake:
-    """A server's msg2 on its way back: a response to the client, or a request to a relay."""
+    """A server's answer on its way back (msg2, or a holepunch reply): a response to the client,
+    or the request re-sent to a relay from ``socket``."""
 
     request: Any
     to: Address
@@ -124,6 +127,17 @@ class IncomingHandshake:
 
     request: Any
     handshake: Any
+    source: Address
+    socket: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingHolepunch:
+    """A PEER_HOLEPUNCH (mode FROM_RELAY) for a target this node serves."""
+
+    request: Any
+    holepunch: Any
     source: Address
     socket: int
     now: float

@@ -65,7 +65,8 @@ from actors.messages import (
 from actors.swarm_actor import SwarmActor
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT, DHTError
-from hyperswarm_hugin.peer_connect import ConnectError, Server, ServerRefused, connect
+from hyperswarm_hugin.errors import ConnectError, ServerRefused
+from hyperswarm_hugin.peer_connect import Server, connect
 from protocol.encoding import Address
 from protocol.hugin import GroupKey, KeyPair
 from protocol.swarm.discovery import ANNOUNCE, LOOKUP_UNANNOUNCE
