@@ -22,6 +22,7 @@ from actors.runtime import NodeRuntime
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.errors import ConnectError, HolepunchError, ServerRefused
 from hyperswarm_hugin.holepunch import ClientPunch, HolepunchSlots
+from hyperswarm_hugin.holepuncher import Puncher
 from hyperswarm_hugin.local_addresses import local_addresses
 from protocol.dht.node import SERVER
 from protocol.dht.query import QueryReply
@@ -29,6 +30,7 @@ from protocol.encoding import Address
 from protocol.errors import DecodeError
 from protocol.hugin import GroupKey, KeyPair
 from protocol.hyperdht import messages as h
+from protocol.hyperdht.constants import Firewall
 from protocol.hyperdht.holepunch import first_public_address, is_private, match_address
 from protocol.hyperdht.payloads import (
     FIREWALL_OPEN,
@@ -63,6 +65,7 @@ class ServerStats:
     handshakes: int = 0
     accepted: int = 0
     refused: dict[str, int] = field(default_factory=dict)
+    holepunched: int = 0  # accepted clients whose first packet ended a punch in progress
 
 
 class Server:
@@ -72,7 +75,8 @@ class Server:
                  firewall: Callable[[bytes, Any], bool] | None = None,
                  on_connection: Callable[[Connection], None] | None = None,
                  admit: Callable[[bytes], str | None] | None = None,
-                 on_refused: Callable[[str, bytes | None], None] | None = None) -> None:
+                 on_refused: Callable[[str, bytes | None], None] | None = None,
+                 share_local_address: bool = True) -> None:
         """``admit(remote_public_key)`` runs after the group and firewall checks passed and returns
         a refusal reason or None; ``on_refused(reason, remote_public_key or None)`` sees every refusal."""
         self.runtime = runtime
@@ -93,6 +97,7 @@ class Server:
         self._refresh_task: asyncio.Task[None] | None = None
         self._announce_failures = 0
         self._punches = HolepunchSlots(runtime)
+        self._share_local_address = share_local_address
         self.mid = runtime.configure_auth(ConfigureAuth(group, key_pair, firewall))
 
     async def listen(self) -> None:
@@ -207,9 +212,9 @@ class Server:
             transport.connect(payload.udx.id)  # the client's first packet tells us where it is
             if self._public is None and not self._same_network(client_address, event.request.to, payload):
                 punch_id, puncher = self._punches.open(payload.firewall)
-                transport.on_routed = puncher.finish
+                transport.on_routed = self._routed(puncher)
                 puncher.on_abort = transport.destroy
-        local = local_addresses(self.runtime.server_address)
+        local = local_addresses(self.runtime.server_address) if self._share_local_address else []
         addresses = ([self._public] if self._public else []) + [a for a in local if a != self._public]
         reply = NoisePayload(
             firewall=FIREWALL_OPEN if self._public else FIREWALL_UNKNOWN,
@@ -242,10 +247,18 @@ class Server:
         conn.add_close_callback(lambda: self.connections.discard(conn))
         self.on_connection(conn)
 
+    def _routed(self, puncher: Puncher) -> Callable[[], None]:
+        def routed() -> None:
+            if not puncher.destroyed:  # the client's first packet ended a live punch
+                self.stats.holepunched += 1
+            puncher.finish()
+
+        return routed
+
     def _same_network(self, client: Address, us: Address, payload: NoisePayload) -> bool:
         """server.js: a client behind our own public address with a private address next to ours
         reaches us directly; no punching."""
-        if client[0] != us[0]:
+        if client[0] != us[0] or not self._share_local_address:
             return False
         private = [a for a in payload.addresses4 if is_private(a[0])]
         if not private:
@@ -280,8 +293,13 @@ async def _handshake_via(runtime: NodeRuntime, address: Address, target: bytes, 
 
 
 async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: bytes, *,
-                  group: GroupKey | None = None, relay_addresses: list[Address] | None = None) -> Connection:
-    """Connect to the server listening on ``remote_public_key``; returns the encrypted connection."""
+                  group: GroupKey | None = None, relay_addresses: list[Address] | None = None,
+                  local_connection: bool = True, fast_open: bool = True) -> Connection:
+    """Connect to the server listening on ``remote_public_key``; returns the encrypted connection.
+
+    ``local_connection=False`` never takes the server's local address (hyperdht's
+    ``localConnection``): behind one NAT, or on one host, the peers then holepunch.
+    ``fast_open=False`` sends no probe before the first holepunch round (``fastOpen``)."""
     if len(remote_public_key) != 32:
         raise ValueError("a public key is 32 bytes")
     mid = group.sign(key_pair.public_key) if group is not None else None
@@ -294,7 +312,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     claim_open = ours is not None and group is None
     transport = runtime.create_stream(SERVER)
     try:
-        local = local_addresses(runtime.server_address)
+        local = local_addresses(runtime.server_address) if local_connection else []
         payload = NoisePayload(
             firewall=FIREWALL_OPEN if claim_open else FIREWALL_UNKNOWN,
             addresses4=([ours] if ours else []) + [a for a in local if a != ours],
@@ -345,7 +363,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
             transport.remote_address = first_public_address(remote.addresses4, server_address)
         elif claim_open:
             pass  # we are reachable: the server connects to us
-        elif client_address[0] == server_address[0] and \
+        elif local_connection and client_address[0] == server_address[0] and \
                 (private := [a for a in remote.addresses4 if is_private(a[0])]):
             # Behind the same NAT: the server's local address (hyperdht's LAN path).
             address = match_address([a[0] for a in local_addresses(runtime.server_address)], private) or private[0]
@@ -357,7 +375,9 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
             assert remote.holepunch is not None
             punch = ClientPunch(runtime, target, hs.result.holepunch_secret, remote,
                                 firewalled=status.firewalled)
-            socket, address = await punch.run(relay, server_address)
+            socket, address = await punch.run(relay, server_address, fast_open)
+            log.debug("holepunched to %s on socket %d (local %s, remote %s)", address, socket,
+                      punch.puncher.nat.firewall.name, Firewall(punch.puncher.remote_firewall).name)
             transport.route(runtime.endpoint(socket), address)
             punch.puncher.finish()
         transport.schedule_flush()
