@@ -1,10 +1,11 @@
 'use strict'
 // A Node hyperdht peer (hyperdht-hugin with keypear keys, or upstream hyperdht) on a loopback
-// network, as a server or a client, driven by arguments; JSON lines on stdout.
+// network (or --host, e.g. 0.0.0.0 inside the NAT lab), as a server or a client, driven by
+// arguments; JSON lines on stdout.
 //
 //   node hyperdht_peer.js --bootstrap 127.0.0.1:P --seed HEX --role server|client
 //        [--impl hugin|upstream] [--group HEX] [--firewall 1|0] [--remote HEX] [--bytes N]
-//        [--timeout S]
+//        [--host 127.0.0.1] [--timeout S]
 // server: {"event":"listening","publicKey"}, then {"event":"connection","remotePublicKey"} and
 //         echoes every message; {"event":"refused","reason"} when its firewall declines.
 // client: connects to --remote, writes --bytes random bytes in 16 KiB messages, reads the echo
@@ -15,7 +16,7 @@ const crypto = require('crypto')
 const readline = require('readline')
 const Keychain = require('keypear')
 
-const args = { impl: 'hugin', firewall: '1', bytes: '0', timeout: '60' }
+const args = { impl: 'hugin', firewall: '1', bytes: '0', timeout: '60', host: '127.0.0.1' }
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] = process.argv[i + 1]
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const hex = (b) => Buffer.from(b).toString('hex')
@@ -31,10 +32,10 @@ if (hugin) {
   group = Keychain.from(HyperDHT.keyPair(Buffer.from(args.group, 'hex')))
   keyPair = dhtKeys.get()
   const sig = group.get().sign(keyPair.publicKey)
-  dht = new HyperDHT({ bootstrap, host: '127.0.0.1' }, sig, dhtKeys, group)
+  dht = new HyperDHT({ bootstrap, host: args.host }, sig, dhtKeys, group)
 } else {
   keyPair = HyperDHT.keyPair(Buffer.from(args.seed, 'hex'))
-  dht = new HyperDHT({ bootstrap, host: '127.0.0.1' })
+  dht = new HyperDHT({ bootstrap, host: args.host })
 }
 
 async function shutdown (code) {
