@@ -138,8 +138,10 @@ def remove_stale_namespaces() -> list[str]:
 class LabProcess:
     """A process inside a lab namespace: JSON lines from stdout, stderr kept in a file."""
 
-    def __init__(self, namespace: str, label: str, argv: Sequence[str], cwd: Path) -> None:
+    def __init__(self, namespace: str, label: str, argv: Sequence[str], cwd: Path,
+                 stop_signal: int | None = None) -> None:
         self.label = label
+        self.stop_signal = stop_signal
         self.namespace = namespace
         self.argv = list(argv)
         self._stderr: IO[str] = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in stop())
@@ -195,14 +197,18 @@ class LabProcess:
         return f"{state}; lines {self.lines[-5:]}; stderr: {self.stderr_tail()}"
 
     def close_stdin(self) -> None:
-        """Close its stdin: the lab's scripts exit when it closes."""
+        """Close its stdin (the lab's Node scripts exit when it closes) and send ``stop_signal``."""
+        if self.stop_signal is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, self.stop_signal)
         if self.proc.stdin is not None and not self.proc.stdin.closed:
             with contextlib.suppress(BrokenPipeError):
                 self.proc.stdin.close()
 
     def stop(self, grace: float = 3.0) -> None:
-        """Close stdin, wait up to ``grace`` s for it to exit, then kill its process group (the
-        group too when it exited: anything it left behind)."""
+        """Close stdin (and send ``stop_signal``, e.g. SIGTERM for run_node.py), wait up to ``grace``
+        s for it to exit, then kill its process group (the group too when it exited: anything it
+        left behind)."""
         self.close_stdin()
         if self.proc.poll() is None and grace > 0:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -321,12 +327,14 @@ table inet filter {{
         return run("ip", "netns", "exec", self.ns(router), "nft", "list", "ruleset")
 
     # -- processes ---------------------------------------------------------------------------
-    def spawn(self, name: str, argv: Sequence[str], *, label: str | None = None, cwd: Path = ROOT) -> LabProcess:
-        """Start ``argv`` inside lab host ``name``; the lab ends it at teardown.  The command must
-        stop by itself (pass it a timeout)."""
+    def spawn(self, name: str, argv: Sequence[str], *, label: str | None = None, cwd: Path = ROOT,
+              stop_signal: int | None = None) -> LabProcess:
+        """Start ``argv`` inside lab host ``name``; the lab ends it at teardown (stdin closed,
+        ``stop_signal`` if given, then SIGKILL).  The command must stop by itself (pass it a
+        timeout)."""
         if self.ns(name) not in self._made:
             raise ValueError(f"no lab host {name!r}")
-        process = LabProcess(self.ns(name), label or f"{name}:{Path(argv[0]).name}", argv, cwd)
+        process = LabProcess(self.ns(name), label or f"{name}:{Path(argv[0]).name}", argv, cwd, stop_signal)
         self.processes.append(process)
         log.debug("natlab: started pid %d in %s: %s", process.pid, name, " ".join(argv))
         return process
@@ -342,7 +350,7 @@ table inet filter {{
     def python(self, name: str, *args: str, label: str | None = None) -> LabProcess:
         """``run_node.py ARGS`` (this checkout's, this interpreter) inside lab host ``name``."""
         return self.spawn(name, [sys.executable, str(ROOT / "run_node.py"), *args],
-                          label=label or f"{name}:run_node.py {args[0] if args else ''}")
+                          label=label or f"{name}:run_node.py {args[0] if args else ''}", stop_signal=signal.SIGTERM)
 
     def _start_dht(self) -> None:
         if self.dht_variant == "node":

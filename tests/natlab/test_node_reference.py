@@ -16,12 +16,14 @@ pytestmark = [pytest.mark.natlab, pytest.mark.timeout(120)]
 
 log = logging.getLogger("natlab")
 
-# (server NAT, client NAT, bound on seconds to connect; the spec measured 0.1-3.4 s)
+# (server NAT, client NAT, bound on seconds to connect).  The spec measured 0.1-3.4 s; a cell
+# with a RANDOM side is a birthday search (1750 probes 20 ms apart, ~6.9 expected hits in ~35 s),
+# so its time is spread: 17 s seen for random/consistent.  Bounds: one full punch window + retry.
 CONNECTING = [
     ("consistent", "consistent", 10.0),
-    ("consistent", "random", 15.0),
-    ("random", "consistent", 25.0),
-    ("fully-random", "consistent", 25.0),
+    ("consistent", "random", 60.0),
+    ("random", "consistent", 60.0),
+    ("fully-random", "consistent", 60.0),
 ]
 
 
@@ -29,7 +31,7 @@ CONNECTING = [
                          ids=[f"{s}-{c}" for s, c, _ in CONNECTING])
 def test_node_peers_punch_through(node_lab: NatLab, server_nat: str, client_nat: str, bound: float,
                                   record_property: pytest.RecordProperty) -> None:
-    result = run_cell(node_lab, "node", "node", server_nat, client_nat, deadline=bound + 10)
+    result = run_cell(node_lab, "node", "node", server_nat, client_nat, deadline=bound)
     record_property("seconds", result.seconds)
     log.info("natlab: %s %s connected in %s s", result.cell, result.pair, result.seconds)
     assert result.connected, result.describe()
@@ -49,5 +51,5 @@ def test_node_peers_behind_two_random_nats_never_connect(node_lab: NatLab) -> No
 
 def test_upstream_hyperswarm_peers_punch_through(node_lab: NatLab) -> None:
     """Upstream hyperswarm + hyperdht (no group barrier), consistent/random once."""
-    result = run_cell(node_lab, "node-upstream", "node-upstream", "consistent", "random", deadline=25)
+    result = run_cell(node_lab, "node-upstream", "node-upstream", "consistent", "random", deadline=60)
     assert result.connected and result.sha_ok is True, result.describe()
