@@ -1,10 +1,11 @@
 'use strict'
 // A Node hyperdht peer (hyperdht-hugin with keypear keys, or upstream hyperdht) on a loopback
-// network, as a server or a client, driven by arguments; JSON lines on stdout.
+// network (or --host, e.g. 0.0.0.0 inside the NAT lab), as a server or a client, driven by
+// arguments; JSON lines on stdout.
 //
 //   node hyperdht_peer.js --bootstrap 127.0.0.1:P --seed HEX --role server|client
 //        [--impl hugin|upstream] [--group HEX] [--firewall 1|0] [--remote HEX] [--bytes N]
-//        [--timeout S] [--punch 1] [--fast-open 0]
+//        [--host 127.0.0.1] [--timeout S] [--punch 1] [--fast-open 0]
 // --punch 1 forces NAT holepunching on one host, as hyperdht's own "force holepunch" test:
 // an ephemeral node without the quick firewall check (so it stays firewalled), a server that
 // keeps its local addresses to itself and a client that never takes a local connection.
@@ -19,14 +20,14 @@ const crypto = require('crypto')
 const readline = require('readline')
 const Keychain = require('keypear')
 
-const args = { impl: 'hugin', firewall: '1', bytes: '0', timeout: '60', punch: '0', 'fast-open': '1' }
+const args = { impl: 'hugin', firewall: '1', bytes: '0', timeout: '60', host: '127.0.0.1', punch: '0', 'fast-open': '1' }
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] = process.argv[i + 1]
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const hex = (b) => Buffer.from(b).toString('hex')
 const bootstrap = args.bootstrap.split(',').map((a) => ({ host: a.split(':')[0], port: Number(a.split(':')[1]) }))
 
 const punch = args.punch === '1'
-const dhtOpts = punch ? { bootstrap, host: '127.0.0.1', quickFirewall: false, ephemeral: true } : { bootstrap, host: '127.0.0.1' }
+const dhtOpts = punch ? { bootstrap, host: args.host, quickFirewall: false, ephemeral: true } : { bootstrap, host: args.host }
 const hugin = args.impl === 'hugin'
 const HyperDHT = hugin ? require('hyperdht-hugin') : require('hyperdht')
 let dht
