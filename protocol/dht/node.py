@@ -16,11 +16,13 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum, auto
 from typing import Protocol
 
 from protocol.dht import messages as m
 from protocol.dht.events import (
     DHTEvent,
+    ErrorCode,
     NodeBecamePersistent,
     NodeReady,
     QueryDone,
@@ -28,6 +30,7 @@ from protocol.dht.events import (
 )
 from protocol.dht.ids import node_id
 from protocol.dht.nat_sampler import NatSampler
+from protocol.dht.outgoing import PING_NAT_KINDS, Outgoing, RequestKind
 from protocol.dht.query import Query, QueryReply
 from protocol.dht.routing_table import RoutingTable, TableNode
 from protocol.dht.stats import NodeStats
@@ -56,9 +59,27 @@ PERSISTENCE_RECHECK_TICKS = 720
 MAX_CHECKS = 10
 MAX_EVICTION_PINGS = 3
 
-REQUEST_TIMED_OUT = "REQUEST_TIMEOUT"
-TOO_FEW_NODES = "TOO_FEW_NODES_RESPONDED"
-DESTROYED = "DESTROYED"
+
+
+class QueryPurpose(Enum):
+    """Why a query runs: only USER ones are reported (QueryDone)."""
+
+    USER = auto()
+    BOOTSTRAP = auto()
+    """Our own id, once: its end readies the node (after a network check if one is due)."""
+    REFRESH = auto()
+    """Background walks that only feed the table."""
+
+
+class TimerKind(Enum):
+    RETRY = auto()
+    """A request's deadline (ref: the Outgoing; stale once it is done or re-sent)."""
+    DRAIN = auto()
+    """The congestion window's next slot."""
+    TICK = auto()
+    """The 5-second tick."""
+    SEND = auto()
+    """A DELAYED_PING reply due (ref: the datagram)."""
 
 
 class RequestHandler(Protocol):
@@ -97,25 +118,6 @@ class NodeOptions:
 
 
 @dataclass(slots=True)
-class _Outgoing:
-    """One request in flight (or deferred by the congestion window)."""
-
-    rid: int
-    tid: int
-    address: Address
-    socket: int
-    data: bytes
-    retries_left: int
-    kind: str
-    query: _RunningQuery | None = None
-    deadline: float = 0.0
-    slow: bool = False
-    done: bool = False
-    sent: int = 0
-    extra: object = None
-
-
-@dataclass(slots=True)
 class _NetworkCheck:
     """PING_NATs in flight to decide whether our server port is reachable."""
 
@@ -136,7 +138,7 @@ class _RunningQuery:
     value: bytes | None
     commit: CommitFn | None
     background: bool
-    purpose: str
+    purpose: QueryPurpose
     commits_pending: int = 0
     commits_ok: int = 0
     commit_error: str | None = None
@@ -174,14 +176,14 @@ class DHTNode:
         self._persistence_check_tick = self.tick + PERSISTENCE_FIRST_CHECK_TICKS
         self._tid = self.rng.randrange(65536)
         self._ids = itertools.count(1)
-        self._inflight: dict[int, _Outgoing] = {}
-        self._deferred: deque[_Outgoing] = deque()
+        self._inflight: dict[int, Outgoing] = {}
+        self._deferred: deque[Outgoing] = deque()
         self._window = [0, 0, 0, 0]
         self._window_slot = 0
         self._drains = 0
         self._out: list[tuple[bytes, Address, int]] = []
         self._events: deque[DHTEvent] = deque()
-        self._timers: list[tuple[float, int, str, object]] = []
+        self._timers: list[tuple[float, int, TimerKind, object]] = []
         self._timer_seq = itertools.count()
         self._queries: dict[int, _RunningQuery] = {}
         self._down_hints_left = options.down_hints_per_tick
@@ -193,8 +195,8 @@ class DHTNode:
         self._firewall_probe: _NetworkCheck | None = None
         self.app: RequestHandler | None = None
         self._quick_answer = False
-        self._schedule(now + DRAIN_INTERVAL, "drain", None)
-        self._schedule(now + TICK_INTERVAL, "tick", None)
+        self._schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN, None)
+        self._schedule(now + TICK_INTERVAL, TimerKind.TICK, None)
         if options.nat_seed is not None:
             self.nat.add(options.nat_seed)
         if options.ephemeral is False and not options.bootstrap and options.nat_seed is not None:
@@ -216,7 +218,7 @@ class DHTNode:
         """Join the network: a background FIND_NODE for our own table id."""
         return self._start_query(
             self.table.id, m.FIND_NODE, internal=True, value=None, now=now,
-            purpose="bootstrap", background=True, seeds=None,
+            purpose=QueryPurpose.BOOTSTRAP, background=True, seeds=None,
         )
 
     def find_node(self, target: bytes, now: float) -> int:
@@ -242,7 +244,7 @@ class DHTNode:
         self._refresh_ticks = REFRESH_IDLE_TICKS
         commit_fn: CommitFn | None = (lambda reply: (command, value)) if commit is True else commit or None
         return self._start_query(
-            target, command, internal=internal, value=value, now=now, purpose="user",
+            target, command, internal=internal, value=value, now=now, purpose=QueryPurpose.USER,
             background=False, seeds=nodes, commit=commit_fn,
         )
 
@@ -265,7 +267,7 @@ class DHTNode:
         """Send one request (with retries); a :class:`RequestDone` reports it."""
         out = self._new_request(
             address, command, internal=internal, target=target, value=value, token=token,
-            retries=self.options.request_retries if retries is None else retries, kind="user",
+            retries=self.options.request_retries if retries is None else retries, kind=RequestKind.USER,
         )
         self._send_request(out, now)
         return out.rid
@@ -277,15 +279,15 @@ class DHTNode:
         self.destroyed = True
         for out in list(self._inflight.values()) + list(self._deferred):
             out.done = True
-            if out.kind == "user":
-                self._events.append(RequestDone(out.rid, None, out.address, DESTROYED))
+            if out.kind is RequestKind.USER:
+                self._events.append(RequestDone(out.rid, None, out.address, ErrorCode.DESTROYED))
         self._inflight.clear()
         self._deferred.clear()
         for rq in self._queries.values():
             if not rq.finished:
                 rq.finished = True
-                if rq.purpose == "user":
-                    self._events.append(QueryDone(rq.qid, [], DESTROYED))
+                if rq.purpose is QueryPurpose.USER:
+                    self._events.append(QueryDone(rq.qid, [], ErrorCode.DESTROYED))
         self._queries.clear()
         self._timers.clear()
         self._out.clear()
@@ -307,15 +309,15 @@ class DHTNode:
     def handle_timer(self, now: float) -> None:
         while self._timers and self._timers[0][0] <= now:
             _, _, kind, ref = heapq.heappop(self._timers)
-            if kind == "retry":
-                assert isinstance(ref, _Outgoing)
+            if kind is TimerKind.RETRY:
+                assert isinstance(ref, Outgoing)
                 if not ref.done:
                     self._on_request_timeout(ref, now)
-            elif kind == "drain":
+            elif kind is TimerKind.DRAIN:
                 self._drain(now)
-            elif kind == "tick":
+            elif kind is TimerKind.TICK:
                 self._tick(now)
-            elif kind == "send":
+            elif kind is TimerKind.SEND:
                 assert isinstance(ref, tuple)
                 self._out.append(ref)
 
@@ -388,7 +390,7 @@ class DHTNode:
             if delay_ms > self.options.max_ping_delay_ms:
                 return
             data = self._response_bytes(req, address, socket)
-            self._schedule(now + delay_ms / 1000, "send", (data, address, socket))
+            self._schedule(now + delay_ms / 1000, TimerKind.SEND, (data, address, socket))
         else:
             self._reply(req, address, socket, error=m.UNKNOWN_COMMAND, closer=req.target is not None)
 
@@ -436,7 +438,7 @@ class DHTNode:
         if out is None or out.done:
             self.stats.unmatched_responses += 1
             return
-        if out.kind != "ping_nat" and out.address != address:
+        if out.kind not in PING_NAT_KINDS and out.address != address:
             # dht-rpc matches by tid alone; we also want the same peer to answer.
             self.stats.unmatched_responses += 1
             return
@@ -480,8 +482,8 @@ class DHTNode:
         oldest.pinged = self.tick
         self._evictions += 1
         out = self._new_request(oldest.address, m.PING, internal=True, retries=self.options.request_retries,
-                                kind="evict")
-        out.extra = (oldest, newcomer)
+                                kind=RequestKind.EVICT)
+        out.evict = (oldest, newcomer)
         self._send_request(out, now)
 
     # ------------------------------------------------------------------ outgoing
@@ -494,10 +496,10 @@ class DHTNode:
         raise RuntimeError("65536 requests in flight")
 
     def _new_request(
-        self, address: Address, command: int, *, internal: bool, retries: int, kind: str,
+        self, address: Address, command: int, *, internal: bool, retries: int, kind: RequestKind,
         target: bytes | None = None, value: bytes | None = None, token: bytes | None = None,
         socket: int | None = None,
-    ) -> _Outgoing:
+    ) -> Outgoing:
         sock = self.requests_socket if socket is None else socket
         tid = self._next_tid()
         req = m.Request(
@@ -505,11 +507,11 @@ class DHTNode:
             id=self.table.id if (not self.ephemeral and sock == SERVER) else None,
             token=token, target=target, value=value,
         )
-        out = _Outgoing(next(self._ids), tid, address, sock, req.encode(), retries, kind)
+        out = Outgoing(next(self._ids), tid, address, sock, req.encode(), retries, kind)
         self._inflight[tid] = out
         return out
 
-    def _send_request(self, out: _Outgoing, now: float) -> None:
+    def _send_request(self, out: Outgoing, now: float) -> None:
         if self.destroyed:
             return
         if self._window[self._window_slot] >= MAX_WINDOW or sum(self._window) >= MAX_TOTAL_WINDOW:
@@ -519,12 +521,12 @@ class DHTNode:
         self._window[self._window_slot] += 1
         self._transmit(out, now)
 
-    def _transmit(self, out: _Outgoing, now: float) -> None:
+    def _transmit(self, out: Outgoing, now: float) -> None:
         out.sent += 1
         out.deadline = now + REQUEST_TIMEOUT
         self.stats.requests_out += 1
         self._out.append((out.data, out.address, out.socket))
-        self._schedule(out.deadline, "retry", out)
+        self._schedule(out.deadline, TimerKind.RETRY, out)
 
     def _window_recv(self) -> None:
         for i in range(4):
@@ -533,7 +535,7 @@ class DHTNode:
                 self._window[slot] -= 1
                 return
 
-    def _on_request_timeout(self, out: _Outgoing, now: float) -> None:
+    def _on_request_timeout(self, out: Outgoing, now: float) -> None:
         if out.retries_left > 0:
             out.retries_left -= 1
             if out.query is not None and not out.slow:
@@ -550,39 +552,39 @@ class DHTNode:
         self._complete(out, None, out.address, out.socket, now)
 
     def _complete(
-        self, out: _Outgoing, res: m.Response | None, address: Address, socket: int, now: float
+        self, out: Outgoing, res: m.Response | None, address: Address, socket: int, now: float
     ) -> None:
         kind = out.kind
-        if kind == "user":
-            self._events.append(RequestDone(out.rid, res, address, None if res else REQUEST_TIMED_OUT))
-        elif kind == "query":
+        if kind is RequestKind.USER:
+            self._events.append(RequestDone(out.rid, res, address, None if res else ErrorCode.REQUEST_TIMEOUT))
+        elif kind is RequestKind.QUERY:
             assert out.query is not None
             self._query_visit_done(out.query, out, res, address, now)
-        elif kind == "commit":
+        elif kind is RequestKind.COMMIT:
             assert out.query is not None
             self._commit_done(out.query, res, now)
-        elif kind == "evict":
+        elif kind is RequestKind.EVICT:
             self._evictions -= 1
-            assert isinstance(out.extra, tuple)
-            old, newcomer = out.extra
+            assert out.evict is not None
+            old, newcomer = out.evict
             if res is None or self.table.get(old.id) is None:
                 self.table.remove(old.id)
                 self.table.add(newcomer)
-        elif kind == "check":
+        elif kind is RequestKind.CHECK:
             self._checks -= 1
             if res is None:
                 node = self.table.get(node_id(address))
                 if node is not None:
                     self.table.remove(node.id)
-        elif kind == "ping_nat":
+        elif kind in PING_NAT_KINDS:
             self._on_ping_nat_done(out, res, socket, now)
-        # "sweep" and "hint" need nothing more: a timeout already removed the node.
+        # SWEEP and HINT need nothing more: a timeout already removed the node.
 
     # ------------------------------------------------------------------ queries
 
     def _start_query(
         self, target: bytes, command: int, *, internal: bool, value: bytes | None, now: float,
-        purpose: str, background: bool, seeds: list[Address] | None, commit: CommitFn | None = None,
+        purpose: QueryPurpose, background: bool, seeds: list[Address] | None, commit: CommitFn | None = None,
     ) -> int:
         qid = next(self._ids)
         from_table = seeds is None and len(self.table) > 0
@@ -620,7 +622,7 @@ class DHTNode:
         while (addr := q.next_visit()) is not None:
             out = self._new_request(
                 addr, rq.command, internal=rq.internal, target=q.target, value=rq.value,
-                retries=self.options.query_retries, kind="query",
+                retries=self.options.query_retries, kind=RequestKind.QUERY,
             )
             out.query = rq
             self._send_request(out, now)
@@ -635,7 +637,7 @@ class DHTNode:
             self._query_walk_done(rq, now)
 
     def _query_visit_done(
-        self, rq: _RunningQuery, out: _Outgoing, res: m.Response | None, address: Address, now: float
+        self, rq: _RunningQuery, out: Outgoing, res: m.Response | None, address: Address, now: float
     ) -> None:
         q = rq.query
         if rq.finished:
@@ -653,7 +655,7 @@ class DHTNode:
                 token=res.token, value=res.value, to=res.to, was_slow=out.slow,
             ):
                 self._send_down_hint(address, down, now)
-            if rq.purpose == "bootstrap" and q.successes == 1 and res.error == m.OK:
+            if rq.purpose is QueryPurpose.BOOTSTRAP and q.successes == 1 and res.error == m.OK:
                 self._quick_firewall_probe(address, now)
         self._pump(rq, now)
 
@@ -668,21 +670,21 @@ class DHTNode:
                 out = self._new_request(
                     reply.address, command, internal=rq.internal, target=q.target,
                     value=value, token=reply.token, retries=self.options.request_retries,
-                    kind="commit",
+                    kind=RequestKind.COMMIT,
                 )
                 out.query = rq
                 rq.commits_pending += 1
                 self._send_request(out, now)
             if rq.commits_pending:
                 return
-        self._finish_query(rq, now, TOO_FEW_NODES if rq.commit is not None else None)
+        self._finish_query(rq, now, ErrorCode.TOO_FEW_NODES_RESPONDED if rq.commit is not None else None)
 
     def _commit_done(self, rq: _RunningQuery, res: m.Response | None, now: float) -> None:
         rq.commits_pending -= 1
         if res is not None and res.error == m.OK:
             rq.commits_ok += 1
         else:
-            rq.commit_error = REQUEST_TIMED_OUT if res is None else f"ERROR_{res.error}"
+            rq.commit_error = ErrorCode.REQUEST_TIMEOUT if res is None else f"ERROR_{res.error}"
         if rq.commits_pending == 0:
             self._finish_query(rq, now, None if rq.commits_ok else rq.commit_error)
 
@@ -690,20 +692,19 @@ class DHTNode:
         rq.finished = True
         del self._queries[rq.qid]
         replies: list[QueryReply] = list(rq.query.closest)
-        if rq.purpose == "user":
+        if rq.purpose is QueryPurpose.USER:
             self._events.append(QueryDone(rq.qid, replies, error))
-        elif rq.purpose == "bootstrap":
+        elif rq.purpose is QueryPurpose.BOOTSTRAP:
             self._on_bootstrap_query_done(rq, now)
-        # "refresh" queries only feed the table.
+        # REFRESH queries only feed the table.
 
     # ------------------------------------------------------------------ bootstrap and NAT
 
     def _quick_firewall_probe(self, replier: Address, now: float) -> None:
         if not self.options.quick_firewall or not self.firewalled or self.options.ephemeral is False:
             return
-        out = self._new_request(replier, m.PING_NAT, internal=True, retries=0, kind="ping_nat",
+        out = self._new_request(replier, m.PING_NAT, internal=True, retries=0, kind=RequestKind.QUICK_PING_NAT,
                                 value=self.server_port.to_bytes(2, "little"))
-        out.extra = "quick"
         self._send_request(out, now)
 
     def _on_bootstrap_query_done(self, rq: _RunningQuery, now: float) -> None:
@@ -740,12 +741,11 @@ class DHTNode:
             return
         for addr in targets:
             out = self._new_request(addr, m.PING_NAT, internal=True, retries=self.options.request_retries,
-                                    kind="ping_nat", value=self.server_port.to_bytes(2, "little"))
-            out.extra = "check"
+                                    kind=RequestKind.CHECK_PING_NAT, value=self.server_port.to_bytes(2, "little"))
             self._send_request(out, now)
 
-    def _on_ping_nat_done(self, out: _Outgoing, res: m.Response | None, socket: int, now: float) -> None:
-        if out.extra == "quick":
+    def _on_ping_nat_done(self, out: Outgoing, res: m.Response | None, socket: int, now: float) -> None:
+        if out.kind is RequestKind.QUICK_PING_NAT:
             if res is not None and socket == SERVER and not self.bootstrapped:
                 self._quick_answer = True
             return
@@ -781,7 +781,7 @@ class DHTNode:
                 self._become_persistent((host, self.server_port), now)
         if probe.then_bootstrap:
             self._start_query(self.table.id, m.FIND_NODE, internal=True, value=None, now=now,
-                              purpose="refresh", background=True, seeds=None)
+                              purpose=QueryPurpose.REFRESH, background=True, seeds=None)
             self._mark_ready()
 
     def _become_persistent(self, address: Address, now: float) -> None:
@@ -798,7 +798,7 @@ class DHTNode:
             return
         if self._down_hints_left > 0:
             self._down_hints_left -= 1
-        out = self._new_request(to, m.DOWN_HINT, internal=True, retries=3, kind="hint",
+        out = self._new_request(to, m.DOWN_HINT, internal=True, retries=3, kind=RequestKind.HINT,
                                 value=encode_ipv4_address(down))
         self._send_request(out, now)
 
@@ -816,18 +816,18 @@ class DHTNode:
         node.pinged = self.tick
         self._checks += 1
         out = self._new_request(addr, m.PING, internal=True, retries=self.options.request_retries,
-                                kind="check")
+                                kind=RequestKind.CHECK)
         self._send_request(out, now)
 
     # ------------------------------------------------------------------ time
 
-    def _schedule(self, when: float, kind: str, ref: object) -> None:
+    def _schedule(self, when: float, kind: TimerKind, ref: object) -> None:
         heapq.heappush(self._timers, (when, next(self._timer_seq), kind, ref))
 
     @staticmethod
-    def _timer_dead(entry: tuple[float, int, str, object]) -> bool:
+    def _timer_dead(entry: tuple[float, int, TimerKind, object]) -> bool:
         ref = entry[3]
-        return entry[2] == "retry" and isinstance(ref, _Outgoing) and (ref.done or ref.deadline != entry[0])
+        return entry[2] is TimerKind.RETRY and isinstance(ref, Outgoing) and (ref.done or ref.deadline != entry[0])
 
     def _drain(self, now: float) -> None:
         self._window_slot = (self._window_slot + 1) % 4
@@ -842,12 +842,12 @@ class DHTNode:
         self._drains += 1
         if self._drains % TOKEN_ROTATE_DRAINS == 0:
             self.tokens.rotate()
-        self._schedule(now + DRAIN_INTERVAL, "drain", None)
+        self._schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN, None)
 
     def _tick(self, now: float) -> None:
         slept = now - self._last_tick_time > SLEEP_GAP
         self._last_tick_time = now
-        self._schedule(now + TICK_INTERVAL, "tick", None)
+        self._schedule(now + TICK_INTERVAL, TimerKind.TICK, None)
         self.tick += 1
         self._down_hints_left = self.options.down_hints_per_tick
         if slept:
@@ -860,7 +860,7 @@ class DHTNode:
             return
         if self.tick % PING_SWEEP_TICKS == 0:
             self._ping_sweep(now)
-        elif not len(self.table) and not any(rq.purpose == "refresh" for rq in self._queries.values()):
+        elif not len(self.table) and not any(rq.purpose is QueryPurpose.REFRESH for rq in self._queries.values()):
             # Nobody answered yet (the bootstrap nodes were down or not up yet): ask them again
             # every tick rather than every PING_SWEEP_TICKS as dht-rpc does.
             self._refresh(now)
@@ -883,7 +883,7 @@ class DHTNode:
         for node in oldest[:count]:
             node.pinged = self.tick
             out = self._new_request(node.address, m.PING, internal=True,
-                                    retries=self.options.request_retries, kind="sweep")
+                                    retries=self.options.request_retries, kind=RequestKind.SWEEP)
             self._send_request(out, now)
 
     def _refresh(self, now: float) -> None:
@@ -891,4 +891,4 @@ class DHTNode:
         member = self.table.random(self.rng)
         target = member.id if member is not None else self.table.id
         self._start_query(target, m.FIND_NODE, internal=True, value=None, now=now,
-                          purpose="refresh", background=True, seeds=None)
+                          purpose=QueryPurpose.REFRESH, background=True, seeds=None)
