@@ -10,7 +10,6 @@ named here by number; the I/O adapter owns the real ones.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import random
 from collections import deque
@@ -34,6 +33,7 @@ from protocol.dht.outgoing import PING_NAT_KINDS, Outgoing, RequestKind
 from protocol.dht.query import Query, QueryReply
 from protocol.dht.routing_table import RoutingTable, TableNode
 from protocol.dht.stats import NodeStats
+from protocol.dht.timers import TimerKind, Timers
 from protocol.dht.tokens import TokenSecrets
 from protocol.encoding import Address, Reader, encode_ipv4_address
 from protocol.errors import DecodeError
@@ -69,17 +69,6 @@ class QueryPurpose(Enum):
     """Our own id, once: its end readies the node (after a network check if one is due)."""
     REFRESH = auto()
     """Background walks that only feed the table."""
-
-
-class TimerKind(Enum):
-    RETRY = auto()
-    """A request's deadline (ref: the Outgoing; stale once it is done or re-sent)."""
-    DRAIN = auto()
-    """The congestion window's next slot."""
-    TICK = auto()
-    """The 5-second tick."""
-    SEND = auto()
-    """A DELAYED_PING reply due (ref: the datagram)."""
 
 
 class RequestHandler(Protocol):
@@ -183,8 +172,7 @@ class DHTNode:
         self._drains = 0
         self._out: list[tuple[bytes, Address, int]] = []
         self._events: deque[DHTEvent] = deque()
-        self._timers: list[tuple[float, int, TimerKind, object]] = []
-        self._timer_seq = itertools.count()
+        self._timers = Timers()
         self._queries: dict[int, _RunningQuery] = {}
         self._down_hints_left = options.down_hints_per_tick
         self._checks = 0
@@ -195,8 +183,8 @@ class DHTNode:
         self._firewall_probe: _NetworkCheck | None = None
         self.app: RequestHandler | None = None
         self._quick_answer = False
-        self._schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN, None)
-        self._schedule(now + TICK_INTERVAL, TimerKind.TICK, None)
+        self._timers.schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN)
+        self._timers.schedule(now + TICK_INTERVAL, TimerKind.TICK)
         if options.nat_seed is not None:
             self.nat.add(options.nat_seed)
         if options.ephemeral is False and not options.bootstrap and options.nat_seed is not None:
@@ -302,13 +290,12 @@ class DHTNode:
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or None."""
-        while self._timers and self._timer_dead(self._timers[0]):
-            heapq.heappop(self._timers)
-        return self._timers[0][0] if self._timers else None
+        return self._timers.next_deadline()
 
     def handle_timer(self, now: float) -> None:
-        while self._timers and self._timers[0][0] <= now:
-            _, _, kind, ref = heapq.heappop(self._timers)
+        """Run every timer due at ``now``."""
+        while (due := self._timers.pop_due(now)) is not None:
+            kind, ref = due
             if kind is TimerKind.RETRY:
                 assert isinstance(ref, Outgoing)
                 if not ref.done:
@@ -390,7 +377,7 @@ class DHTNode:
             if delay_ms > self.options.max_ping_delay_ms:
                 return
             data = self._response_bytes(req, address, socket)
-            self._schedule(now + delay_ms / 1000, TimerKind.SEND, (data, address, socket))
+            self._timers.schedule(now + delay_ms / 1000, TimerKind.SEND, (data, address, socket))
         else:
             self._reply(req, address, socket, error=m.UNKNOWN_COMMAND, closer=req.target is not None)
 
@@ -526,7 +513,7 @@ class DHTNode:
         out.deadline = now + REQUEST_TIMEOUT
         self.stats.requests_out += 1
         self._out.append((out.data, out.address, out.socket))
-        self._schedule(out.deadline, TimerKind.RETRY, out)
+        self._timers.schedule(out.deadline, TimerKind.RETRY, out)
 
     def _window_recv(self) -> None:
         for i in range(4):
@@ -821,14 +808,6 @@ class DHTNode:
 
     # ------------------------------------------------------------------ time
 
-    def _schedule(self, when: float, kind: TimerKind, ref: object) -> None:
-        heapq.heappush(self._timers, (when, next(self._timer_seq), kind, ref))
-
-    @staticmethod
-    def _timer_dead(entry: tuple[float, int, TimerKind, object]) -> bool:
-        ref = entry[3]
-        return entry[2] is TimerKind.RETRY and isinstance(ref, Outgoing) and (ref.done or ref.deadline != entry[0])
-
     def _drain(self, now: float) -> None:
         self._window_slot = (self._window_slot + 1) % 4
         self._window[self._window_slot] = 0
@@ -842,12 +821,12 @@ class DHTNode:
         self._drains += 1
         if self._drains % TOKEN_ROTATE_DRAINS == 0:
             self.tokens.rotate()
-        self._schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN, None)
+        self._timers.schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN)
 
     def _tick(self, now: float) -> None:
         slept = now - self._last_tick_time > SLEEP_GAP
         self._last_tick_time = now
-        self._schedule(now + TICK_INTERVAL, TimerKind.TICK, None)
+        self._timers.schedule(now + TICK_INTERVAL, TimerKind.TICK)
         self.tick += 1
         self._down_hints_left = self.options.down_hints_per_tick
         if slept:
