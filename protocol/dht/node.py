@@ -19,6 +19,7 @@ from enum import Enum, auto
 from typing import Protocol
 
 from protocol.dht import messages as m
+from protocol.dht.congestion import CongestionWindow
 from protocol.dht.events import (
     DHTEvent,
     ErrorCode,
@@ -46,8 +47,6 @@ BOOTSTRAP_DOWN_FOR = 60.0
 DRAIN_INTERVAL = 0.75
 TICK_INTERVAL = 5.0
 SLEEP_GAP = 15.0
-MAX_WINDOW = 80
-MAX_TOTAL_WINDOW = 160
 TOKEN_ROTATE_DRAINS = 10
 PING_SWEEP_TICKS = 8
 REFRESH_IDLE_TICKS = 60
@@ -166,9 +165,7 @@ class DHTNode:
         self._tid = self.rng.randrange(65536)
         self._ids = itertools.count(1)
         self._inflight: dict[int, Outgoing] = {}
-        self._deferred: deque[Outgoing] = deque()
-        self._window = [0, 0, 0, 0]
-        self._window_slot = 0
+        self._window: CongestionWindow[Outgoing] = CongestionWindow()
         self._drains = 0
         self._out: list[tuple[bytes, Address, int]] = []
         self._events: deque[DHTEvent] = deque()
@@ -265,12 +262,12 @@ class DHTNode:
         if self.destroyed:
             return
         self.destroyed = True
-        for out in list(self._inflight.values()) + list(self._deferred):
+        for out in list(self._inflight.values()) + list(self._window.deferred):
             out.done = True
             if out.kind is RequestKind.USER:
                 self._events.append(RequestDone(out.rid, None, out.address, ErrorCode.DESTROYED))
         self._inflight.clear()
-        self._deferred.clear()
+        self._window.deferred.clear()
         for rq in self._queries.values():
             if not rq.finished:
                 rq.finished = True
@@ -431,7 +428,7 @@ class DHTNode:
             return
         del self._inflight[res.tid]
         out.done = True
-        self._window_recv()
+        self._window.replied()
         replier_id = self._verified_id(res.id, address)
         if replier_id is not None:
             self._heard_from(replier_id, address, res.to, now)
@@ -501,11 +498,9 @@ class DHTNode:
     def _send_request(self, out: Outgoing, now: float) -> None:
         if self.destroyed:
             return
-        if self._window[self._window_slot] >= MAX_WINDOW or sum(self._window) >= MAX_TOTAL_WINDOW:
-            self._deferred.append(out)
+        if not self._window.admit(out):
             self.stats.deferred += 1
             return
-        self._window[self._window_slot] += 1
         self._transmit(out, now)
 
     def _transmit(self, out: Outgoing, now: float) -> None:
@@ -514,13 +509,6 @@ class DHTNode:
         self.stats.requests_out += 1
         self._out.append((out.data, out.address, out.socket))
         self._timers.schedule(out.deadline, TimerKind.RETRY, out)
-
-    def _window_recv(self) -> None:
-        for i in range(4):
-            slot = (self._window_slot - i) % 4
-            if self._window[slot]:
-                self._window[slot] -= 1
-                return
 
     def _on_request_timeout(self, out: Outgoing, now: float) -> None:
         if out.retries_left > 0:
@@ -809,14 +797,7 @@ class DHTNode:
     # ------------------------------------------------------------------ time
 
     def _drain(self, now: float) -> None:
-        self._window_slot = (self._window_slot + 1) % 4
-        self._window[self._window_slot] = 0
-        while self._deferred and self._window[self._window_slot] < MAX_WINDOW \
-                and sum(self._window) < MAX_TOTAL_WINDOW:
-            out = self._deferred.popleft()
-            if out.done:
-                continue
-            self._window[self._window_slot] += 1
+        for out in self._window.drain():
             self._transmit(out, now)
         self._drains += 1
         if self._drains % TOKEN_ROTATE_DRAINS == 0:
