@@ -7,8 +7,9 @@ from typing import Any
 
 from protocol.dht import messages as m
 from protocol.dht.events import DHTEvent
-from protocol.dht.node import CommitFn, NodeOptions
+from protocol.dht.node import NodeOptions
 from protocol.dht.query import QueryReply
+from protocol.dht.query_runner import CommitFn
 from protocol.encoding import Address
 from protocol.hyperdht.messages import Handshake
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum, auto
 from typing import Protocol
 
 from protocol.dht import messages as m
@@ -25,13 +23,12 @@ from protocol.dht.events import (
     ErrorCode,
     NodeBecamePersistent,
     NodeReady,
-    QueryDone,
     RequestDone,
 )
 from protocol.dht.ids import node_id
 from protocol.dht.nat_sampler import NatSampler
 from protocol.dht.outgoing import PING_NAT_KINDS, Outgoing, RequestKind
-from protocol.dht.query import Query, QueryReply
+from protocol.dht.query_runner import CommitFn, QueryPurpose, QueryRunner
 from protocol.dht.routing_table import RoutingTable, TableNode
 from protocol.dht.stats import NodeStats
 from protocol.dht.timers import TimerKind, Timers
@@ -43,7 +40,6 @@ SERVER = 0
 CLIENT = 1
 
 REQUEST_TIMEOUT = 1.0
-BOOTSTRAP_DOWN_FOR = 60.0
 DRAIN_INTERVAL = 0.75
 TICK_INTERVAL = 5.0
 SLEEP_GAP = 15.0
@@ -60,26 +56,12 @@ MAX_EVICTION_PINGS = 3
 
 
 
-class QueryPurpose(Enum):
-    """Why a query runs: only USER ones are reported (QueryDone)."""
-
-    USER = auto()
-    BOOTSTRAP = auto()
-    """Our own id, once: its end readies the node (after a network check if one is due)."""
-    REFRESH = auto()
-    """Background walks that only feed the table."""
-
-
 class RequestHandler(Protocol):
     """The application layer (hyperdht) behind a node: it gets every non-internal request."""
 
     def on_request(self, req: m.Request, address: Address, socket: int, now: float) -> bool:
         """Handle ``req`` (reply, forward or drop); False lets the node answer UNKNOWN_COMMAND."""
         ...
-
-
-CommitFn = Callable[[QueryReply], "tuple[int, bytes | None] | None"]
-"""Given a closest reply, the (command, value) to send back to that node with its token."""
 
 
 @dataclass(slots=True)
@@ -115,22 +97,6 @@ class _NetworkCheck:
     firewall_only: bool
     sampled: Address | None
     answers: list[Address] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _RunningQuery:
-    qid: int
-    query: Query
-    command: int
-    internal: bool
-    value: bytes | None
-    commit: CommitFn | None
-    background: bool
-    purpose: QueryPurpose
-    commits_pending: int = 0
-    commits_ok: int = 0
-    commit_error: str | None = None
-    finished: bool = False
 
 
 class DHTNode:
@@ -170,12 +136,11 @@ class DHTNode:
         self._out: list[tuple[bytes, Address, int]] = []
         self._events: deque[DHTEvent] = deque()
         self._timers = Timers()
-        self._queries: dict[int, _RunningQuery] = {}
+        self._queries = QueryRunner(self)
         self._down_hints_left = options.down_hints_per_tick
         self._checks = 0
         self._evictions = 0
         self._anonymous_samplers: set[Address] = set()
-        self._bootstrap_down: dict[Address, float] = {}  # bootstrap address -> left out until
         self._pending_ping_nat: set[int] = set()
         self._firewall_probe: _NetworkCheck | None = None
         self.app: RequestHandler | None = None
@@ -201,7 +166,7 @@ class DHTNode:
 
     def bootstrap(self, now: float) -> int:
         """Join the network: a background FIND_NODE for our own table id."""
-        return self._start_query(
+        return self._queries.start(
             self.table.id, m.FIND_NODE, internal=True, value=None, now=now,
             purpose=QueryPurpose.BOOTSTRAP, background=True, seeds=None,
         )
@@ -228,7 +193,7 @@ class DHTNode:
         """
         self._refresh_ticks = REFRESH_IDLE_TICKS
         commit_fn: CommitFn | None = (lambda reply: (command, value)) if commit is True else commit or None
-        return self._start_query(
+        return self._queries.start(
             target, command, internal=internal, value=value, now=now, purpose=QueryPurpose.USER,
             background=False, seeds=nodes, commit=commit_fn,
         )
@@ -268,12 +233,7 @@ class DHTNode:
                 self._events.append(RequestDone(out.rid, None, out.address, ErrorCode.DESTROYED))
         self._inflight.clear()
         self._window.deferred.clear()
-        for rq in self._queries.values():
-            if not rq.finished:
-                rq.finished = True
-                if rq.purpose is QueryPurpose.USER:
-                    self._events.append(QueryDone(rq.qid, [], ErrorCode.DESTROYED))
-        self._queries.clear()
+        self._queries.destroy()
         self._timers.clear()
         self._out.clear()
 
@@ -534,10 +494,10 @@ class DHTNode:
             self._events.append(RequestDone(out.rid, res, address, None if res else ErrorCode.REQUEST_TIMEOUT))
         elif kind is RequestKind.QUERY:
             assert out.query is not None
-            self._query_visit_done(out.query, out, res, address, now)
+            self._queries.visit_done(out.query, out, res, address, now)
         elif kind is RequestKind.COMMIT:
             assert out.query is not None
-            self._commit_done(out.query, res, now)
+            self._queries.commit_done(out.query, res, now)
         elif kind is RequestKind.EVICT:
             self._evictions -= 1
             assert out.evict is not None
@@ -555,124 +515,6 @@ class DHTNode:
             self._on_ping_nat_done(out, res, socket, now)
         # SWEEP and HINT need nothing more: a timeout already removed the node.
 
-    # ------------------------------------------------------------------ queries
-
-    def _start_query(
-        self, target: bytes, command: int, *, internal: bool, value: bytes | None, now: float,
-        purpose: QueryPurpose, background: bool, seeds: list[Address] | None, commit: CommitFn | None = None,
-    ) -> int:
-        qid = next(self._ids)
-        from_table = seeds is None and len(self.table) > 0
-        q = Query(target, own_id=self.id, k=self.options.k,
-                  concurrency=2 if background else self.options.concurrency, from_table=from_table)
-        rq = _RunningQuery(qid, q, command, internal, value, commit, background, purpose)
-        self._queries[qid] = rq
-        if seeds:
-            for addr in seeds:
-                q.add_candidate(addr)
-        else:
-            self._seed_from_table(q)
-            if len(self.table) < self.options.k:
-                for addr in self._bootstrap_to_ask(now, others=len(self.table)):
-                    q.add_candidate(addr)
-        self._pump(rq, now)
-        return qid
-
-    def _bootstrap_to_ask(self, now: float, *, others: int) -> list[Address]:
-        """The bootstrap nodes to ask, leaving out those that did not answer in the last minute
-        while someone else (``others`` table nodes or another bootstrap node) can be asked: each
-        query would wait out their retries.  dht-rpc asks every bootstrap node every time."""
-        answering = [a for a in self.options.bootstrap if self._bootstrap_down.get(a, 0.0) <= now]
-        return answering if answering or others else list(self.options.bootstrap)
-
-    def _seed_from_table(self, q: Query) -> None:
-        # Pushed farthest first, so the nearest is visited first.
-        for node in reversed(self.table.closest(q.target)):
-            q.add_candidate(node.address)
-
-    def _pump(self, rq: _RunningQuery, now: float) -> None:
-        q = rq.query
-        if rq.background and q.concurrency < self.options.concurrency and q.inflight < 3:
-            q.concurrency = self.options.concurrency
-        while (addr := q.next_visit()) is not None:
-            out = self._new_request(
-                addr, rq.command, internal=rq.internal, target=q.target, value=rq.value,
-                retries=self.options.query_retries, kind=RequestKind.QUERY,
-            )
-            out.query = rq
-            self._send_request(out, now)
-        if q.exhausted and not rq.finished and rq.commits_pending == 0:
-            if q.wants_reseed() and len(self.table):
-                q.reseeded = True
-                q.from_table = True
-                self._seed_from_table(q)
-                if not q.exhausted:
-                    self._pump(rq, now)
-                    return
-            self._query_walk_done(rq, now)
-
-    def _query_visit_done(
-        self, rq: _RunningQuery, out: Outgoing, res: m.Response | None, address: Address, now: float
-    ) -> None:
-        q = rq.query
-        if rq.finished:
-            return
-        if res is None:
-            for referrer in q.on_timeout(address, out.slow):
-                self._send_down_hint(referrer, address, now)
-            if address in self.options.bootstrap:
-                self._bootstrap_down[address] = now + BOOTSTRAP_DOWN_FOR
-        else:
-            self._bootstrap_down.pop(address, None)
-            replier_id = self._verified_id(res.id, address)
-            for down in q.on_reply(
-                address, replier_id=replier_id, error=res.error, closer_nodes=res.closer_nodes,
-                token=res.token, value=res.value, to=res.to, was_slow=out.slow,
-            ):
-                self._send_down_hint(address, down, now)
-            if rq.purpose is QueryPurpose.BOOTSTRAP and q.successes == 1 and res.error == m.OK:
-                self._quick_firewall_probe(address, now)
-        self._pump(rq, now)
-
-    def _query_walk_done(self, rq: _RunningQuery, now: float) -> None:
-        q = rq.query
-        if rq.commit is not None and q.closest:
-            for reply in q.closest:
-                spec = rq.commit(reply)
-                if spec is None:
-                    continue
-                command, value = spec
-                out = self._new_request(
-                    reply.address, command, internal=rq.internal, target=q.target,
-                    value=value, token=reply.token, retries=self.options.request_retries,
-                    kind=RequestKind.COMMIT,
-                )
-                out.query = rq
-                rq.commits_pending += 1
-                self._send_request(out, now)
-            if rq.commits_pending:
-                return
-        self._finish_query(rq, now, ErrorCode.TOO_FEW_NODES_RESPONDED if rq.commit is not None else None)
-
-    def _commit_done(self, rq: _RunningQuery, res: m.Response | None, now: float) -> None:
-        rq.commits_pending -= 1
-        if res is not None and res.error == m.OK:
-            rq.commits_ok += 1
-        else:
-            rq.commit_error = ErrorCode.REQUEST_TIMEOUT if res is None else f"ERROR_{res.error}"
-        if rq.commits_pending == 0:
-            self._finish_query(rq, now, None if rq.commits_ok else rq.commit_error)
-
-    def _finish_query(self, rq: _RunningQuery, now: float, error: str | None) -> None:
-        rq.finished = True
-        del self._queries[rq.qid]
-        replies: list[QueryReply] = list(rq.query.closest)
-        if rq.purpose is QueryPurpose.USER:
-            self._events.append(QueryDone(rq.qid, replies, error))
-        elif rq.purpose is QueryPurpose.BOOTSTRAP:
-            self._on_bootstrap_query_done(rq, now)
-        # REFRESH queries only feed the table.
-
     # ------------------------------------------------------------------ bootstrap and NAT
 
     def _quick_firewall_probe(self, replier: Address, now: float) -> None:
@@ -682,7 +524,7 @@ class DHTNode:
                                 value=self.server_port.to_bytes(2, "little"))
         self._send_request(out, now)
 
-    def _on_bootstrap_query_done(self, rq: _RunningQuery, now: float) -> None:
+    def _on_bootstrap_query_done(self, now: float) -> None:
         if self.bootstrapped:
             return
         if self.options.ephemeral is False and self.ephemeral:
@@ -703,7 +545,7 @@ class DHTNode:
     ) -> None:
         """PING_NAT to up to 5 recently seen nodes; decide firewalled / persistent (§11.3-11.4)."""
         targets = [n.address for n in sorted(self.table, key=lambda n: -n.seen)[:5]]
-        for addr in self._bootstrap_to_ask(now, others=len(targets)):
+        for addr in self._queries.bootstrap_to_ask(now, others=len(targets)):
             if len(targets) >= 5:
                 break
             if addr not in targets:
@@ -755,7 +597,7 @@ class DHTNode:
             if not probe.firewall_only and self.options.ephemeral is not True and self.ephemeral:
                 self._become_persistent((host, self.server_port), now)
         if probe.then_bootstrap:
-            self._start_query(self.table.id, m.FIND_NODE, internal=True, value=None, now=now,
+            self._queries.start(self.table.id, m.FIND_NODE, internal=True, value=None, now=now,
                               purpose=QueryPurpose.REFRESH, background=True, seeds=None)
             self._mark_ready()
 
@@ -820,7 +662,7 @@ class DHTNode:
             return
         if self.tick % PING_SWEEP_TICKS == 0:
             self._ping_sweep(now)
-        elif not len(self.table) and not any(rq.purpose is QueryPurpose.REFRESH for rq in self._queries.values()):
+        elif not len(self.table) and not self._queries.refreshing():
             # Nobody answered yet (the bootstrap nodes were down or not up yet): ask them again
             # every tick rather than every PING_SWEEP_TICKS as dht-rpc does.
             self._refresh(now)
@@ -850,5 +692,5 @@ class DHTNode:
         self._refresh_ticks = REFRESH_IDLE_TICKS if len(self.table) >= self.options.k else REFRESH_SMALL_TICKS
         member = self.table.random(self.rng)
         target = member.id if member is not None else self.table.id
-        self._start_query(target, m.FIND_NODE, internal=True, value=None, now=now,
+        self._queries.start(target, m.FIND_NODE, internal=True, value=None, now=now,
                           purpose=QueryPurpose.REFRESH, background=True, seeds=None)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from protocol.encoding import Address
 
 if TYPE_CHECKING:
-    from protocol.dht.node import _RunningQuery as RunningQuery
+    from protocol.dht.query_runner import RunningQuery
     from protocol.dht.routing_table import TableNode
 
 
