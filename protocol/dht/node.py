@@ -6,6 +6,10 @@ Feed it datagrams with :meth:`DHTNode.receive_datagram` and time with
 and what happened with :meth:`DHTNode.next_event`.  The node has two sockets,
 ``SERVER`` (the announced port) and ``CLIENT`` (requests while firewalled),
 named here by number; the I/O adapter owns the real ones.
+
+The node answers requests, keeps the routing table and sends requests; its helpers live
+beside it: :mod:`.query_runner` (iterative queries), :mod:`.network_check` (reachability
+and persistence), :mod:`.congestion` (the request window) and :mod:`.timers`.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from protocol.dht.congestion import CongestionWindow
 from protocol.dht.events import (
     DHTEvent,
     ErrorCode,
-    NodeBecamePersistent,
     NodeReady,
     RequestDone,
 )
 from protocol.dht.ids import node_id
 from protocol.dht.nat_sampler import NatSampler
+from protocol.dht.network_check import PERSISTENCE_RECHECK_TICKS, NetworkCheck
+from protocol.dht.outgoing import CLIENT as CLIENT
 from protocol.dht.outgoing import PING_NAT_KINDS, Outgoing, RequestKind
+from protocol.dht.outgoing import SERVER as SERVER
 from protocol.dht.query_runner import CommitFn, QueryPurpose, QueryRunner
 from protocol.dht.routing_table import RoutingTable, TableNode
 from protocol.dht.stats import NodeStats
@@ -35,9 +41,6 @@ from protocol.dht.timers import TimerKind, Timers
 from protocol.dht.tokens import TokenSecrets
 from protocol.encoding import Address, Reader, encode_ipv4_address
 from protocol.errors import DecodeError
-
-SERVER = 0
-CLIENT = 1
 
 REQUEST_TIMEOUT = 1.0
 DRAIN_INTERVAL = 0.75
@@ -49,11 +52,8 @@ REFRESH_IDLE_TICKS = 60
 REFRESH_SMALL_TICKS = 64
 RECENT_PING_TICKS = 12
 OLD_NODE_TICKS = 360
-PERSISTENCE_FIRST_CHECK_TICKS = 240
-PERSISTENCE_RECHECK_TICKS = 720
 MAX_CHECKS = 10
 MAX_EVICTION_PINGS = 3
-
 
 
 class RequestHandler(Protocol):
@@ -87,18 +87,6 @@ class NodeOptions:
     query_retries: int = 5
 
 
-@dataclass(slots=True)
-class _NetworkCheck:
-    """PING_NATs in flight to decide whether our server port is reachable."""
-
-    pending: int
-    asked: int
-    then_bootstrap: bool
-    firewall_only: bool
-    sampled: Address | None
-    answers: list[Address] = field(default_factory=list)
-
-
 class DHTNode:
     """One dht-rpc node: answers the built-in commands, keeps the table, runs queries."""
 
@@ -124,10 +112,8 @@ class DHTNode:
         self.destroyed = False
         self.table = RoutingTable(self.rng.randbytes(32), options.k)
         self.tick = 50 + self.rng.randrange(50)
-        self._started = now
         self._last_tick_time = now
         self._refresh_ticks = REFRESH_SMALL_TICKS
-        self._persistence_check_tick = self.tick + PERSISTENCE_FIRST_CHECK_TICKS
         self._tid = self.rng.randrange(65536)
         self._ids = itertools.count(1)
         self._inflight: dict[int, Outgoing] = {}
@@ -141,17 +127,15 @@ class DHTNode:
         self._checks = 0
         self._evictions = 0
         self._anonymous_samplers: set[Address] = set()
-        self._pending_ping_nat: set[int] = set()
-        self._firewall_probe: _NetworkCheck | None = None
         self.app: RequestHandler | None = None
-        self._quick_answer = False
+        self._network = NetworkCheck(self)
         self._timers.schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN)
         self._timers.schedule(now + TICK_INTERVAL, TimerKind.TICK)
         if options.nat_seed is not None:
             self.nat.add(options.nat_seed)
         if options.ephemeral is False and not options.bootstrap and options.nat_seed is not None:
             # A bootstrapper knows its address and is reachable: persistent at once.
-            self._become_persistent(options.nat_seed, now)
+            self._network.become_persistent(options.nat_seed)
 
     # ------------------------------------------------------------------ public API
 
@@ -512,103 +496,16 @@ class DHTNode:
                 if node is not None:
                     self.table.remove(node.id)
         elif kind in PING_NAT_KINDS:
-            self._on_ping_nat_done(out, res, socket, now)
+            self._network.ping_nat_done(out, res, socket, now)
         # SWEEP and HINT need nothing more: a timeout already removed the node.
 
-    # ------------------------------------------------------------------ bootstrap and NAT
-
-    def _quick_firewall_probe(self, replier: Address, now: float) -> None:
-        if not self.options.quick_firewall or not self.firewalled or self.options.ephemeral is False:
-            return
-        out = self._new_request(replier, m.PING_NAT, internal=True, retries=0, kind=RequestKind.QUICK_PING_NAT,
-                                value=self.server_port.to_bytes(2, "little"))
-        self._send_request(out, now)
-
-    def _on_bootstrap_query_done(self, now: float) -> None:
-        if self.bootstrapped:
-            return
-        if self.options.ephemeral is False and self.ephemeral:
-            self._start_network_check(now, then_bootstrap_again=True)
-        elif self._quick_answer and self.firewalled:
-            self._start_network_check(now, then_bootstrap_again=True, firewall_only=True)
-        else:
-            self._mark_ready()
+    # ------------------------------------------------------------------ readiness and down hints
 
     def _mark_ready(self) -> None:
         if self.bootstrapped:
             return
         self.bootstrapped = True
         self._events.append(NodeReady(self.id, self.firewalled, self.ephemeral))
-
-    def _start_network_check(
-        self, now: float, *, then_bootstrap_again: bool, firewall_only: bool = False
-    ) -> None:
-        """PING_NAT to up to 5 recently seen nodes; decide firewalled / persistent (§11.3-11.4)."""
-        targets = [n.address for n in sorted(self.table, key=lambda n: -n.seen)[:5]]
-        for addr in self._queries.bootstrap_to_ask(now, others=len(targets)):
-            if len(targets) >= 5:
-                break
-            if addr not in targets:
-                targets.append(addr)
-        probe = _NetworkCheck(len(targets), len(targets), then_bootstrap_again, firewall_only,
-                              self.nat.address)
-        self._firewall_probe = probe
-        if not targets:
-            self._finish_network_check(now)
-            return
-        for addr in targets:
-            out = self._new_request(addr, m.PING_NAT, internal=True, retries=self.options.request_retries,
-                                    kind=RequestKind.CHECK_PING_NAT, value=self.server_port.to_bytes(2, "little"))
-            self._send_request(out, now)
-
-    def _on_ping_nat_done(self, out: Outgoing, res: m.Response | None, socket: int, now: float) -> None:
-        if out.kind is RequestKind.QUICK_PING_NAT:
-            if res is not None and socket == SERVER and not self.bootstrapped:
-                self._quick_answer = True
-            return
-        probe = self._firewall_probe
-        if probe is None:
-            return
-        probe.pending -= 1
-        if res is not None and socket == SERVER:
-            probe.answers.append(res.to)
-        if probe.pending == 0:
-            self._finish_network_check(now)
-
-    def _finish_network_check(self, now: float) -> None:
-        probe = self._firewall_probe
-        assert probe is not None
-        self._firewall_probe = None
-        answers = probe.answers
-        need = 3 if probe.asked >= 5 else 1
-        host, port = self.nat.host, self.nat.port
-        # Reachable: enough PING_NAT answers reached our server socket, each naming our
-        # sampled host and our server port, and sampling agreed on a stable address
-        # that did not change while we checked.
-        reachable = (
-            host is not None
-            and port != 0
-            and len(answers) >= need
-            and all(a == (host, self.server_port) for a in answers)
-            and probe.sampled == (host, port)
-        )
-        if reachable and host is not None:
-            self.firewalled = False
-            if not probe.firewall_only and self.options.ephemeral is not True and self.ephemeral:
-                self._become_persistent((host, self.server_port), now)
-        if probe.then_bootstrap:
-            self._queries.start(self.table.id, m.FIND_NODE, internal=True, value=None, now=now,
-                              purpose=QueryPurpose.REFRESH, background=True, seeds=None)
-            self._mark_ready()
-
-    def _become_persistent(self, address: Address, now: float) -> None:
-        self.ephemeral = False
-        self.firewalled = False
-        old = list(self.table)
-        self.table = RoutingTable(node_id(address), self.options.k)
-        for node in old:
-            self.table.add(node)
-        self._events.append(NodeBecamePersistent(self.table.id, address))
 
     def _send_down_hint(self, to: Address, down: Address, now: float) -> None:
         if self._down_hints_left == 0:
@@ -655,9 +552,7 @@ class DHTNode:
         if slept:
             self.tick += PERSISTENCE_RECHECK_TICKS
             self._refresh_ticks = 1
-            if self.options.ephemeral is None and not self.ephemeral:
-                self.ephemeral = True
-            self._persistence_check_tick = self.tick + PERSISTENCE_RECHECK_TICKS
+            self._network.after_sleep()
         if not self.bootstrapped:
             return
         if self.tick % PING_SWEEP_TICKS == 0:
@@ -669,10 +564,7 @@ class DHTNode:
         self._refresh_ticks -= 1
         if self._refresh_ticks <= 0:
             self._refresh(now)
-        if (self.options.ephemeral is None and self.ephemeral
-                and self.tick >= self._persistence_check_tick and self._firewall_probe is None):
-            self._persistence_check_tick = self.tick + PERSISTENCE_RECHECK_TICKS
-            self._start_network_check(now, then_bootstrap_again=False)
+        self._network.on_tick(now)
 
     def _ping_sweep(self, now: float) -> None:
         if not len(self.table):

@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from protocol.dht.routing_table import TableNode
 
 
+SERVER = 0
+"""The node's server socket (the announced port), by number; the I/O adapter owns the real one."""
+CLIENT = 1
+"""The node's client socket (requests while firewalled)."""
+
+
 class RequestKind(Enum):
     """Who asked for a request, so its reply or timeout goes back to the right place."""
 

@@ -154,7 +154,7 @@ class QueryRunner:
             ):
                 node._send_down_hint(address, down, now)
             if rq.purpose is QueryPurpose.BOOTSTRAP and q.successes == 1 and res.error == m.OK:
-                node._quick_firewall_probe(address, now)
+                node._network.quick_probe(address, now)
         self._pump(rq, now)
 
     def _walk_done(self, rq: RunningQuery, now: float) -> None:
@@ -195,5 +195,5 @@ class QueryRunner:
         if rq.purpose is QueryPurpose.USER:
             self._node._events.append(QueryDone(rq.qid, replies, error))
         elif rq.purpose is QueryPurpose.BOOTSTRAP:
-            self._node._on_bootstrap_query_done(now)
+            self._node._network.bootstrap_walk_done(now)
         # REFRESH queries only feed the table.
