@@ -52,6 +52,7 @@ from actors.udx_io import StreamMux, StreamTransport
 from protocol.dht.events import DHTEvent, NodeReady
 from protocol.dht.node import CLIENT, SERVER, NodeOptions
 from protocol.encoding import Address
+from protocol.hyperdht.holepunch import PunchBudget
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class NodeRuntime:
         self.streams = StreamMux(self.loop)
         self.handshake_handlers: dict[bytes, Callable[[IncomingHandshake], None]] = {}
         self.holepunch_handlers: dict[bytes, Callable[[IncomingHolepunch], None]] = {}
+        self.punch_budget = PunchBudget()  # random-NAT punches of this node (hyperdht's limit)
         self.auth: Any = None
         self.message_handlers: list[Callable[[Any], bool]] = []
         self._inbox: deque[Any] = deque()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from actors.udp import UdpEndpoint
 from protocol.encoding import Address
-from protocol.udx.packet import HEADER_SIZE
+from protocol.udx.packet import HEADER_SIZE, udx_stream_id
 from protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
 log = logging.getLogger(__name__)
@@ -216,8 +216,8 @@ class StreamMux:
         touched: dict[int, StreamTransport] = {}
         pending_ack: dict[int, tuple[bytes, Address]] = {}
         for data, source in datagrams:
-            if len(data) >= HEADER_SIZE and data[0] == 0xFF and data[1] == 0x01:
-                sid = int.from_bytes(data[4:8], "little")
+            sid = udx_stream_id(data)
+            if sid is not None:
                 transport = streams.get(sid)
                 if transport is not None and (not transport.stream.closed or transport.stream.linger_until):
                     self.packets_in += 1

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from actors.messages import IncomingHolepunch
 from actors.runtime import NodeRuntime
 from hyperswarm_hugin.errors import ConnectError, HolepunchError
-from hyperswarm_hugin.holepuncher import Puncher, punch_budget
+from hyperswarm_hugin.holepuncher import Puncher
 from protocol.encoding import Address
 from protocol.hyperdht import messages as h
 from protocol.hyperdht.constants import Firewall, PayloadError
@@ -148,7 +148,7 @@ class ClientPunch:
     async def _punch_round(self, server_address: Address, remote_token: bytes | None, client_relay: Address) -> None:
         puncher = self.puncher
         puncher.nat.freeze()
-        budget = punch_budget(self.runtime)
+        budget = self.runtime.punch_budget
         randomized = is_random_pair(puncher.nat.firewall, puncher.remote_firewall)
         if randomized and not budget.allows(self.runtime.loop.time()):
             raise HolepunchError.aborted("a random-NAT punch is already running or ran too recently")
@@ -287,7 +287,7 @@ class HolepunchSlots:
                 slot.timer.cancel()
                 slot.timer = None
             if is_random_pair(puncher.nat.firewall, puncher.remote_firewall) and \
-                    not punch_budget(self.runtime).allows(self.runtime.loop.time()):
+                    not self.runtime.punch_budget.allows(self.runtime.loop.time()):
                 return self._abort(slot, event.socket, PayloadError.TRY_LATER)
             if not await puncher.punch():
                 return None if puncher.destroyed else self._abort(slot, event.socket)

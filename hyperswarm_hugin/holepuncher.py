@@ -31,7 +31,6 @@ from protocol.hyperdht.holepunch import (
     PROBE_INTERVAL,
     RANDOM_PROBES,
     SERVER_FIRST_PROBE_DELAY,
-    PunchBudget,
     Strategy,
     probe_this_tick,
     punch_strategy,
@@ -41,15 +40,6 @@ from protocol.hyperdht.holepunch import (
 from protocol.hyperdht.nat import NatAnalyzer
 
 log = logging.getLogger(__name__)
-
-
-def punch_budget(runtime: NodeRuntime) -> PunchBudget:
-    """The node-wide random-punch budget (one per runtime, made on first use)."""
-    budget = getattr(runtime, "punch_budget", None)
-    if budget is None:
-        budget = PunchBudget()
-        runtime.punch_budget = budget  # type: ignore[attr-defined]
-    return budget
 
 
 class Puncher:
@@ -267,12 +257,12 @@ class Puncher:
     def _begin_randomized(self) -> None:
         if not self.randomized:
             self.randomized = True
-            punch_budget(self.runtime).begin()
+            self.runtime.punch_budget.begin()
 
     def _end_randomized(self, connected: bool) -> None:
         if self.randomized:
             self.randomized = False
-            punch_budget(self.runtime).end(self.runtime.loop.time(), connected)
+            self.runtime.punch_budget.end(self.runtime.loop.time(), connected)
 
     # ------------------------------------------------------------------ lifetime
 

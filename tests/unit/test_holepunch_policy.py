@@ -79,17 +79,17 @@ def test_match_address_matches_hyperdht(case: dict[str, Any]) -> None:
     assert (found[0] if found else None) == case["expected"]
 
 
-C, R, O, U = Firewall.CONSISTENT, Firewall.RANDOM, Firewall.OPEN, Firewall.UNKNOWN
+C, R, OP, U = Firewall.CONSISTENT, Firewall.RANDOM, Firewall.OPEN, Firewall.UNKNOWN
 
 
 @pytest.mark.parametrize(("local", "remote", "verified", "expected"), [
     (C, C, False, Strategy.CONSISTENT),
-    (O, C, False, Strategy.CONSISTENT),   # open punches like consistent
-    (C, O, False, Strategy.CONSISTENT),
+    (OP, C, False, Strategy.CONSISTENT),   # open punches like consistent
+    (C, OP, False, Strategy.CONSISTENT),
     (C, R, True, Strategy.RANDOM_PORTS),
     (C, R, False, None),                   # random ports need a verified remote host
     (R, C, True, Strategy.BIRTHDAY),
-    (R, O, True, Strategy.BIRTHDAY),
+    (R, OP, True, Strategy.BIRTHDAY),
     (R, C, False, None),
     (R, R, True, None),
     (U, C, True, None),
@@ -103,7 +103,7 @@ def test_strategy_per_pair_of_nat_classes(local: Firewall, remote: Firewall, ver
 def test_unstable_pairs_are_unknown_or_doubly_random() -> None:
     assert unstable(U, C) and unstable(R, R) and unstable(R, 4)
     assert not unstable(C, R) and not unstable(R, C) and not unstable(C, U)
-    assert coerce_firewall(O) is C and coerce_firewall(99) is U
+    assert coerce_firewall(OP) is C and coerce_firewall(99) is U
 
 
 def test_consistent_probing_tries_unverified_addresses_on_ticks_four_and_eight() -> None:
