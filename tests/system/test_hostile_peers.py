@@ -1,0 +1,125 @@
+"""Issue 13: what a stranger sends a live node is bounded, and members are still served.
+
+Each test drives a node in this process with hand-built datagrams from a raw UDP socket (an
+attacker's view: PEER_HANDSHAKEs with Noise messages we build ourselves, UDX packets for streams
+that exist) and then checks that the node kept its limits and still serves a real member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from hyperswarm_hugin import DHT, GroupKey, KeyPair, Testnet
+from hyperswarm_hugin.peer_connect import Server, connect
+from protocol.dht import messages as m
+from protocol.encoding import Address
+from protocol.hyperdht import messages as h
+from protocol.hyperdht.payloads import FIREWALL_UNKNOWN, NoisePayload, UdxInfo
+from protocol.noise import NoiseHandshake
+from tests.system.udp_probe import UdpProbe
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
+
+log = logging.getLogger(__name__)
+
+GROUP = GroupKey.from_seed(b"hostile peers room")
+
+
+async def until(condition: Callable[[], bool], deadline: float = 10.0, what: str = "condition") -> None:
+    """Wait for ``condition`` (checked every loop turn batch), failing after ``deadline`` s."""
+    end = time.monotonic() + deadline
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"{what} not reached within {deadline} s")
+        await asyncio.sleep(0.02)
+
+
+def msg1(server_key: bytes, client: KeyPair, *, mid: bytes | None, udx_id: int = 1,
+         firewall: int = FIREWALL_UNKNOWN) -> bytes:
+    """A client's first Noise message to ``server_key`` carrying a hand-made payload."""
+    payload = NoisePayload(firewall=firewall, udx=UdxInfo(udx_id), secret_stream_version=1, mid=mid)
+    return NoiseHandshake(client, initiator=True, remote_public_key=server_key).send(payload.encode())
+
+
+def handshake_request(server: Server, to: Address, noise: bytes, *, tid: int,
+                      relayed_for: Address | None = None) -> bytes:
+    """A PEER_HANDSHAKE as a client sends it (FROM_CLIENT), or as a relay forwards it (FROM_RELAY)."""
+    if relayed_for is None:
+        value = h.Handshake(h.FROM_CLIENT, noise).encode()
+    else:
+        value = h.Handshake(h.FROM_RELAY, noise, peer_address=relayed_for).encode()
+    return m.Request(tid=tid, to=to, command=h.PEER_HANDSHAKE, target=server.target, value=value).encode()
+
+
+class Node:
+    """A testnet, a listening Python server with the group barrier and a member to connect with."""
+
+    def __init__(self, net: Testnet, server_node: DHT, member_node: DHT, server: Server) -> None:
+        self.net = net
+        self.server_node = server_node
+        self.member_node = member_node
+        self.server = server
+
+    @property
+    def address(self) -> Address:
+        return self.server_node.address
+
+    async def member_connects(self, timeout: float = 15.0, **kwargs: Any) -> float:
+        """Connect as a member; the seconds it took."""
+        start = time.monotonic()
+        conn = await asyncio.wait_for(connect(self.member_node.runtime, KeyPair.random(),
+                                              self.server.key_pair.public_key, group=GROUP, **kwargs), timeout)
+        took = time.monotonic() - start
+        await conn.close()
+        return took
+
+
+def with_server(test: Callable[[Node], Awaitable[None]], **server_options: Any) -> None:
+    async def main() -> None:
+        net = await Testnet.create(4)
+        async with net, DHT(bootstrap=net.bootstrap) as node, DHT(bootstrap=net.bootstrap) as member:
+            await node.ready(10)
+            await member.ready(10)
+            server = Server(node.runtime, KeyPair.random(), group=GROUP, **server_options)
+            await server.listen()
+            try:
+                await test(Node(net, node, member, server))
+            finally:
+                await server.close()
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------- fault 3
+
+
+def test_a_udx_stream_id_beyond_uint32_is_refused_cleanly() -> None:
+    """A member's handshake naming udx stream 2^32: a counted refusal, no exception, no stream."""
+    async def test(node: Node) -> None:
+        loop = asyncio.get_running_loop()
+        errors: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        streams_before = len(node.server_node.runtime.streams.streams)
+        probe = await UdpProbe.open()
+        try:
+            client = KeyPair.random()
+            noise = msg1(node.server.key_pair.public_key, client, mid=GROUP.sign(client.public_key),
+                         udx_id=2**32)
+            probe.send(handshake_request(node.server, node.address, noise, tid=7), node.address)
+            await probe.ping(node.address, tid=99)  # handled in order: the handshake was seen
+        finally:
+            probe.close()
+        log.info("refusals: %s", node.server.stats.refused)
+        assert errors == []
+        assert node.server.stats.refused.get("bad-handshake", 0) == 1
+        assert len(node.server_node.runtime.streams.streams) == streams_before
+        assert node.server.stats.accepted == 0
+        await node.member_connects()
+
+    with_server(test)
