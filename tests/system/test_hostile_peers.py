@@ -18,6 +18,7 @@ import pytest
 from hyperswarm_hugin import DHT, GroupKey, KeyPair, Testnet
 from hyperswarm_hugin.peer_connect import Server, connect
 from protocol.dht import messages as m
+from protocol.dht.node import DHTNode
 from protocol.encoding import Address
 from protocol.hyperdht import messages as h
 from protocol.hyperdht.payloads import FIREWALL_UNKNOWN, NoisePayload, UdxInfo
@@ -123,3 +124,54 @@ def test_a_udx_stream_id_beyond_uint32_is_refused_cleanly() -> None:
         await node.member_connects()
 
     with_server(test)
+
+
+# ---------------------------------------------------------------------- fault 5
+
+
+BOOM = b"BOOM: a datagram that trips a bug"
+
+
+def test_a_datagram_that_trips_a_bug_fails_alone_and_nothing_is_replayed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two pings around a datagram whose handling raises, all in one batch: each ping answered
+    exactly once, the failure counted, no actor failure (main replayed the batch, then poisoned it)."""
+    real = DHTNode.receive_datagram
+
+    def receive_datagram(self: DHTNode, data: bytes, address: Address, socket: int, now: float) -> None:
+        if data == BOOM:
+            raise RuntimeError("a bug in the handling of one datagram")
+        real(self, data, address, socket, now)
+
+    monkeypatch.setattr(DHTNode, "receive_datagram", receive_datagram)
+
+    async def main() -> None:
+        async with await Testnet.create(3) as net:
+            node = net.nodes[1]
+            probe = await UdpProbe.open()
+            try:
+                ping = [m.Request(tid=tid, to=node.address, command=m.PING, internal=True).encode()
+                        for tid in (1, 2)]
+                for data in (ping[0], BOOM, ping[1]):  # sent before the node's loop turn: one batch
+                    probe.send(data, node.address)
+                # A ping sent after the batch is answered after it: until then, collect every answer.
+                probe.send(m.Request(tid=99, to=node.address, command=m.PING, internal=True).encode(),
+                           node.address)
+                answered: list[int] = []
+                end = time.monotonic() + 10
+                while 99 not in answered:
+                    assert time.monotonic() < end, f"the node went quiet; answered so far: {answered}"
+                    try:
+                        data, _ = await asyncio.wait_for(probe.inbox.get(), 1)
+                    except TimeoutError:
+                        continue
+                    answered.append(m.decode_message(data).tid)
+                answered.remove(99)
+            finally:
+                probe.close()
+            status = await node.status()
+            log.info("answers by tid: %s, datagram errors: %s", answered, status.stats.get("datagram_errors"))
+            assert sorted(answered) == [1, 2]
+            assert status.stats["datagram_errors"] == 1
+            assert node.runtime.actor_failures == 0
+
+    asyncio.run(main())
