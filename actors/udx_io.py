@@ -39,6 +39,9 @@ class StreamTransport:
         self._flush_scheduled = False
         self._end_reported = False
         self._close_reported = False
+        self.started = False  # a packet from the peer has arrived
+        self._on_start: Callable[[], None] | None = None
+        self._start_timer: asyncio.TimerHandle | None = None
 
     def attach(self, on_data: Callable[[bytes], None], on_end: Callable[[], None],
                on_close: Callable[[str | None], None], on_drain: Callable[[], None]) -> None:
@@ -46,6 +49,23 @@ class StreamTransport:
         self.on_data, self.on_end, self.on_close, self.on_drain = on_data, on_end, on_close, on_drain
         self.attached = True
         self._after()
+
+    def expect_start(self, timeout: float, on_start: Callable[[], None], on_timeout: Callable[[], None]) -> None:
+        """Call ``on_start()`` (soon, from the loop) when the peer's first packet arrives, or
+        ``on_timeout()`` if none arrived within ``timeout`` seconds (hyperdht drops such an
+        unstarted server stream after 10 s, its HANDSHAKE_INITIAL_TIMEOUT)."""
+        if self.started:
+            self.mux.loop.call_soon(on_start)
+            return
+        self._on_start = on_start
+
+        def timed_out() -> None:
+            self._start_timer = None
+            if self._on_start is not None:
+                self._on_start = None
+                on_timeout()
+
+        self._start_timer = self.mux.loop.call_later(timeout, timed_out)
 
     @property
     def id(self) -> int:
@@ -103,6 +123,13 @@ class StreamTransport:
     def received(self, data: bytes, source: Address, now: float) -> None:
         if self.remote_address is None and self.stream.connected:
             self.remote_address = source  # hyperdht's hook: connect to the first packet's source
+        if not self.started:
+            self.started = True
+            if self._on_start is not None:
+                # From the loop, not from inside the demultiplexer: the callee may close us.
+                self.mux.loop.call_soon(self._on_start)
+                self._on_start = None
+                self._cancel_start_timer()
         self.stream.receive(data, now)
 
     def _after(self) -> None:
@@ -150,6 +177,13 @@ class StreamTransport:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._on_start = None
+        self._cancel_start_timer()
+
+    def _cancel_start_timer(self) -> None:
+        if self._start_timer is not None:
+            self._start_timer.cancel()
+            self._start_timer = None
 
 
 class StreamMux:

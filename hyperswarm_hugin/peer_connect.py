@@ -41,6 +41,7 @@ from protocol.noise import HandshakeError, NoiseHandshake
 log = logging.getLogger(__name__)
 
 HANDSHAKE_MEMORY = 10.0
+HANDSHAKE_INITIAL_TIMEOUT = 10.0  # hyperdht: an accepted stream with no packet from the client is dropped
 REANNOUNCE_INTERVAL = 300.0
 REANNOUNCE_RETRY_MAX = 30.0
 HANDSHAKE_RETRIES = 2  # 3 transmissions, 1 s apart: a silent (refusing) server costs 3 s per relay
@@ -74,6 +75,7 @@ def public_address(status: Any) -> Address | None:
 class ServerStats:
     handshakes: int = 0
     accepted: int = 0
+    never_started: int = 0  # accepted, but the client sent no packet within HANDSHAKE_INITIAL_TIMEOUT
     refused: dict[str, int] = field(default_factory=dict)
 
 
@@ -235,7 +237,19 @@ class Server:
         self.connections.add(conn)
         self.stats.accepted += 1
         conn.add_close_callback(lambda: self.connections.discard(conn))
-        self.on_connection(conn)
+        # Handed out (and counted against the swarm's caps) once the client's first packet
+        # arrived; a client that sends none is dropped after HANDSHAKE_INITIAL_TIMEOUT.
+        transport.expect_start(HANDSHAKE_INITIAL_TIMEOUT, lambda: self._started(conn),
+                               lambda: self._never_started(conn))
+
+    def _started(self, conn: Connection) -> None:
+        if not conn.closed:
+            self.on_connection(conn)
+
+    def _never_started(self, conn: Connection) -> None:
+        self.stats.never_started += 1
+        log.info("dropped a connection whose client sent nothing in %.0f s", HANDSHAKE_INITIAL_TIMEOUT)
+        conn.destroy(TimeoutError("the client sent no packet after the handshake"))
 
     def _answer(self, event: IncomingHandshake, msg2: bytes | None) -> None:
         if msg2 is None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hyperswarm_hugin import DHT, GroupKey, KeyPair, Testnet
+from hyperswarm_hugin import DHT, GroupKey, Hyperswarm, KeyPair, Testnet, peer_connect
 from hyperswarm_hugin.peer_connect import Server, connect
 from protocol.dht import messages as m
 from protocol.dht.node import DHTNode
@@ -173,5 +173,51 @@ def test_a_datagram_that_trips_a_bug_fails_alone_and_nothing_is_replayed(monkeyp
             assert sorted(answered) == [1, 2]
             assert status.stats["datagram_errors"] == 1
             assert node.runtime.actor_failures == 0
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------- fault 1
+
+
+def test_half_open_connections_do_not_lock_the_swarm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relayed handshakes of valid member keys whose clients never send a UDX packet, twice
+    max_peers of them: a real member still connects, and the half-open streams are dropped after
+    HANDSHAKE_INITIAL_TIMEOUT (1 s here).  On main every member was refused ``max-peers``."""
+    monkeypatch.setattr(peer_connect, "HANDSHAKE_INITIAL_TIMEOUT", 1.0, raising=False)  # absent on main
+    max_peers = 4
+
+    async def main() -> None:
+        async with await Testnet.create(4) as net, \
+                Hyperswarm(group=GROUP, bootstrap=net.bootstrap, max_peers=max_peers) as swarm, \
+                DHT(bootstrap=net.bootstrap) as member:
+            await member.ready(10)
+            await swarm.listen()
+            server = swarm._server
+            assert server is not None
+            runtime = swarm._dht.runtime
+            streams_before = len(runtime.streams.streams)
+            to = runtime.server_address
+            probe = await UdpProbe.open()
+            try:
+                for i in range(2 * max_peers):
+                    client = KeyPair.random()
+                    noise = msg1(server.key_pair.public_key, client, mid=GROUP.sign(client.public_key))
+                    probe.send(handshake_request(server, to, noise, tid=i, relayed_for=("127.0.0.1", 40000 + i)), to)
+                await until(lambda: server.stats.handshakes == 2 * max_peers, what="the half-open handshakes handled")
+                start = time.monotonic()
+                conn = await asyncio.wait_for(connect(member.runtime, KeyPair.random(), server.key_pair.public_key,
+                                                      group=GROUP), 15)
+                took = time.monotonic() - start
+                log.info("a member connected %.3f s into a flood of %d half-open connections (refused: %s)",
+                         took, 2 * max_peers, server.stats.refused)
+                assert server.stats.refused.get("max-peers", 0) == 0
+                await until(lambda: server.stats.never_started == 2 * max_peers, 5, "the half-open streams dropped")
+                await until(lambda: len(runtime.streams.streams) == streams_before + 1, 5, "their streams freed")
+                assert len(server.connections) == 1
+                assert len(swarm.connections) == 1
+                await conn.close()
+            finally:
+                probe.close()
 
     asyncio.run(main())
