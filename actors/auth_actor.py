@@ -20,7 +20,7 @@ from actors.messages import (
     SetBan,
     Verdict,
 )
-from protocol.admission import FailureThrottle, RateLimiter
+from protocol.admission import RELAY_RATE_FACTOR, AdmissionLimits, HandshakeAdmission
 from protocol.hugin import GroupKey, KeyPair
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,10 @@ FIREWALL = "firewall"
 class AuthActor(Actor):  # type: ignore[misc]
     """Signs our ``mid``; checks remote ones against the key the handshake proved.
 
-    Refusals are counted by reason.  Sources (the client's host:port, as the
-    relay saw it) that keep failing the group check are throttled for a while;
-    keys refused by the user's firewall are banned.
+    Refusals are counted by reason.  Handshakes are rate limited and clients that keep
+    failing the group check are throttled for a while, keyed on the datagram's source as the
+    socket saw it (see :class:`~protocol.admission.HandshakeAdmission`); keys refused by the
+    user's firewall are banned.
     Nothing here grows without bound: bans are explicit and the per-source
     tables forget their oldest entries.
     """
@@ -49,8 +50,7 @@ class AuthActor(Actor):  # type: ignore[misc]
         self.group: GroupKey | None = None
         self.key_pair: KeyPair | None = None
         self.firewall: Callable[[bytes, Any], bool] | None = None
-        self.rate = RateLimiter(5.0, 20)
-        self.throttle = FailureThrottle()
+        self.admission = HandshakeAdmission()
         self.banned: set[bytes] = set()
         self.counters: Counter[str] = Counter()
 
@@ -79,18 +79,18 @@ class AuthActor(Actor):  # type: ignore[misc]
         self.group = msg.group
         self.key_pair = msg.key_pair
         self.firewall = msg.firewall
-        self.rate = RateLimiter(msg.handshake_rate, msg.handshake_burst)
+        rate, burst = msg.handshake_rate, msg.handshake_burst
+        self.admission = HandshakeAdmission(AdmissionLimits(
+            rate=rate, burst=burst, relay_rate=rate * RELAY_RATE_FACTOR, relay_burst=burst * RELAY_RATE_FACTOR))
 
     def _refuse(self, request_id: int, reason: str) -> Verdict:
         self.counters[reason] += 1
         return Verdict(request_id, False, reason)
 
     def _admit(self, msg: AdmitHandshake) -> Verdict:
-        source = msg.source
-        if self.throttle.blocked(source, msg.now):
-            return self._refuse(msg.request_id, THROTTLED)
-        if not self.rate.allow(source, msg.now):
-            return self._refuse(msg.request_id, RATE_LIMITED)
+        reason = self.admission.admit(msg.source, msg.relayed_for, msg.now)
+        if reason is not None:
+            return self._refuse(msg.request_id, reason)
         return Verdict(msg.request_id, True)
 
     def _dial_check(self, msg: DialCheck) -> Verdict:
@@ -113,8 +113,9 @@ class AuthActor(Actor):  # type: ignore[misc]
         if self.group is not None:
             reason = MISSING_MID if msg.mid is None else BAD_MID
             if msg.mid is None or not self.group.verify(key, msg.mid):
-                if msg.source is not None and self.throttle.failed(msg.source, msg.now):
-                    log.info("throttling %s:%d after repeated group-check failures", *msg.source)
+                if msg.source is not None and self.admission.failed(msg.source, msg.relayed_for, msg.now):
+                    log.info("throttling %s (relayed for %s) after repeated group-check failures",
+                             msg.source, msg.relayed_for)
                 return self._refuse(msg.request_id, reason)
         if self.firewall is not None and self.firewall(key, msg.payload):
             self.banned.add(key)

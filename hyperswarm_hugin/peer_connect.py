@@ -186,7 +186,8 @@ class Server:
         self.stats.handshakes += 1
         direct = msg.mode == h.FROM_CLIENT
         client_address = event.source if direct or msg.peer_address is None else msg.peer_address
-        admitted = self.runtime.ask_auth(AdmitHandshake(0, client_address, event.now))
+        relayed_for = None if direct else msg.peer_address  # only as honest as the relay: never a key alone
+        admitted = self.runtime.ask_auth(AdmitHandshake(0, event.source, event.now, relayed_for))
         if not isinstance(admitted, Verdict) or not admitted.accepted:
             self._refuse((admitted.reason if isinstance(admitted, Verdict) else None) or "auth")
             return
@@ -198,7 +199,8 @@ class Server:
             return
         remote_key = hs.remote_public_key
         assert remote_key is not None
-        verdict = self.runtime.ask_auth(CheckPeer(0, remote_key, payload.mid, client_address, event.now, payload))
+        verdict = self.runtime.ask_auth(CheckPeer(0, remote_key, payload.mid, event.source, event.now, payload,
+                                                 relayed_for))
         if not isinstance(verdict, Verdict) or not verdict.accepted:
             self._refuse((verdict.reason if isinstance(verdict, Verdict) else None) or "auth", remote_key)
             return

@@ -221,3 +221,54 @@ def test_half_open_connections_do_not_lock_the_swarm(monkeypatch: pytest.MonkeyP
                 probe.close()
 
     asyncio.run(main())
+
+
+# ---------------------------------------------------------------------- fault 2
+
+
+def test_forged_relay_addresses_do_not_get_a_member_refused() -> None:
+    """From 127.0.0.2, handshakes posing as a relay and naming the member's addresses: 30 without
+    a ``mid`` (past the burst and the failure limit).  The member, relayed by a real DHT node,
+    still connects (on main it was refused as throttled: the limits were keyed on the named
+    address).  The forger's own budget is what ran out."""
+    async def test(node: Node) -> None:
+        probe = await UdpProbe.open("127.0.0.2")
+        named = [node.member_node.runtime.server_address, node.member_node.runtime.client_address]
+        try:
+            for i in range(30):
+                client = KeyPair.random()
+                noise = msg1(node.server.key_pair.public_key, client, mid=None)
+                probe.send(handshake_request(node.server, node.address, noise, tid=i,
+                                             relayed_for=named[i % 2]), node.address)
+            await probe.ping(node.address, tid=99)
+        finally:
+            probe.close()
+        refused = dict(node.server.stats.refused)
+        log.info("forged relayed handshakes refused as %s", refused)
+        assert sum(refused.values()) == 30
+        took = await node.member_connects(timeout=10)  # relay_addresses=None: through the relays
+        log.info("the member connected through a relay in %.3f s", took)
+        assert node.server.stats.refused == refused  # nothing more refused: the member got in
+
+    with_server(test)
+
+
+def test_a_direct_client_does_not_escape_its_rate_limit_by_changing_ports() -> None:
+    """30 direct handshakes without a ``mid`` from 127.0.0.3, each from a new port: past 20 the host
+    is refused (rate-limited, or throttled after 20 failures); on main each port had budgets of
+    its own and all 30 reached the group check."""
+    async def test(node: Node) -> None:
+        for i in range(30):
+            probe = await UdpProbe.open("127.0.0.3")
+            try:
+                noise = msg1(node.server.key_pair.public_key, KeyPair.random(), mid=None)
+                probe.send(handshake_request(node.server, node.address, noise, tid=i), node.address)
+                await probe.ping(node.address, tid=99)  # handled before the next port is used
+            finally:
+                probe.close()
+        refused = node.server.stats.refused
+        log.info("30 direct handshakes from 30 ports of one host refused as %s", refused)
+        assert refused.get("rate-limited", 0) + refused.get("throttled", 0) >= 8
+        await node.member_connects()  # another host: unaffected
+
+    with_server(test)
