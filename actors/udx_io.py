@@ -13,10 +13,14 @@ from collections.abc import Callable
 
 from actors.udp import UdpEndpoint
 from protocol.encoding import Address
-from protocol.udx.packet import HEADER_SIZE
+from protocol.udx.packet import DATA, HEADER_SIZE
 from protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
 log = logging.getLogger(__name__)
+
+NODE_RECEIVE_LIMIT = 64 * 1024 * 1024
+"""Received bytes all of a node's streams hold together; past it, DATA packets are dropped
+(each stream holds at most its advertised window, see protocol.udx.stream.RECEIVE_LIMIT)."""
 
 
 class StreamTransport:
@@ -194,6 +198,8 @@ class StreamMux:
         self.rng = rng or random.Random()
         self.streams: dict[int, StreamTransport] = {}
         self.packets_in = 0
+        self.receive_limit = NODE_RECEIVE_LIMIT
+        self.dropped_over_limit = 0
 
     def create(self, endpoint: UdpEndpoint, *, local_id: int | None = None,
                max_payload: int = DEFAULT_PAYLOAD) -> StreamTransport:
@@ -208,6 +214,10 @@ class StreamMux:
         self.streams[local_id] = transport
         return transport
 
+    def held_bytes(self) -> int:
+        """Received bytes held by all streams (see :attr:`UdxStream.held_bytes`)."""
+        return sum(t.stream.held_bytes for t in self.streams.values())
+
     def forget(self, transport: StreamTransport) -> None:
         transport.cancel_timers()
         if self.streams.get(transport.id) is transport:
@@ -221,11 +231,15 @@ class StreamMux:
         rest: list[tuple[bytes, Address]] = []
         touched: dict[int, StreamTransport] = {}
         pending_ack: dict[int, tuple[bytes, Address]] = {}
+        over_limit = self.held_bytes() > self.receive_limit
         for data, source in datagrams:
             if len(data) >= HEADER_SIZE and data[0] == 0xFF and data[1] == 0x01:
                 sid = int.from_bytes(data[4:8], "little")
                 transport = streams.get(sid)
                 if transport is not None and (not transport.stream.closed or transport.stream.linger_until):
+                    if over_limit and data[2] & DATA:
+                        self.dropped_over_limit += 1  # resent by an honest sender once we read
+                        continue
                     self.packets_in += 1
                     touched[sid] = transport
                     # A plain ACK is superseded by the next plain ACK of the same stream in this

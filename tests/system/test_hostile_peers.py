@@ -23,6 +23,7 @@ from protocol.encoding import Address
 from protocol.hyperdht import messages as h
 from protocol.hyperdht.payloads import FIREWALL_UNKNOWN, NoisePayload, UdxInfo
 from protocol.noise import NoiseHandshake
+from protocol.udx.packet import DATA, DEFAULT_RWND, pack_header
 from tests.system.udp_probe import UdpProbe
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
@@ -270,5 +271,73 @@ def test_a_direct_client_does_not_escape_its_rate_limit_by_changing_ports() -> N
         log.info("30 direct handshakes from 30 ports of one host refused as %s", refused)
         assert refused.get("rate-limited", 0) + refused.get("throttled", 0) >= 8
         await node.member_connects()  # another host: unaffected
+
+    with_server(test)
+
+
+# ---------------------------------------------------------------------- fault 4
+
+
+def held(stream: Any) -> int:
+    """Bytes a stream holds for its reader (computed the same way on main, which had no counter)."""
+    return len(stream.inbox) + stream.backlog + sum(len(p) for p, _ in stream._ooo.values())
+
+
+@pytest.mark.parametrize("order", ["far-ahead", "in-order"])
+def test_udx_receive_memory_is_bounded_by_the_window_we_advertise(order: str) -> None:
+    """8 MB of UDX DATA at a stream nobody reads, twice the 4 MiB window we advertise: packets
+    far ahead of the ack (a hole at seq 0), or in order.  What the stream holds stays within the
+    window (main: it held all 8 MB)."""
+    async def main() -> None:
+        async with await Testnet.create(3) as net:
+            node = net.nodes[1]
+            probe = await UdpProbe.open()
+            transport = node.runtime.create_stream()
+            try:
+                transport.connect(77, probe.address)
+                payload = bytes(1000)
+                first = 1 if order == "far-ahead" else 0
+                for batch in range(80):
+                    for i in range(100):
+                        seq = first + batch * 100 + i
+                        probe.send(pack_header(0xFF, 1, DATA, 0, transport.id, DEFAULT_RWND, seq, 0) + payload,
+                                   node.address)
+                    await probe.ping(node.address, tid=batch)  # the batch was handled before it
+                stream = transport.stream
+                log.info("%s: 8,000,000 bytes sent, the stream holds %d (window %d)", order, held(stream),
+                         DEFAULT_RWND)
+                assert held(stream) <= DEFAULT_RWND + 64 * 1024
+                assert node.runtime.actor_failures == 0
+            finally:
+                transport.destroy()
+                probe.close()
+
+    asyncio.run(main())
+
+
+def test_a_member_ignoring_our_window_cannot_fill_our_memory() -> None:
+    """A member whose sender ignores the window we advertise writes 16 MiB our application never
+    reads: the connection's queue and its stream stay within the window (main queued it all)."""
+    async def test(node: Node) -> None:
+        conn = await asyncio.wait_for(connect(node.member_node.runtime, KeyPair.random(),
+                                              node.server.key_pair.public_key, group=GROUP), 10)
+        try:
+            await until(lambda: len(node.server.connections) == 1, what="the server's side")
+            [accepted] = list(node.server.connections)
+            sender = conn._transport.stream
+            sender._window = lambda: 100_000  # type: ignore[method-assign]  # a sender that ignores rwnd
+            total = 16 * 1024 * 1024
+            message = bytes(64 * 1024)
+            for _ in range(total // len(message)):
+                conn.write(message)
+            receiver = accepted._transport.stream
+            # Until the server refused a packet beyond its window, or took everything (main).
+            await until(lambda: getattr(receiver, "stats_dropped", 0) > 0 or held(receiver) >= total, 30,
+                        "the server's stream full")
+            log.info("a rogue sender wrote %d bytes: the server holds %d in its connection queue, "
+                     "%d in its stream", total, accepted._queued, held(receiver))
+            assert held(receiver) <= DEFAULT_RWND + 64 * 1024
+        finally:
+            await conn.close()
 
     with_server(test)
