@@ -24,7 +24,7 @@ from typing import Any
 
 from thespian.actors import ActorExitRequest
 
-from actors.auth_actor import FIREWALL
+from actors.auth_actor import BANNED, FIREWALL
 from actors.messages import (
     Admission,
     AdmitIncoming,
@@ -573,8 +573,12 @@ class Hyperswarm:
         return server
 
     def ban(self, public_key: bytes, banned: bool = True) -> None:
-        """Ban a key, known as a peer yet or not (``PeerInfo.ban`` for one that is): we never dial
-        it and refuse its handshakes; ``False`` lifts the ban."""
+        """Ban a key, known as a peer yet or not (``PeerInfo.ban`` for one that is): from now on we
+        never dial it and refuse its handshakes, until ``False`` lifts the ban (a connection open
+        now is not closed: close it yourself).  Explicit bans are kept however many there are;
+        bans by the ``firewall`` are bounded (the AuthActor remembers the last 4096 keys it
+        refused, the swarm keeps a ``PeerInfo`` for the last 1024) and the firewall is asked
+        again about a key that was forgotten."""
         self._check_started()
         self._ban(_check_32(public_key, "a public key"), bool(banned))
 
@@ -630,7 +634,8 @@ class Hyperswarm:
     def _on_dial(self, msg: Dial) -> None:
         verdict = self._dht.runtime.ask_auth(DialCheck(0, msg.public_key))
         if isinstance(verdict, Verdict) and not verdict.accepted:
-            refused = verdict.reason == FIREWALL
+            # BANNED here is a firewall ban the swarm had forgotten (its list is bounded): ban again.
+            refused = verdict.reason in (FIREWALL, BANNED)
             if refused:
                 self._emit_ban(msg.public_key, FIREWALL)
             self._tell(DialResult(msg.conn_id, msg.public_key, False, self._now(), refused=refused,

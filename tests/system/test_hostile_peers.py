@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from actors import auth_actor, swarm_actor
+from actors.messages import AuthStatusRequest
 from hyperswarm_hugin import DHT, GroupKey, Hyperswarm, KeyPair, Testnet, peer_connect
 from hyperswarm_hugin.peer_connect import Server, connect
 from protocol.dht import messages as m
@@ -341,3 +343,48 @@ def test_a_member_ignoring_our_window_cannot_fill_our_memory() -> None:
             await conn.close()
 
     with_server(test)
+
+
+# ---------------------------------------------------------------------- fault 6
+
+
+def test_firewall_bans_are_bounded_and_explicit_bans_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 member keys the user's firewall refuses, each handshaking once: the AuthActor keeps the
+    last 100 (MAX_FIREWALL_BANS, 4096 by default) and the swarm a PeerInfo for the last 50
+    (MAX_FIREWALL_BANNED_PEERS, 1024); an explicit ban made before the flood still holds.
+    On main every one of them was banned forever, with a PeerActor each."""
+    monkeypatch.setattr(auth_actor, "MAX_FIREWALL_BANS", 100, raising=False)
+    monkeypatch.setattr(swarm_actor, "MAX_FIREWALL_BANNED_PEERS", 50, raising=False)
+    flood = 300
+    explicit = KeyPair.random()
+
+    async def main() -> None:
+        async with await Testnet.create(4) as net, \
+                Hyperswarm(group=GROUP, bootstrap=net.bootstrap, firewall=lambda key, payload: True) as swarm:
+            await swarm.listen()
+            swarm.ban(explicit.public_key)
+            server = swarm._server
+            assert server is not None
+            to = swarm._dht.runtime.server_address
+            probes = [await UdpProbe.open(f"127.0.0.{10 + i}") for i in range(flood // 15)]
+            try:
+                def handshake(client: KeyPair, i: int) -> None:
+                    noise = msg1(server.key_pair.public_key, client, mid=GROUP.sign(client.public_key))
+                    probes[i % len(probes)].send(handshake_request(server, to, noise, tid=i), to)
+
+                for i in range(flood):  # 15 from each host: within every rate limit
+                    handshake(KeyPair.random(), i)
+                await until(lambda: server.stats.refused.get("firewall", 0) == flood, 20, "every key refused")
+                handshake(explicit, flood)
+                await until(lambda: server.stats.refused.get("banned", 0) == 1, 5, "the explicit ban")
+            finally:
+                for probe in probes:
+                    probe.close()
+            status = swarm._dht.runtime.ask_auth(AuthStatusRequest(0))
+            log.info("%d keys refused by the firewall: the AuthActor holds %d bans, the swarm %d peers",
+                     flood, status.banned, len(swarm.peers))
+            assert status.banned <= 100 + 1
+            assert len(swarm.peers) <= 50 + 1
+            assert swarm.stats["banned_peers"] == flood
+
+    asyncio.run(main())
