@@ -31,6 +31,13 @@ class RateLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
+    def full(self, key: Hashable, now: float) -> bool:
+        """True when ``key`` has (nearly) its whole burst: it has been quiet lately."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return True
+        return bucket.tokens + (now - bucket.updated) * self.rate >= self.burst - 1
+
     def allow(self, key: Hashable, now: float) -> bool:
         """Take one token for ``key``; False when its bucket is empty."""
         bucket = self._buckets.pop(key, None)
@@ -110,6 +117,8 @@ class AdmissionLimits:
     relay_burst: int = burst * RELAY_RATE_FACTOR
     global_rate: float = 200.0  # all handshakes together: bounds the CPU a flood can take
     global_burst: int = 400
+    quiet_rate: float = 200.0  # past the global rate, a reserve for clients that were quiet
+    quiet_burst: int = 400
     failures: int = 3  # per client (host, port): blocked after this many failures ...
     host_failures: int = 20  # ... and its whole host after this many, within window
     window: float = 60.0
@@ -133,6 +142,7 @@ class HandshakeAdmission:
         self.clients = RateLimiter(lim.rate, lim.burst, lim.max_keys)
         self.relays = RateLimiter(lim.relay_rate, lim.relay_burst, lim.max_keys)
         self.everyone = RateLimiter(lim.global_rate, lim.global_burst, 1)
+        self.quiet = RateLimiter(lim.quiet_rate, lim.quiet_burst, 1)
         self.client_failures = FailureThrottle(lim.failures, lim.window, lim.block_for, lim.max_keys)
         self.host_failures = FailureThrottle(lim.host_failures, lim.window, lim.block_for, lim.max_keys)
 
@@ -144,17 +154,23 @@ class HandshakeAdmission:
         return (source[0], relayed_for[0]), (source[0], relayed_for)
 
     def admit(self, source: Address, relayed_for: Address | None, now: float) -> str | None:
-        """None to go on with the handshake, else why not: ``throttled`` or ``rate-limited``."""
+        """None to go on with the handshake, else why not: ``throttled``, ``rate-limited`` (this
+        client or relay), or ``busy`` (the global budget is spent)."""
         host_key, client_key = self._keys(source, relayed_for)
         if self.client_failures.blocked(client_key, now) or self.host_failures.blocked(host_key, now):
             return "throttled"
+        quiet = self.clients.full(host_key, now)
         if not self.clients.allow(host_key, now):
             return "rate-limited"
         if relayed_for is not None and not self.relays.allow(source[0], now):
             return "rate-limited"
-        if not self.everyone.allow(None, now):
-            return "rate-limited"
-        return None
+        if self.everyone.allow(None, now):
+            return None
+        # A flood took the global budget: a client that was quiet until now (a member arriving,
+        # not one of the flooding hosts) still gets in, from a reserve of its own.
+        if quiet and self.quiet.allow(None, now):
+            return None
+        return "busy"
 
     def failed(self, source: Address, relayed_for: Address | None, now: float) -> bool:
         """Record a failed group check; True when it blocks the client (or its host) from now."""
