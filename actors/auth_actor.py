@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +20,7 @@ from actors.messages import (
     SetBan,
     Verdict,
 )
-from protocol.admission import FailureThrottle, RateLimiter
+from protocol.admission import RELAY_RATE_FACTOR, AdmissionLimits, HandshakeAdmission
 from protocol.hugin import GroupKey, KeyPair
 
 log = logging.getLogger(__name__)
@@ -32,16 +32,21 @@ THROTTLED = "throttled"
 MISSING_MID = "missing-mid"
 BAD_MID = "bad-mid"
 FIREWALL = "firewall"
+MAX_FIREWALL_BANS = 4096
+"""Keys the user's firewall refused that are remembered (least recently refused forgotten first;
+the firewall is asked again about a forgotten one).  Explicit bans are kept until lifted."""
 
 
 class AuthActor(Actor):  # type: ignore[misc]
     """Signs our ``mid``; checks remote ones against the key the handshake proved.
 
-    Refusals are counted by reason.  Sources (the client's host:port, as the
-    relay saw it) that keep failing the group check are throttled for a while;
-    keys refused by the user's firewall are banned.
-    Nothing here grows without bound: bans are explicit and the per-source
-    tables forget their oldest entries.
+    Refusals are counted by reason.  Handshakes are rate limited and clients that keep
+    failing the group check are throttled for a while, keyed on the datagram's source as the
+    socket saw it (see :class:`~protocol.admission.HandshakeAdmission`); keys refused by the
+    user's firewall are banned.
+    Nothing a stranger sends grows without bound: explicit bans are the user's, firewall bans
+    are an LRU of :data:`MAX_FIREWALL_BANS` keys, and the per-source tables forget their oldest
+    entries.
     """
 
     def __init__(self) -> None:
@@ -49,9 +54,9 @@ class AuthActor(Actor):  # type: ignore[misc]
         self.group: GroupKey | None = None
         self.key_pair: KeyPair | None = None
         self.firewall: Callable[[bytes, Any], bool] | None = None
-        self.rate = RateLimiter(5.0, 20)
-        self.throttle = FailureThrottle()
-        self.banned: set[bytes] = set()
+        self.admission = HandshakeAdmission()
+        self.banned: set[bytes] = set()  # explicit bans (SetBan): kept until lifted
+        self.firewall_banned: OrderedDict[bytes, None] = OrderedDict()  # least recent first
         self.counters: Counter[str] = Counter()
 
     def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
@@ -62,6 +67,7 @@ class AuthActor(Actor):  # type: ignore[misc]
         elif isinstance(msg, DialCheck):
             self.send(sender, self._dial_check(msg))
         elif isinstance(msg, SetBan):
+            self.firewall_banned.pop(msg.public_key, None)
             if msg.banned:
                 self.banned.add(msg.public_key)
             else:
@@ -71,7 +77,8 @@ class AuthActor(Actor):  # type: ignore[misc]
             mid = self.group.sign(self.key_pair.public_key) if self.group and self.key_pair else None
             self.send(sender, AuthReady(mid))
         elif isinstance(msg, AuthStatusRequest):
-            self.send(sender, AuthStatus(msg.request_id, dict(self.counters), len(self.banned)))
+            self.send(sender, AuthStatus(msg.request_id, dict(self.counters),
+                                        len(self.banned) + len(self.firewall_banned)))
 
     def _configure(self, msg: ConfigureAuth) -> None:
         if msg.group is not None and not isinstance(msg.group, GroupKey):
@@ -79,28 +86,39 @@ class AuthActor(Actor):  # type: ignore[misc]
         self.group = msg.group
         self.key_pair = msg.key_pair
         self.firewall = msg.firewall
-        self.rate = RateLimiter(msg.handshake_rate, msg.handshake_burst)
+        rate, burst = msg.handshake_rate, msg.handshake_burst
+        self.admission = HandshakeAdmission(AdmissionLimits(
+            rate=rate, burst=burst, relay_rate=rate * RELAY_RATE_FACTOR, relay_burst=burst * RELAY_RATE_FACTOR))
+
+    def _is_banned(self, key: bytes) -> bool:
+        if key in self.firewall_banned:
+            self.firewall_banned.move_to_end(key)
+            return True
+        return key in self.banned
+
+    def _firewall_ban(self, key: bytes) -> None:
+        self.firewall_banned[key] = None
+        if len(self.firewall_banned) > MAX_FIREWALL_BANS:
+            self.firewall_banned.popitem(last=False)
 
     def _refuse(self, request_id: int, reason: str) -> Verdict:
         self.counters[reason] += 1
         return Verdict(request_id, False, reason)
 
     def _admit(self, msg: AdmitHandshake) -> Verdict:
-        source = msg.source
-        if self.throttle.blocked(source, msg.now):
-            return self._refuse(msg.request_id, THROTTLED)
-        if not self.rate.allow(source, msg.now):
-            return self._refuse(msg.request_id, RATE_LIMITED)
+        reason = self.admission.admit(msg.source, msg.relayed_for, msg.now)
+        if reason is not None:
+            return self._refuse(msg.request_id, reason)
         return Verdict(msg.request_id, True)
 
     def _dial_check(self, msg: DialCheck) -> Verdict:
         key = msg.remote_public_key
         if self.key_pair is not None and key == self.key_pair.public_key:
             return self._refuse(msg.request_id, OWN_KEY)
-        if key in self.banned:
+        if self._is_banned(key):
             return self._refuse(msg.request_id, BANNED)
         if self.firewall is not None and self.firewall(key, None):
-            self.banned.add(key)
+            self._firewall_ban(key)
             return self._refuse(msg.request_id, FIREWALL)
         return Verdict(msg.request_id, True)
 
@@ -108,16 +126,17 @@ class AuthActor(Actor):  # type: ignore[misc]
         key = msg.remote_public_key
         if self.key_pair is not None and key == self.key_pair.public_key:
             return self._refuse(msg.request_id, OWN_KEY)
-        if key in self.banned:
+        if self._is_banned(key):
             return self._refuse(msg.request_id, BANNED)
         if self.group is not None:
             reason = MISSING_MID if msg.mid is None else BAD_MID
             if msg.mid is None or not self.group.verify(key, msg.mid):
-                if msg.source is not None and self.throttle.failed(msg.source, msg.now):
-                    log.info("throttling %s:%d after repeated group-check failures", *msg.source)
+                if msg.source is not None and self.admission.failed(msg.source, msg.relayed_for, msg.now):
+                    log.info("throttling %s (relayed for %s) after repeated group-check failures",
+                             msg.source, msg.relayed_for)
                 return self._refuse(msg.request_id, reason)
         if self.firewall is not None and self.firewall(key, msg.payload):
-            self.banned.add(key)
+            self._firewall_ban(key)
             return self._refuse(msg.request_id, FIREWALL)
         self.counters["accepted"] += 1
         return Verdict(msg.request_id, True)

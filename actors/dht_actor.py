@@ -47,6 +47,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         self.hyperdht: HyperDHTHandler | None = None
         self.pending: dict[int, int] = {}
         self.raw_requests: set[int] = set()  # query or request id -> the runtime's request id
+        self.datagram_errors = 0  # datagrams whose handling raised (a bug): dropped and counted
 
     def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
         if isinstance(msg, StartDHT):
@@ -56,9 +57,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         if node is None:
             return
         if isinstance(msg, DatagramsReceived):
-            receive, socket, now = node.receive_datagram, msg.socket, msg.now
-            for data, address in msg.datagrams:
-                receive(data, address, socket, now)
+            self._receive_datagrams(node, msg)
         elif isinstance(msg, TimerFired):
             node.handle_timer(msg.now)
         elif isinstance(msg, FindNode):
@@ -94,6 +93,20 @@ class DHTActor(Actor):  # type: ignore[misc]
             log.warning("DHTActor ignores %s", type(msg).__name__)
             return
         self._flush(node)
+
+    def _receive_datagrams(self, node: DHTNode, msg: DatagramsReceived) -> None:
+        """Each datagram on its own: one that trips a bug is logged and counted, and the rest of
+        the batch is still handled (an exception here would make Thespian redeliver the whole
+        batch, handling the datagrams before it again)."""
+        receive, socket, now = node.receive_datagram, msg.socket, msg.now
+        for data, address in msg.datagrams:
+            try:
+                receive(data, address, socket, now)
+            except Exception:
+                self.datagram_errors += 1
+                # Logged with its traceback the 1st, 2nd, 4th, 8th .. time: a flood cannot flood the log.
+                if self.datagram_errors & (self.datagram_errors - 1) == 0:
+                    log.exception("a datagram from %s:%d failed (%d so far)", *address, self.datagram_errors)
 
     def _start(self, msg: StartDHT, runtime: ActorAddress) -> None:
         self.runtime = runtime
@@ -153,8 +166,7 @@ class DHTActor(Actor):  # type: ignore[misc]
                             target=req.target, value=msg.value)
         node.send_raw(out.encode(), msg.to, msg.socket)
 
-    @staticmethod
-    def _status(node: DHTNode, request_id: int) -> DHTStatus:
+    def _status(self, node: DHTNode, request_id: int) -> DHTStatus:
         return DHTStatus(
             request_id=request_id,
             id=node.id,
@@ -164,5 +176,5 @@ class DHTActor(Actor):  # type: ignore[misc]
             bootstrapped=node.bootstrapped,
             public_address=node.nat.address,
             table=[(n.id, n.address) for n in node.table],
-            stats=node.stats.as_dict(),
+            stats={**node.stats.as_dict(), "datagram_errors": self.datagram_errors},
         )

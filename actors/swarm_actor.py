@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +75,9 @@ from protocol.swarm.retry import RetryTimers
 log = logging.getLogger(__name__)
 
 DUPLICATE = "duplicate"
+MAX_FIREWALL_BANNED_PEERS = 1024
+"""Keys banned by the user's firewall that keep a PeerActor (and a ``PeerInfo``); past this the
+least recently banned is forgotten.  Explicit bans (``ban()``) are kept until lifted."""
 
 
 @dataclass(slots=True)
@@ -130,6 +133,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
         self.stopped = False
         self.draining = False
         self.disconnecting: set[bytes] = set()
+        self.firewall_bans: OrderedDict[bytes, None] = OrderedDict()  # least recent first
         self.wake_at: float | None = None
 
     # ------------------------------------------------------------------ dispatch
@@ -317,13 +321,32 @@ class SwarmActor(Actor):  # type: ignore[misc]
             self.send(peer, PeerExplicit(False, msg.public_key in self.by_key, msg.now))
 
     def on_ban_peer(self, msg: BanPeer) -> None:
-        peer = self._peer(msg.public_key) if msg.banned else self.peers.get(msg.public_key)
+        key = msg.public_key
+        peer = self._peer(key) if msg.banned else self.peers.get(key)
         if peer is None:
             return
         self.send(peer, PeerSetBan(msg.banned, msg.now))
+        self.firewall_bans.pop(key, None)  # an explicit ban (or lifting one) is kept until changed
         if msg.by_firewall:
             self.counters["banned-peers"] += 1
-            self._tell_host(PeerBanned(msg.public_key, "firewall"))
+            self._tell_host(PeerBanned(key, "firewall"))
+            self.firewall_bans[key] = None
+            if len(self.firewall_bans) > MAX_FIREWALL_BANNED_PEERS:
+                self._forget_banned(next(iter(self.firewall_bans)))
+
+    def _forget_banned(self, key: bytes) -> None:
+        """Drop the least recent firewall-banned peer's actor (the AuthActor still refuses it while
+        it is in its own bounded list, and the firewall would refuse it again anyway)."""
+        del self.firewall_bans[key]
+        state = self.peer_states.get(key)
+        if state is None or state.explicit or key in self.by_key:
+            return
+        self.counters["banned-peers-forgotten"] += 1
+        address = self.peers.pop(key)
+        self.peer_states.pop(key)
+        self.flush_ticks.pop(key, None)
+        self._retire(address)
+        self._tell_host(PeerView(key, None))
 
     def on_set_reconnect(self, msg: SetReconnect) -> None:
         peer = self.peers.get(msg.public_key)

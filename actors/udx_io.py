@@ -13,10 +13,14 @@ from collections.abc import Callable
 
 from actors.udp import UdpEndpoint
 from protocol.encoding import Address
-from protocol.udx.packet import HEADER_SIZE, udx_stream_id
+from protocol.udx.packet import DATA, HEADER_SIZE, udx_stream_id
 from protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
 log = logging.getLogger(__name__)
+
+NODE_RECEIVE_LIMIT = 64 * 1024 * 1024
+"""Received bytes all of a node's streams hold together; past it, DATA packets are dropped
+(each stream holds at most its advertised window, see protocol.udx.stream.RECEIVE_LIMIT)."""
 
 
 class StreamTransport:
@@ -40,6 +44,9 @@ class StreamTransport:
         self._flush_scheduled = False
         self._end_reported = False
         self._close_reported = False
+        self.started = False  # a packet from the peer has arrived
+        self._on_start: Callable[[], None] | None = None
+        self._start_timer: asyncio.TimerHandle | None = None
 
     def attach(self, on_data: Callable[[bytes], None], on_end: Callable[[], None],
                on_close: Callable[[str | None], None], on_drain: Callable[[], None]) -> None:
@@ -47,6 +54,23 @@ class StreamTransport:
         self.on_data, self.on_end, self.on_close, self.on_drain = on_data, on_end, on_close, on_drain
         self.attached = True
         self._after()
+
+    def expect_start(self, timeout: float, on_start: Callable[[], None], on_timeout: Callable[[], None]) -> None:
+        """Call ``on_start()`` (soon, from the loop) when the peer's first packet arrives, or
+        ``on_timeout()`` if none arrived within ``timeout`` seconds (hyperdht drops such an
+        unstarted server stream after 10 s, its HANDSHAKE_INITIAL_TIMEOUT)."""
+        if self.started:
+            self.mux.loop.call_soon(on_start)
+            return
+        self._on_start = on_start
+
+        def timed_out() -> None:
+            self._start_timer = None
+            if self._on_start is not None:
+                self._on_start = None
+                on_timeout()
+
+        self._start_timer = self.mux.loop.call_later(timeout, timed_out)
 
     @property
     def id(self) -> int:
@@ -128,6 +152,13 @@ class StreamTransport:
             self._use(endpoint)
             self.remote_address = source
             self.on_routed()
+        if not self.started:
+            self.started = True
+            if self._on_start is not None:
+                # From the loop, not from inside the demultiplexer: the callee may close us.
+                self.mux.loop.call_soon(self._on_start)
+                self._on_start = None
+                self._cancel_start_timer()
         self.stream.receive(data, now)
 
     def _after(self) -> None:
@@ -175,6 +206,13 @@ class StreamTransport:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._on_start = None
+        self._cancel_start_timer()
+
+    def _cancel_start_timer(self) -> None:
+        if self._start_timer is not None:
+            self._start_timer.cancel()
+            self._start_timer = None
 
 
 class StreamMux:
@@ -185,6 +223,8 @@ class StreamMux:
         self.rng = rng or random.Random()
         self.streams: dict[int, StreamTransport] = {}
         self.packets_in = 0
+        self.receive_limit = NODE_RECEIVE_LIMIT
+        self.dropped_over_limit = 0
 
     def create(self, endpoint: UdpEndpoint, *, local_id: int | None = None,
                max_payload: int = DEFAULT_PAYLOAD) -> StreamTransport:
@@ -198,6 +238,10 @@ class StreamMux:
         transport = StreamTransport(self, UdxStream(local_id, max_payload=max_payload), endpoint)
         self.streams[local_id] = transport
         return transport
+
+    def held_bytes(self) -> int:
+        """Received bytes held by all streams (see :attr:`UdxStream.held_bytes`)."""
+        return sum(t.stream.held_bytes for t in self.streams.values())
 
     def forget(self, transport: StreamTransport) -> None:
         transport.cancel_timers()
@@ -215,11 +259,15 @@ class StreamMux:
         rest: list[tuple[bytes, Address]] = []
         touched: dict[int, StreamTransport] = {}
         pending_ack: dict[int, tuple[bytes, Address]] = {}
+        over_limit = self.held_bytes() > self.receive_limit
         for data, source in datagrams:
             sid = udx_stream_id(data)
             if sid is not None:
                 transport = streams.get(sid)
                 if transport is not None and (not transport.stream.closed or transport.stream.linger_until):
+                    if over_limit and data[2] & DATA:
+                        self.dropped_over_limit += 1  # resent by an honest sender once we read
+                        continue
                     self.packets_in += 1
                     touched[sid] = transport
                     # A plain ACK is superseded by the next plain ACK of the same stream in this

@@ -46,6 +46,7 @@ from protocol.noise import HandshakeError, NoiseHandshake
 log = logging.getLogger(__name__)
 
 HANDSHAKE_MEMORY = 10.0
+HANDSHAKE_INITIAL_TIMEOUT = 10.0  # hyperdht: an accepted stream with no packet from the client is dropped
 REANNOUNCE_INTERVAL = 300.0
 REANNOUNCE_RETRY_MAX = 30.0
 HANDSHAKE_RETRIES = 2  # 3 transmissions, 1 s apart: a silent (refusing) server costs 3 s per relay
@@ -64,6 +65,7 @@ def public_address(status: Any) -> Address | None:
 class ServerStats:
     handshakes: int = 0
     accepted: int = 0
+    never_started: int = 0  # accepted, but the client sent no packet within HANDSHAKE_INITIAL_TIMEOUT
     refused: dict[str, int] = field(default_factory=dict)
     holepunched: int = 0  # accepted clients whose first packet ended a punch in progress
 
@@ -181,7 +183,8 @@ class Server:
         self.stats.handshakes += 1
         direct = msg.mode == h.FROM_CLIENT
         client_address = event.source if direct or msg.peer_address is None else msg.peer_address
-        admitted = self.runtime.ask_auth(AdmitHandshake(0, client_address, event.now))
+        relayed_for = None if direct else msg.peer_address  # only as honest as the relay: never a key alone
+        admitted = self.runtime.ask_auth(AdmitHandshake(0, event.source, event.now, relayed_for))
         if not isinstance(admitted, Verdict) or not admitted.accepted:
             self._refuse((admitted.reason if isinstance(admitted, Verdict) else None) or "auth")
             return
@@ -193,7 +196,8 @@ class Server:
             return
         remote_key = hs.remote_public_key
         assert remote_key is not None
-        verdict = self.runtime.ask_auth(CheckPeer(0, remote_key, payload.mid, client_address, event.now, payload))
+        verdict = self.runtime.ask_auth(CheckPeer(0, remote_key, payload.mid, event.source, event.now, payload,
+                                                 relayed_for))
         if not isinstance(verdict, Verdict) or not verdict.accepted:
             self._refuse((verdict.reason if isinstance(verdict, Verdict) else None) or "auth", remote_key)
             return
@@ -245,7 +249,19 @@ class Server:
         self.connections.add(conn)
         self.stats.accepted += 1
         conn.add_close_callback(lambda: self.connections.discard(conn))
-        self.on_connection(conn)
+        # Handed out (and counted against the swarm's caps) once the client's first packet
+        # arrived; a client that sends none is dropped after HANDSHAKE_INITIAL_TIMEOUT.
+        transport.expect_start(HANDSHAKE_INITIAL_TIMEOUT, lambda: self._started(conn),
+                               lambda: self._never_started(conn))
+
+    def _started(self, conn: Connection) -> None:
+        if not conn.closed:
+            self.on_connection(conn)
+
+    def _never_started(self, conn: Connection) -> None:
+        self.stats.never_started += 1
+        log.info("dropped a connection whose client sent nothing in %.0f s", HANDSHAKE_INITIAL_TIMEOUT)
+        conn.destroy(TimeoutError("the client sent no packet after the handshake"))
 
     def _routed(self, puncher: Puncher) -> Callable[[], None]:
         def routed() -> None:

@@ -339,8 +339,12 @@ class Hyperswarm(SwarmHost):
         self._tell(ResumeSwarm(self._now()))
 
     def ban(self, public_key: bytes, banned: bool = True) -> None:
-        """Ban a key, known as a peer yet or not (``PeerInfo.ban`` for one that is): we never dial
-        it and refuse its handshakes; ``False`` lifts the ban."""
+        """Ban a key, known as a peer yet or not (``PeerInfo.ban`` for one that is): from now on we
+        never dial it and refuse its handshakes, until ``False`` lifts the ban (a connection open
+        now is not closed: close it yourself).  Explicit bans are kept however many there are;
+        bans by the ``firewall`` are bounded (the AuthActor remembers the last 4096 keys it
+        refused, the swarm keeps a ``PeerInfo`` for the last 1024) and the firewall is asked
+        again about a key that was forgotten."""
         self._check_started()
         self._ban(_check_32(public_key, "a public key"), bool(banned))
 

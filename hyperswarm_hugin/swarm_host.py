@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from actors.auth_actor import FIREWALL
+from actors.auth_actor import BANNED, FIREWALL
 from actors.messages import (
     Admission,
     AdmitIncoming,
@@ -183,7 +183,8 @@ class SwarmHost:
     def _on_dial(self, msg: Dial) -> None:
         verdict = self._dht.runtime.ask_auth(DialCheck(0, msg.public_key))
         if isinstance(verdict, Verdict) and not verdict.accepted:
-            refused = verdict.reason == FIREWALL
+            # BANNED here is a firewall ban the swarm had forgotten (its list is bounded): ban again.
+            refused = verdict.reason in (FIREWALL, BANNED)
             if refused:
                 self._emit_ban(msg.public_key, FIREWALL)
             self._tell(DialResult(msg.conn_id, msg.public_key, False, self._now(), refused=refused,

@@ -31,6 +31,13 @@ class RateLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
+    def full(self, key: Hashable, now: float) -> bool:
+        """True when ``key`` has (nearly) its whole burst: it has been quiet lately."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return True
+        return bucket.tokens + (now - bucket.updated) * self.rate >= self.burst - 1
+
     def allow(self, key: Hashable, now: float) -> bool:
         """Take one token for ``key``; False when its bucket is empty."""
         bucket = self._buckets.pop(key, None)
@@ -89,3 +96,89 @@ class FailureThrottle:
         if len(self._keys) > self.max_keys:
             self._keys.popitem(last=False)
         return newly_blocked
+
+
+Address = tuple[str, int]
+
+RELAY_RATE_FACTOR = 10
+"""A relay's host may pass on this many times a client host's rate (it serves many clients)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionLimits:
+    """The numbers of :class:`HandshakeAdmission` (docs/security.md lists them).
+
+    Rates are handshakes per second with a burst; failures are group-check failures.
+    """
+
+    rate: float = 5.0  # per client host (direct), or per client host behind one relay host
+    burst: int = 20
+    relay_rate: float = rate * RELAY_RATE_FACTOR  # per relay host, all the clients it relays
+    relay_burst: int = burst * RELAY_RATE_FACTOR
+    global_rate: float = 200.0  # all handshakes together: bounds the CPU a flood can take
+    global_burst: int = 400
+    quiet_rate: float = 200.0  # past the global rate, a reserve for clients that were quiet
+    quiet_burst: int = 400
+    failures: int = 3  # per client (host, port): blocked after this many failures ...
+    host_failures: int = 20  # ... and its whole host after this many, within window
+    window: float = 60.0
+    block_for: float = 60.0
+    max_keys: int = 4096  # per table; least recently used entries are forgotten
+
+
+class HandshakeAdmission:
+    """Rate limits and failure throttling for incoming handshakes, keyed on what the sender
+    cannot forge.
+
+    ``source`` is the datagram's source address as the socket saw it; ``relayed_for`` is the
+    client address a relay wrote into a relayed handshake (``None`` for a direct one).  That
+    field is only as honest as the relay: limits that use it are always keyed together with the
+    relay's host, so a forged one costs the forger's own budget and nobody else's.  A direct
+    client is limited by host, so changing ports does not reset its budget.
+    """
+
+    def __init__(self, limits: AdmissionLimits | None = None) -> None:
+        self.limits = lim = limits or AdmissionLimits()
+        self.clients = RateLimiter(lim.rate, lim.burst, lim.max_keys)
+        self.relays = RateLimiter(lim.relay_rate, lim.relay_burst, lim.max_keys)
+        self.everyone = RateLimiter(lim.global_rate, lim.global_burst, 1)
+        self.quiet = RateLimiter(lim.quiet_rate, lim.quiet_burst, 1)
+        self.client_failures = FailureThrottle(lim.failures, lim.window, lim.block_for, lim.max_keys)
+        self.host_failures = FailureThrottle(lim.host_failures, lim.window, lim.block_for, lim.max_keys)
+
+    @staticmethod
+    def _keys(source: Address, relayed_for: Address | None) -> tuple[Hashable, Hashable]:
+        """(the client host's key, the client's (host, port) key)."""
+        if relayed_for is None:
+            return source[0], source
+        return (source[0], relayed_for[0]), (source[0], relayed_for)
+
+    def admit(self, source: Address, relayed_for: Address | None, now: float) -> str | None:
+        """None to go on with the handshake, else why not: ``throttled``, ``rate-limited`` (this
+        client or relay), or ``busy`` (the global budget is spent)."""
+        host_key, client_key = self._keys(source, relayed_for)
+        if self.client_failures.blocked(client_key, now) or self.host_failures.blocked(host_key, now):
+            return "throttled"
+        quiet = self.clients.full(host_key, now)
+        if not self.clients.allow(host_key, now):
+            return "rate-limited"
+        if relayed_for is not None and not self.relays.allow(source[0], now):
+            return "rate-limited"
+        if self.everyone.allow(None, now):
+            return None
+        # A flood took the global budget: a client that was quiet until now (a member arriving,
+        # not one of the flooding hosts) still gets in, from a reserve of its own.
+        if quiet and self.quiet.allow(None, now):
+            return None
+        return "busy"
+
+    def failed(self, source: Address, relayed_for: Address | None, now: float) -> bool:
+        """Record a failed group check; True when it blocks the client (or its host) from now."""
+        host_key, client_key = self._keys(source, relayed_for)
+        client_blocked = self.client_failures.failed(client_key, now)
+        host_blocked = self.host_failures.failed(host_key, now)
+        return client_blocked or host_blocked
+
+    def table_sizes(self) -> dict[str, int]:
+        return {"clients": len(self.clients), "relays": len(self.relays),
+                "client_failures": len(self.client_failures), "host_failures": len(self.host_failures)}

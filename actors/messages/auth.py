@@ -28,11 +28,15 @@ class ConfigureAuth:
 
 @dataclass(frozen=True, slots=True)
 class AdmitHandshake:
-    """May a handshake from ``source`` be processed at all (before any allocation)?"""
+    """May a handshake from ``source`` be processed at all (before any allocation)?
+
+    ``source`` is the datagram's source (the relay's, for a relayed handshake); ``relayed_for``
+    the client address a relay named (None when direct): only as honest as that relay."""
 
     request_id: int
     source: Address
     now: float
+    relayed_for: Address | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,7 @@ class CheckPeer:
     source: Address | None
     now: float
     payload: NoisePayload | None = None
+    relayed_for: Address | None = None
 
 
 @dataclass(frozen=True, slots=True)

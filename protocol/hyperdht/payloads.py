@@ -31,6 +31,7 @@ FIREWALL_CONSISTENT = 2
 FIREWALL_RANDOM = 3
 
 MID_SIZE = 64
+UINT32_MAX = 0xFFFFFFFF  # udx stream ids and sequence numbers are uint32 (libudx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,10 @@ class NoisePayload:
         if flags & 0x08:
             udx_version = r.uint()
             features = r.uint()
-            udx = UdxInfo(id=r.uint(), seq=r.uint(), reusable_socket=bool(features & 1), version=udx_version)
+            udx_id, udx_seq = r.uint(), r.uint()
+            if udx_id > UINT32_MAX or udx_seq > UINT32_MAX:
+                raise DecodeError("a udx stream id or seq is a uint32")
+            udx = UdxInfo(id=udx_id, seq=udx_seq, reusable_socket=bool(features & 1), version=udx_version)
         secret_stream_version = r.uint() if flags & 0x10 else None
         relay_through = None
         if flags & 0x20:

@@ -42,6 +42,16 @@ MAX_RTO = 30.0
 MAX_RTO_EXPIRIES = 6
 MAX_SACK_BLOCKS = 50
 LINGER = 15.0
+RECEIVE_SLACK = 16 * 2048
+"""Held beyond the window we advertise before packets are dropped: a sender's rounding."""
+RECEIVE_LIMIT = DEFAULT_RWND + RECEIVE_SLACK
+"""Received bytes a stream holds at most (out of order, not yet taken, and the reader's backlog)."""
+MAX_AHEAD = 8192
+"""Out-of-order packets are kept only this many sequence numbers past the ack."""
+HELD_COST = 64
+"""Bytes of bookkeeping counted for each out-of-order packet held, however small."""
+MAX_MESSAGES_HELD = 256
+"""UDX MESSAGE datagrams held for a consumer that has not taken them yet."""
 
 ECONNRESET = "ECONNRESET"
 ETIMEDOUT = "ETIMEDOUT"
@@ -100,6 +110,9 @@ class UdxStream:
         # Receiving.
         self._ack = 0
         self._ooo: dict[int, tuple[bytes, bool]] = {}
+        self._ooo_bytes = 0  # payload + HELD_COST per packet in _ooo
+        self.receive_limit = RECEIVE_LIMIT
+        self.stats_dropped = 0  # received packets dropped because they were beyond what we hold
         self._remote_end: int | None = None
         self.inbox = bytearray()
         self.messages: list[bytes] = []
@@ -162,6 +175,11 @@ class UdxStream:
         """Bytes written but not yet acknowledged."""
         return self.queued_bytes + sum(len(p.payload) for p in self._inflight.values())
 
+    @property
+    def held_bytes(self) -> int:
+        """Received bytes held for the reader: its backlog, the inbox and out-of-order packets."""
+        return self.backlog + len(self.inbox) + self._ooo_bytes
+
     def take_inbox(self) -> bytes:
         data = bytes(self.inbox)
         self.inbox.clear()
@@ -191,18 +209,30 @@ class UdxStream:
             if seq >= self._ack and not self.remote_ended:
                 payload = data[HEADER_SIZE + doff:] if kind & DATA else b""
                 if seq == self._ack:
-                    self._deliver(payload, bool(kind & END))
-                    while self._ack in self._ooo:
-                        held, is_end = self._ooo.pop(self._ack)
-                        self._deliver(held, is_end)
+                    if self.held_bytes + len(payload) > self.receive_limit:
+                        self.stats_dropped += 1  # beyond the window we advertised: resent later
+                    else:
+                        self._deliver(payload, bool(kind & END))
+                        while self._ack in self._ooo:
+                            held, is_end = self._ooo.pop(self._ack)
+                            self._ooo_bytes -= len(held) + HELD_COST
+                            self._deliver(held, is_end)
                 elif seq not in self._ooo:
-                    self._ooo[seq] = (payload, bool(kind & END))
+                    cost = len(payload) + HELD_COST
+                    if seq - self._ack >= MAX_AHEAD or self.held_bytes + cost > self.receive_limit:
+                        self.stats_dropped += 1
+                    else:
+                        self._ooo[seq] = (payload, bool(kind & END))
+                        self._ooo_bytes += cost
         if kind & DESTROY:
             if seq >= self._ack:
                 self._close(ECONNRESET, now)
             return
         if kind & MESSAGE:
-            self.messages.append(data[HEADER_SIZE + doff:])
+            if len(self.messages) < MAX_MESSAGES_HELD:
+                self.messages.append(data[HEADER_SIZE + doff:])
+            else:
+                self.stats_dropped += 1
         ack = _unwrap(ack_w, self._una)
         if ack > self._next_seq:
             self._ack_needed = False  # libudx: such a packet is not acknowledged
@@ -491,3 +521,5 @@ class UdxStream:
         self._inflight.clear()
         self._retransmit.clear()
         self._rto_at = None
+        self._ooo.clear()
+        self._ooo_bytes = 0

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from thespian.actors import ActorSystem
 
+from actors import auth_actor
 from actors.auth_actor import AuthActor
 from actors.messages import (
     AdmitHandshake,
@@ -117,3 +118,18 @@ def test_handshakes_are_rate_limited_per_source(system: Any) -> None:
     assert answers == [True] * 5 + [False] * 3
     assert auth.ask(AdmitHandshake(9, SOURCE, 11.0)).accepted  # one token back after a second
     assert auth.ask(AdmitHandshake(10, ("127.0.0.3", 1), 10.0)).accepted
+
+
+def test_firewall_bans_are_a_bounded_lru_and_explicit_bans_are_kept(
+        system: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth_actor, "MAX_FIREWALL_BANS", 10)
+    auth = Auth(system, firewall=lambda key, payload: key != PEER.public_key)
+    auth.ask(SetBan(ME.public_key[::-1], True))  # an explicit ban, made before the flood
+    keys = [KeyPair.from_seed(bytes([n]) * 32).public_key for n in range(10, 40)]
+    for key in keys:
+        assert auth.check(key, GROUP.sign(key)).reason == "firewall"
+    status = auth.ask(AuthStatusRequest(1))
+    assert status.banned == 10 + 1
+    assert auth.check(keys[-1], GROUP.sign(keys[-1])).reason == "banned"  # remembered
+    assert auth.check(keys[0], GROUP.sign(keys[0])).reason == "firewall"  # forgotten: asked again
+    assert auth.check(ME.public_key[::-1], GROUP.sign(ME.public_key[::-1])).reason == "banned"

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from thespian.actors import ActorSystem
 
-from actors import peer_actor
+from actors import peer_actor, swarm_actor
 from actors.messages import (
     Admission,
     AdmitIncoming,
@@ -389,3 +389,15 @@ def test_a_failing_peer_actor_is_restarted_from_its_last_state(swarm: Harness,
     assert after.proven and after.connected_at == swarm.now  # the message was delivered again
     assert after.topics == before.topics  # and the rest came from the last state
     assert [o.public_key for o in swarm.take(ConnectionOpened)] == [key(1)]
+
+
+def test_firewall_bans_keep_a_bounded_number_of_peers_and_explicit_bans_stay(
+        swarm: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(swarm_actor, "MAX_FIREWALL_BANNED_PEERS", 5)
+    swarm.tell(BanPeer(key(200), True, swarm.now))  # explicit
+    for n in range(1, 21):
+        swarm.tell(BanPeer(key(n), True, swarm.now, by_firewall=True))
+    forgotten = [v.public_key for v in swarm.out if isinstance(v, PeerView) and v.state is None]
+    assert forgotten == [key(n) for n in range(1, 16)]
+    assert swarm.state(key(200)).banned
+    assert swarm.stats().counters["banned-peers-forgotten"] == 15
