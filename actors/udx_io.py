@@ -101,8 +101,7 @@ class StreamTransport:
     def release_endpoint(self) -> None:
         """The stream is gone: a pooled socket it held may close."""
         if self.endpoint.pooled:
-            endpoint = self.endpoint
-            endpoint.release()
+            self.endpoint.release()
 
     def write(self, data: bytes) -> None:
         self.stream.write(data)
