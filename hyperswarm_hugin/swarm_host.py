@@ -41,7 +41,8 @@ from actors.messages import (
 )
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT, DHTError
-from hyperswarm_hugin.peer_connect import ConnectError, Server, ServerRefused, connect
+from hyperswarm_hugin.errors import ConnectError, ServerRefused
+from hyperswarm_hugin.peer_connect import Server, connect
 from hyperswarm_hugin.peer_info import PeerInfo
 from protocol.encoding import Address
 from protocol.hugin import GroupKey, KeyPair

@@ -11,7 +11,7 @@ from protocol.dht.node import NodeOptions
 from protocol.dht.query import QueryReply
 from protocol.dht.query_runner import CommitFn
 from protocol.encoding import Address
-from protocol.hyperdht.messages import Handshake
+from protocol.hyperdht.messages import Handshake, Holepunch
 
 # --- runtime -> DHTActor ---------------------------------------------------------------
 
@@ -75,11 +75,13 @@ class SendRequest:
     value: bytes | None = None
     internal: bool = False
     retries: int | None = None
+    socket: int | None = None  # which socket sends it (a puncher socket); None: the node's choice
 
 
 @dataclass(frozen=True, slots=True)
 class ServeTarget:
-    """Route PEER_HANDSHAKEs for ``target`` (a server's hash(publicKey)) to the runtime, or stop."""
+    """Route PEER_HANDSHAKEs and PEER_HOLEPUNCHes for ``target`` (a server's hash(publicKey)) to the
+    runtime, or stop."""
 
     target: bytes
     serve: bool = True
@@ -87,7 +89,8 @@ class ServeTarget:
 
 @dataclass(frozen=True, slots=True)
 class AnswerHandshake:
-    """A server's msg2 on its way back: a response to the client, or a request to a relay."""
+    """A server's answer on its way back (msg2, or a holepunch reply): a response to the client,
+    or the request re-sent to a relay from ``socket``."""
 
     request: m.Request
     to: Address
@@ -121,6 +124,17 @@ class IncomingHandshake:
 
     request: Any  # m.Request; runtime.py looks up its target (typed bytes | None) as a key
     handshake: Handshake
+    source: Address
+    socket: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingHolepunch:
+    """A PEER_HOLEPUNCH (mode FROM_RELAY) for a target this node serves."""
+
+    request: Any  # m.Request, as IncomingHandshake's
+    holepunch: Holepunch
     source: Address
     socket: int
     now: float

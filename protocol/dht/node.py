@@ -197,11 +197,14 @@ class DHTNode:
         value: bytes | None = None,
         token: bytes | None = None,
         retries: int | None = None,
+        socket: int | None = None,
     ) -> int:
-        """Send one request (with retries); a :class:`RequestDone` reports it."""
+        """Send one request (with retries) from ``socket`` (default: the node's requests socket);
+        a :class:`RequestDone` reports it."""
         out = self._new_request(
             address, command, internal=internal, target=target, value=value, token=token,
             retries=self.options.request_retries if retries is None else retries, kind=RequestKind.USER,
+            socket=socket,
         )
         self._send_request(out, now)
         return out.rid
@@ -282,7 +285,7 @@ class DHTNode:
     def _on_request(self, req: m.Request, address: Address, socket: int, now: float) -> None:
         sender_id = self._verified_id(req.id, address)
         if sender_id is not None:
-            self._heard_from(sender_id, address, req.to, now)
+            self._heard_from(sender_id, address, req.to if socket <= CLIENT else None, now)
         if req.token is not None and not self.tokens.verify(req.token, address[0]):
             self._reply(req, address, socket, error=m.INVALID_TOKEN, token=True,
                         closer=req.target is not None)
@@ -374,26 +377,29 @@ class DHTNode:
         out.done = True
         self._window.replied()
         replier_id = self._verified_id(res.id, address)
+        # A puncher socket's replies describe that socket's NAT mapping, not ours.
+        own_socket = socket <= CLIENT
         if replier_id is not None:
-            self._heard_from(replier_id, address, res.to, now)
-        elif address not in self._anonymous_samplers and \
+            self._heard_from(replier_id, address, res.to if own_socket else None, now)
+        elif own_socket and address not in self._anonymous_samplers and \
                 len(self._anonymous_samplers) < max(1, len(self.options.bootstrap)):
             # Id-less repliers (a bootstrapper not yet persistent) may still tell us our address.
             self._anonymous_samplers.add(address)
             self.nat.add(res.to)
         self._complete(out, res, address, socket, now)
 
-    def _heard_from(self, nid: bytes, address: Address, reported_to: Address, now: float) -> None:
+    def _heard_from(self, nid: bytes, address: Address, reported_to: Address | None, now: float) -> None:
         existing = self.table.get(nid)
         if existing is not None:
             existing.seen = self.tick
-            if existing.sampled == 0 or self.tick - existing.sampled > OLD_NODE_TICKS:
+            if reported_to is not None and (existing.sampled == 0 or self.tick - existing.sampled > OLD_NODE_TICKS):
                 existing.sampled = self.tick
                 self.nat.add(reported_to)
             return
         node = TableNode(nid, address[0], address[1], added=self.tick, seen=self.tick,
                          pinged=self.tick, sampled=self.tick)
-        self.nat.add(reported_to)
+        if reported_to is not None:
+            self.nat.add(reported_to)
         if self.table.add(node):
             return
         self._maybe_evict_for(node, now)
