@@ -30,6 +30,7 @@ def public_key(value: object, name: str) -> bytes:
 
 
 def key_pair(value: object, name: str = "key_pair") -> KeyPair:
+    """``value`` if it is a KeyPair."""
     if not isinstance(value, KeyPair):
         raise TypeError(f"{name} must be a KeyPair, got {type(value).__name__}")
     return value
@@ -51,6 +52,7 @@ def callback(value: Any, name: str, signature: str, *, optional: bool = True) ->
 
 
 def non_negative_int(value: object, name: str) -> int:
+    """``value`` if it is an int (not a bool) of 0 or more."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return value
@@ -64,6 +66,7 @@ def seconds(value: object, name: str) -> float:
 
 
 def host(value: object, name: str = "host") -> str:
+    """A non-empty host name or address to bind."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} must be a host name or IP address, got {value!r}")
     return value
