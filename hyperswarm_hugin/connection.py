@@ -52,6 +52,7 @@ class Connection:
         self.error: BaseException | None = None
         self.raw_bytes_read = 0
         self.raw_bytes_written = 0
+        self.connect_seconds: float | None = None  # a client's connect, from its call to the open
         self._keep_alive = keep_alive
         self._keep_alive_timer: asyncio.TimerHandle | None = None
         self._send(self._secret.header_frame())

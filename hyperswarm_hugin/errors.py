@@ -17,12 +17,18 @@ class ServerRefused(ConnectError):
 
 
 class HolepunchError(ConnectError):
-    """NAT holepunching failed; ``code`` says how (HOLEPUNCH_ABORTED, HOLEPUNCH_PROBE_TIMEOUT,
-    HOLEPUNCH_DOUBLE_RANDOMIZED_NATS, REMOTE_NOT_HOLEPUNCHABLE, ...)."""
+    """NAT holepunching failed.  Once punching has begun, every failure surfaces as
+    HOLEPUNCH_ABORTED, as in Node (its puncher's abort fires first); ``reason`` keeps the
+    specific code (HOLEPUNCH_PROBE_TIMEOUT, HOLEPUNCH_DOUBLE_RANDOMIZED_NATS,
+    REMOTE_NOT_HOLEPUNCHABLE, ...)."""
+
+    def __init__(self, code: str, message: str = "", reason: str | None = None) -> None:
+        super().__init__(code, message)
+        self.reason = reason or code
 
     @classmethod
-    def aborted(cls, message: str = "holepunch aborted") -> HolepunchError:
-        return cls("HOLEPUNCH_ABORTED", message)
+    def aborted(cls, message: str = "holepunch aborted", reason: str | None = None) -> HolepunchError:
+        return cls("HOLEPUNCH_ABORTED", message, reason)
 
     @classmethod
     def probe_timeout(cls) -> HolepunchError:

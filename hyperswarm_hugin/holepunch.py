@@ -71,6 +71,10 @@ class ClientPunch:
             if result.done() and not result.exception():
                 return result.result()
             if rounds.done() and (exc := rounds.exception()) is not None:
+                # Node destroys the puncher on any failure of the rounds, and its abort is what
+                # the caller sees: HOLEPUNCH_ABORTED, whatever the cause (kept as ``reason``).
+                if isinstance(exc, HolepunchError):
+                    raise HolepunchError.aborted(str(exc), reason=exc.reason) from exc
                 raise exc
             return await result
         finally:

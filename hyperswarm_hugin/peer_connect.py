@@ -302,6 +302,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     ``fast_open=False`` sends no probe before the first holepunch round (``fastOpen``)."""
     if len(remote_public_key) != 32:
         raise ValueError("a public key is 32 bytes")
+    started = runtime.loop.time()
     mid = group.sign(key_pair.public_key) if group is not None else None
     target = blake2b_256(remote_public_key)
     status = await runtime.status()
@@ -381,7 +382,9 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
             transport.route(runtime.endpoint(socket), address)
             punch.puncher.finish()
         transport.schedule_flush()
-        return Connection(transport, hs.result)
+        conn = Connection(transport, hs.result)
+        conn.connect_seconds = runtime.loop.time() - started
+        return conn
     except BaseException:
         transport.destroy()
         raise

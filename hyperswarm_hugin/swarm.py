@@ -230,9 +230,10 @@ class Hyperswarm(SwarmHost):
     # ------------------------------------------------------------------ events
 
     def on(self, event: str, listener: Callable[..., Any]) -> None:
-        """``connection(conn, peer_info)``, ``update()``, ``ban(peer_info, reason)`` and
+        """``connection(conn, peer_info)``, ``update()``, ``ban(peer_info, reason)``,
         ``refused(remote_public_key or None, reason)``: a handshake we refused (or a server that
-        failed our group check)."""
+        failed our group check), and ``connect_error(remote_public_key, error)``: a connect of
+        ours that failed (a :class:`ConnectError` with hyperdht's ``code``; the swarm retries)."""
         if event not in self._listeners:
             raise ValueError(f"unknown event {event!r}; events are {', '.join(EVENTS)}")
         check.callback(listener, "listener", "(*event_args)", optional=False)

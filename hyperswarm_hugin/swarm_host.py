@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("connection", "update", "ban", "refused")
+EVENTS = ("connection", "update", "ban", "refused", "connect_error")
 
 
 class SwarmDestroyed(RuntimeError):
@@ -209,6 +209,8 @@ class SwarmHost:
             log.log(level, "connecting to %s failed: %r", msg.public_key.hex()[:16], exc)
             if isinstance(exc, ServerRefused):
                 self._emit("refused", msg.public_key, "server-mid")
+            if isinstance(exc, ConnectError):
+                self._emit("connect_error", msg.public_key, exc)
             self._tell(DialResult(msg.conn_id, msg.public_key, False, self._now(), error=str(exc)))
             return
         self._dials.pop(msg.conn_id, None)
