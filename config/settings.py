@@ -118,6 +118,8 @@ class PeerSettings:
             raise SettingsError("peer needs --bootstrap host:port[,host:port...]")
         if (self.group is None) == (self.invite is None):
             raise SettingsError("peer needs exactly one of --group HEX (the group seed) or --invite TEXT")
+        if self.invite is not None and not self.invite:
+            raise SettingsError("--invite must not be empty")
         for name in ("group", "topic", "seed"):
             value = getattr(self, name)
             if value is not None:

@@ -46,7 +46,7 @@ from hyperswarm_hugin.peer_connect import Server, connect
 from hyperswarm_hugin.peer_info import PeerInfo
 from protocol.encoding import Address
 from protocol.hugin import GroupKey, KeyPair
-from protocol.swarm.discovery import ANNOUNCE, LOOKUP_UNANNOUNCE
+from protocol.swarm.discovery import QueryKind
 
 if TYPE_CHECKING:
     from hyperswarm_hugin.discovery import TopicDiscovery
@@ -155,12 +155,12 @@ class SwarmHost:
         peers: tuple[tuple[bytes, tuple[Address, ...]], ...] = ()
         ok = True
         try:
-            if msg.kind == ANNOUNCE:
+            if msg.kind == QueryKind.ANNOUNCE:
                 await self.listen()
                 assert self._server is not None
                 records = await self._dht.announce_and_lookup(msg.topic, self.key_pair,
                                                               self._server.relay_addresses)
-            elif msg.kind == LOOKUP_UNANNOUNCE:
+            elif msg.kind == QueryKind.LOOKUP_UNANNOUNCE:
                 records = await self._dht.lookup_and_unannounce(msg.topic, self.key_pair)
             else:
                 records = await self._dht.lookup(msg.topic)
