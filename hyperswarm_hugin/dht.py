@@ -10,6 +10,7 @@ from typing import Any
 from actors.messages import DHTStatus, FindNodeResult, PingResult
 from actors.runtime import NodeRuntime, RuntimeConfig
 from hyperswarm_hugin import arguments as check
+from hyperswarm_hugin.blind_relay import RelayThrough, check_relay_through
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.peer_connect import Server, connect
 from protocol.dht.events import DHTEvent
@@ -132,32 +133,41 @@ class DHT:
     async def listen(self, key_pair: KeyPair, *, group: GroupKey | None = None,
                      firewall: Callable[[bytes, Any], bool] | None = None,
                      on_connection: Callable[[Connection], None] | None = None,
-                     share_local_address: bool = True) -> Server:
+                     share_local_address: bool = True, relay_through: RelayThrough = None,
+                     holepunch: bool = True) -> Server:
         """A server on ``key_pair``: announced at the closest nodes, handing each accepted client
         to ``on_connection``.  With ``group``, clients without that group's ``mid`` are refused
         before anything is allocated; ``firewall(remote_public_key, payload)`` returning True
         refuses (and bans) a client.  ``share_local_address=False`` keeps our local addresses
-        out of handshakes (clients on our network then holepunch, as hyperdht's option)."""
+        out of handshakes (clients on our network then holepunch, as hyperdht's option).
+        ``relay_through`` (a blind relay's public key, a list of them, or a function returning one
+        or None) also pairs each client that must holepunch through that relay; ``holepunch=False``
+        never punches."""
         check.key_pair(key_pair)
         check.group(group)
         check.callback(firewall, "firewall", "(remote_public_key, payload) -> bool")
         check.callback(on_connection, "on_connection", "(connection)")
         server = Server(self.runtime, key_pair, group=group, firewall=firewall, on_connection=on_connection,
-                        share_local_address=share_local_address)
+                        share_local_address=share_local_address, relay_through=check_relay_through(relay_through),
+                        holepunch=bool(holepunch))
         await server.listen()
         return server
 
     async def connect(self, remote_public_key: bytes, key_pair: KeyPair | None = None, *,
                       group: GroupKey | None = None, relay_addresses: list[Address] | None = None,
-                      local_connection: bool = True, fast_open: bool = True) -> Connection:
+                      local_connection: bool = True, fast_open: bool = True,
+                      relay_through: RelayThrough = None, holepunch: bool = True) -> Connection:
         """Connect to the server listening on ``remote_public_key``.
 
         Raises :class:`ConnectError` with a ``code`` (PEER_NOT_FOUND, PEER_CONNECTION_FAILED,
         HOLEPUNCH_ABORTED, ...) or, with ``group``, :class:`ServerRefused` at once when the
         server's ``mid`` is not our group's.  ``local_connection=False`` never uses the server's
         local address (on one host or LAN the peers then holepunch); ``fast_open=False`` sends no
-        probe before the first holepunch round.  A ``remote_public_key`` that is not an Ed25519
-        public key raises ValueError at once."""
+        probe before the first holepunch round; ``relay_through`` (a blind relay's public key, a
+        list, or a function) pairs the stream through that relay while punching runs (the first
+        path that works is used; ``Connection.relayed`` says which); ``holepunch=False`` never
+        punches.  A ``remote_public_key`` that
+        is not an Ed25519 public key raises ValueError at once."""
         remote_public_key = check.public_key(remote_public_key, "remote_public_key")
         if key_pair is not None:
             check.key_pair(key_pair)
@@ -165,7 +175,8 @@ class DHT:
         relays = check.addresses(relay_addresses, "relay_addresses", "a relay address")
         return await connect(self.runtime, key_pair or KeyPair.random(), remote_public_key, group=group,
                              relay_addresses=relays, local_connection=local_connection,
-                             fast_open=fast_open)
+                             fast_open=fast_open, relay_through=check_relay_through(relay_through),
+                             holepunch=bool(holepunch))
 
     # ------------------------------------------------------------------ hyperdht records
 
