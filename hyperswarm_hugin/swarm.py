@@ -42,7 +42,7 @@ from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT
 from hyperswarm_hugin.discovery import PeerDiscovery, TopicDiscovery
 from hyperswarm_hugin.peer_info import PeerInfo
-from hyperswarm_hugin.swarm_host import EVENTS, SwarmDestroyed, SwarmHost
+from hyperswarm_hugin.swarm_host import EVENTS, SwarmDestroyed, SwarmHost, SwarmRelayThrough, swarm_relay_function
 from protocol.encoding import Address
 from protocol.hugin import GroupKey, KeyPair
 
@@ -55,6 +55,9 @@ class Hyperswarm(SwarmHost):
     ``group`` is the Hugin group key: our ``mid`` goes in every handshake and peers without a
     valid one are refused (None: plain hyperswarm, no barrier).  ``bootstrap`` is required
     unless ``dht`` (a started :class:`DHT`, which the swarm then does not own) is given.
+    ``relay_through`` is a blind relay's public key (or a list of them) used when our NAT is
+    random or when punching to a peer failed (HOLEPUNCH_ABORTED and the like, hyperswarm's
+    rule), or a function ``(force, swarm) -> key or None`` that decides itself.
     """
 
     def __init__(self, *, group: GroupKey | None = None, key_pair: KeyPair | None = None,
@@ -63,7 +66,7 @@ class Hyperswarm(SwarmHost):
                  max_peers: int = 64, max_parallel: int = 3, max_client_connections: int = 100,
                  max_server_connections: int = 100, firewall: Callable[[bytes, Any], bool] | None = None,
                  backoffs: Iterable[float] | None = None, jitter: float = 0.5, settle_delay: float = 1.0,
-                 rng_seed: int | None = None) -> None:
+                 rng_seed: int | None = None, relay_through: SwarmRelayThrough = None) -> None:
         check.group(group)
         if key_pair is not None and seed is not None:
             raise ValueError("give key_pair or seed, not both")
@@ -89,6 +92,7 @@ class Hyperswarm(SwarmHost):
         check.seconds(settle_delay, "settle_delay")
         if rng_seed is not None:
             check.non_negative_int(rng_seed, "rng_seed")
+        self._relay_through = swarm_relay_function(relay_through)
         self.key_pair = key_pair or (KeyPair.from_seed(check.bytes32(seed, "seed")) if seed is not None
                                      else KeyPair.random())
         self.group = group

@@ -5,7 +5,7 @@
 //
 //   node swarm_peer.js --bootstrap 127.0.0.1:P --seed HEX --topic HEX [--group HEX]
 //        [--impl hugin|upstream] [--role both|server|client] [--mode echo|source] [--bytes N]
-//        [--host 127.0.0.1] [--timeout S] [--start-at EPOCH_MS]
+//        [--host 127.0.0.1] [--timeout S] [--start-at EPOCH_MS] [--relay-through HEX]
 // {"event":"ready","publicKey"} once the topic is flushed; {"event":"connection","remotePublicKey",
 // "client","connectMs"} per connection (connectMs: from the swarm's dht.connect call to the open,
 // client side only); {"event":"connect-error","code","ms"} for every outgoing connect the swarm
@@ -26,6 +26,9 @@ const hex = (b) => Buffer.from(b).toString('hex')
 const bootstrap = args.bootstrap.split(',').map((a) => ({ host: a.split(':')[0], port: Number(a.split(':')[1]) }))
 const topic = Buffer.from(args.topic, 'hex')
 
+// --relay-through HEX: a blind relay's key (hyperswarm's relayThrough: used when our NAT is random
+// or after a failed punch)
+const relayThrough = args['relay-through'] ? Buffer.from(args['relay-through'], 'hex') : null
 let swarm
 if (args.impl === 'hugin') {
   const HyperDHT = require('hyperdht-hugin')
@@ -35,12 +38,12 @@ if (args.impl === 'hugin') {
   const sig = group.get().sign(dhtKeys.get().publicKey)
   // The apps let the swarm make its DHT (bound to every interface); we bind --host (loopback).
   const dht = new HyperDHT({ bootstrap, host: args.host }, sig, dhtKeys, group)
-  swarm = new Hyperswarm({ dht }, sig, dhtKeys, group)
+  swarm = new Hyperswarm({ dht, relayThrough }, sig, dhtKeys, group)
 } else {
   const HyperDHT = require('hyperdht')
   const Hyperswarm = require('hyperswarm')
   const keyPair = HyperDHT.keyPair(Buffer.from(args.seed, 'hex'))
-  swarm = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: args.host }), keyPair })
+  swarm = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: args.host }), keyPair, relayThrough })
 }
 
 // Every outgoing connect the swarm makes: its start time, and its error if it fails (hyperswarm
