@@ -6,6 +6,7 @@ These are what the Python peer is measured against; the times go to the test rep
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -30,7 +31,7 @@ CONNECTING = [
 @pytest.mark.parametrize(("server_nat", "client_nat", "bound"), CONNECTING,
                          ids=[f"{s}-{c}" for s, c, _ in CONNECTING])
 def test_node_peers_punch_through(node_lab: NatLab, server_nat: str, client_nat: str, bound: float,
-                                  record_property: pytest.RecordProperty) -> None:
+                                  record_property: Callable[[str, object], None]) -> None:
     result = run_cell(node_lab, "node", "node", server_nat, client_nat, deadline=bound)
     record_property("seconds", result.seconds)
     log.info("natlab: %s %s connected in %s s", result.cell, result.pair, result.seconds)

@@ -31,8 +31,13 @@ def test_node_peers_punch_through_a_python_dht(python_lab: NatLab, server_nat: s
                                                bound: float) -> None:
     assert python_lab.dht_process is not None and "run_node.py" in " ".join(python_lab.dht_process.argv)
     assert len(python_lab.dht_nodes) == 10
-    result = run_cell(python_lab, "node", "node", server_nat, client_nat, deadline=bound)
+    result = run_cell(python_lab, "node", "node", server_nat, client_nat, deadline=bound, trace=True)
     assert result.connected and result.sha_ok is True, result.describe()
+    # The client's round trips through our relays: the handshake and the holepunch rounds answered.
+    trips = [line for line in result.client_lines if line["event"] == "trace"]
+    answered = {line["name"] for line in trips if line["err"] is None}
+    assert answered == {"peerHandshake", "peerHolepunch"}, result.describe()
+    assert all(line["ms"] < 1000 for line in trips if line["err"] is None), trips
 
 
 def test_python_peer_starts_inside_the_lab(python_lab: NatLab) -> None:
