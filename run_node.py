@@ -27,9 +27,12 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from actors.messages import DHTStatus
 from config.settings import DHTSettings, PeerSettings, SettingsError, TestnetSettings, load_toml, merge
 from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, fill32
+from hyperswarm_hugin.local_addresses import local_addresses
 from protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
+from protocol.encoding import Address
 
 log = logging.getLogger("run_node")
 
@@ -139,6 +142,25 @@ async def serve_connection(conn: Connection, info: PeerInfo, settings: PeerSetti
         await conn.close()
 
 
+def nat_view(status: DHTStatus, bound: Address) -> dict[str, Any]:
+    """What our NAT looks like from the DHT: ``firewalled``, ``nat`` (open / consistent /
+    random / unknown, from the main socket's samples), ``publicAddress`` and the local
+    ``addresses`` a handshake advertises."""
+    public = status.public_address
+    if not status.firewalled:
+        nat = "open"
+    elif public is None:
+        nat = "unknown"
+    else:
+        nat = "random" if public[1] == 0 else "consistent"
+    return {
+        "firewalled": status.firewalled,
+        "nat": nat,
+        "publicAddress": f"{public[0]}:{public[1]}" if public else None,
+        "addresses": [f"{h}:{p}" for h, p in local_addresses(bound)],
+    }
+
+
 async def run_peer(settings: PeerSettings) -> None:
     group = group_of(settings)
     topic = bytes.fromhex(settings.topic) if settings.topic else group.topic
@@ -163,8 +185,9 @@ async def run_peer(settings: PeerSettings) -> None:
         await swarm.start()
         discovery = swarm.join(topic, server=settings.role != "client", client=settings.role != "server")
         await discovery.flushed()
+        status = await swarm.dht.status()
         emit("ready", publicKey=swarm.key_pair.public_key.hex(), topic=topic.hex(),
-             host=swarm.dht.address[0], port=swarm.dht.address[1])
+             host=swarm.dht.address[0], port=swarm.dht.address[1], **nat_view(status, swarm.dht.address))
 
     try:
         await run_until_stopped(settings.timeout, body)

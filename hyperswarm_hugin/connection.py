@@ -58,6 +58,16 @@ class Connection:
         self._restart_keep_alive()
         transport.attach(self._on_data, self._on_end, self._on_close, self._on_drain)
 
+    @property
+    def holepunched(self) -> bool:
+        """Whether the stream runs over a puncher socket (a path made by NAT holepunching)."""
+        return self._transport.endpoint.pooled
+
+    @property
+    def remote_address(self) -> tuple[str, int] | None:
+        """Where the stream's packets go."""
+        return self._transport.remote_address
+
     # ------------------------------------------------------------------ writing
 
     def write(self, data: bytes) -> None:
