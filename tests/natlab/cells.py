@@ -107,13 +107,16 @@ def _next_lines(processes: list[LabProcess], deadline: float) -> list[tuple[LabP
 
 def run_cell(lab: NatLab, server_impl: str, client_impl: str, server_nat: str, client_nat: str, *,
              nbytes: int = 256 * 1024, deadline: float = 30.0, give_up_after_errors: int | None = None,
-             ready_deadline: float = 30.0, trace: bool = False) -> CellResult:
+             ready_deadline: float = 30.0, trace: bool = False, server_host: str = SERVER_HOST,
+             client_host: str = CLIENT_HOST) -> CellResult:
     """Set rA to ``server_nat`` and rB to ``client_nat``, start the server peer in hA, wait for
     its ``ready`` (announced), start the client peer in hB and follow both until the client is
     connected and the bytes came back, or ``deadline`` s after the client started, or (when
     ``give_up_after_errors``) once a Node client reported that many failed connects without a
     connection.  ``trace``: Node peers report their DHT round trips (``trace`` lines in
-    ``client_lines``/``server_lines``).  Both peers are stopped before it returns."""
+    ``client_lines``/``server_lines``).  ``server_host``/``client_host``: other lab hosts, e.g. an
+    open host "o1" on the public net (its NAT argument is then only a label's part; set it to
+    "consistent").  Both peers are stopped before it returns."""
     lab.set_nat("rA", server_nat)
     lab.set_nat("rB", client_nat)
     result = CellResult(server_impl, client_impl, server_nat, client_nat)
@@ -125,12 +128,12 @@ def run_cell(lab: NatLab, server_impl: str, client_impl: str, server_nat: str, c
     server_mode = "source" if not node_client and node_server else "echo"
     checks_sha = node_client or node_server
     life = ready_deadline + deadline + 15
-    server = start_peer(lab, SERVER_HOST, server_impl, role="server", mode=server_mode, nbytes=nbytes,
+    server = start_peer(lab, server_host, server_impl, role="server", mode=server_mode, nbytes=nbytes,
                         group_seed=group_seed, topic=topic, timeout=life, trace=trace)
     client: LabProcess | None = None
     try:
         server.wait_for("ready", ready_deadline)
-        client = start_peer(lab, CLIENT_HOST, client_impl, role="client", mode=client_mode, nbytes=nbytes,
+        client = start_peer(lab, client_host, client_impl, role="client", mode=client_mode, nbytes=nbytes,
                             group_seed=group_seed, topic=topic, timeout=deadline + 15, trace=trace)
         end = client.started + deadline
         while (left := end - time.monotonic()) > 0:

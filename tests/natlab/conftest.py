@@ -39,7 +39,8 @@ def natlab_namespaces_cleaned() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def node_lab() -> Iterator[NatLab]:
-    """A lab with a public DHT of 10 Node nodes; cells set the routers' NAT themselves."""
+    """A lab with a public DHT of 10 Node nodes and one open host (o1); cells set the routers'
+    NAT themselves."""
     require_lab()
-    with NatLab(dht="node", dht_size=10, timeout=900) as lab:
+    with NatLab(dht="node", dht_size=10, open_hosts=1, timeout=900) as lab:
         yield lab

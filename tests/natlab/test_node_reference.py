@@ -54,3 +54,10 @@ def test_upstream_hyperswarm_peers_punch_through(node_lab: NatLab) -> None:
     """Upstream hyperswarm + hyperdht (no group barrier), consistent/random once."""
     result = run_cell(node_lab, "node-upstream", "node-upstream", "consistent", "random", deadline=60)
     assert result.connected and result.sha_ok is True, result.describe()
+
+
+@pytest.mark.parametrize("client_nat", ["random", "consistent"])
+def test_node_client_behind_a_nat_reaches_an_open_server(node_lab: NatLab, client_nat: str) -> None:
+    """The server on the public net (o1, no NAT), the client behind rB."""
+    result = run_cell(node_lab, "node", "node", "consistent", client_nat, deadline=30, server_host="o1")
+    assert result.connected and result.sha_ok is True, result.describe()
