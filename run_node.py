@@ -210,7 +210,8 @@ async def run_peer(settings: PeerSettings) -> None:
     swarm.on("connection", on_connection)
     swarm.on("refused", lambda key, reason: emit("refused", remotePublicKey=key.hex() if key else None,
                                                  reason=reason))
-    swarm.on("connect_error", lambda key, exc: emit("connect-error", remotePublicKey=key.hex(), code=exc.code))
+    swarm.on("connect_error", lambda key, exc: emit("connect-error", remotePublicKey=key.hex(), code=exc.code,
+                                                    reason=getattr(exc, "reason", exc.code), message=str(exc)))
 
     async def body() -> None:
         await swarm.start()

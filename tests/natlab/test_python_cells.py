@@ -109,3 +109,18 @@ def test_two_random_nats_connect_through_a_blind_relay(node_lab: NatLab, relay_i
             assert relay.wait_for("relay-stats", 10)["pairings_matched"] >= 2, relay.lines
     finally:
         node_lab.stop_process(relay, grace=3)
+
+
+@pytest.mark.parametrize(("server_impl", "client_impl"), [("node", "python"), ("python", "python"),
+                                                          ("python", "node")])
+def test_an_open_client_reaches_a_server_behind_a_random_nat(node_lab: NatLab, server_impl: str, client_impl: str,
+                                                             record_property: pytest.RecordProperty) -> None:
+    """The client on the public net (o1, no NAT), the server behind a random NAT.  A Hugin
+    client never claims to be open, so the server punches to it; a Python client advertises the
+    address to punch to (hyperdht's open client advertises none: a Node client connects only on
+    hyperswarm's retry, once its handshake says it is open and the server dials it)."""
+    result = run_cell(node_lab, server_impl, client_impl, "random", "consistent", deadline=40, client_host="o1")
+    _report(record_property, result)
+    assert result.connected and result.sha_ok is True, result.describe()
+    if client_impl == "python":
+        assert result.errors == [], result.describe()  # the first attempt connects
