@@ -2,7 +2,8 @@
 """Time to connect through the NAT lab (tests/natlab, holepunch.md §5): every cell (server NAT /
 client NAT) with every implementation pair (server<-client), N runs each, interleaved, in one lab
 with a public DHT of 10 nodes.  Prints one table: median/min/max seconds from the client's start
-to its connection, successes/N, the ratio of the median to the node<-node median of the same cell,
+to its connection, the client's own connect time (its dial call to the open connection, the one
+that worked; process start-up left out), successes/N, the ratios of both medians to node<-node's,
 the connect errors a Node client reported before it connected (hyperswarm retried), and the first
 one when a run failed.
 
@@ -63,23 +64,30 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 def table(results: dict[tuple[str, str, str, str], list[CellResult]], runs: int) -> list[list[str]]:
     medians: dict[tuple[str, str, str, str], float | None] = {}
+    connect_medians: dict[tuple[str, str, str, str], float | None] = {}
     for key, found in results.items():
         times = [r.seconds for r in found if r.connected and r.seconds is not None]
         medians[key] = statistics.median(times) if times else None
-    rows = [["cell (server/client NAT)", "pair (server<-client)", "median s", "min s", "max s", "node connect ms",
-             "ok/N", "vs node<-node", "failed attempts before connecting", "failures"]]
+        connects = [r.connect_seconds for r in found if r.connect_seconds is not None]
+        connect_medians[key] = statistics.median(connects) if connects else None
+    rows = [["cell (server/client NAT)", "pair (server<-client)", "median s", "min s", "max s", "connect ms",
+             "ok/N", "vs node<-node", "connect vs node", "failed attempts before connecting", "failures"]]
     for (server_nat, client_nat, server, client), found in results.items():
         times = [r.seconds for r in found if r.connected and r.seconds is not None]
-        connect_ms = [r.connect_seconds * 1000 for r in found if r.connect_seconds is not None]
+        key = (server_nat, client_nat, server, client)
         reference = medians.get((server_nat, client_nat, *REFERENCE))
-        median = medians[(server_nat, client_nat, server, client)]
+        median = medians[key]
         ratio = f"x{median / reference:.2f}" if median is not None and reference else "-"
+        connect = connect_medians[key]
+        connect_reference = connect_medians.get((server_nat, client_nat, *REFERENCE))
+        connect_ratio = f"x{connect / connect_reference:.2f}" if connect is not None and connect_reference else "-"
         failures = Counter(r.error_code or r.note or "?" for r in found if not r.connected)
         retried = Counter(code for r in found if r.connected for code in r.errors)
         rows.append([
             f"{server_nat}/{client_nat}", f"{server}<-{client}", fmt(median), fmt(min(times) if times else None),
-            fmt(max(times) if times else None), fmt(statistics.median(connect_ms), 0) if connect_ms else "-",
-            f"{len(times)}/{runs}", ratio, ", ".join(f"{code} x{n}" for code, n in retried.most_common()) or "-",
+            fmt(max(times) if times else None), fmt(connect * 1000 if connect is not None else None, 0),
+            f"{len(times)}/{runs}", ratio, connect_ratio,
+            ", ".join(f"{code} x{n}" for code, n in retried.most_common()) or "-",
             ", ".join(f"{code} x{n}" for code, n in failures.most_common()) or "-",
         ])
     return rows
