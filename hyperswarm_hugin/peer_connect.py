@@ -42,8 +42,6 @@ from protocol.hyperdht import messages as h
 from protocol.hyperdht.constants import Firewall
 from protocol.hyperdht.holepunch import first_public_address, is_private, match_address
 from protocol.hyperdht.payloads import (
-    FIREWALL_OPEN,
-    FIREWALL_UNKNOWN,
     HolepunchInfo,
     NoisePayload,
     RelayInfo,
@@ -232,7 +230,7 @@ class Server:
         punch_id = 0
         pairing: tuple[bytes, bytes, bool] | None = None
         our_relay = None
-        if direct or payload.firewall == FIREWALL_OPEN:
+        if direct or payload.firewall == Firewall.OPEN:
             transport.connect(payload.udx.id, client_address)
         else:
             transport.connect(payload.udx.id)  # the client's first packet tells us where it is
@@ -250,7 +248,7 @@ class Server:
         local = local_addresses(self.runtime.server_address) if self._share_local_address else []
         addresses = ([self._public] if self._public else []) + [a for a in local if a != self._public]
         reply = NoisePayload(
-            firewall=FIREWALL_OPEN if self._public else FIREWALL_UNKNOWN,
+            firewall=Firewall.OPEN if self._public else Firewall.UNKNOWN,
             holepunch=None if self._public else HolepunchInfo(punch_id, list(self.relays)),
             addresses4=addresses,
             udx=UdxInfo(transport.id),
@@ -398,7 +396,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     try:
         local = local_addresses(runtime.server_address) if local_connection else []
         payload = NoisePayload(
-            firewall=FIREWALL_OPEN if claim_open else FIREWALL_UNKNOWN,
+            firewall=Firewall.OPEN if claim_open else Firewall.UNKNOWN,
             addresses4=([ours] if ours else []) + [a for a in local if a != ours],
             udx=UdxInfo(transport.id),
             secret_stream_version=1,
@@ -446,7 +444,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
         relayed_path: RelayedPath | None = None
         if not relayed:
             transport.remote_address = relay
-        elif remote.firewall == FIREWALL_OPEN or not holepunchable:
+        elif remote.firewall == Firewall.OPEN or not holepunchable:
             transport.remote_address = first_public_address(remote.addresses4, server_address)
         elif claim_open:
             pass  # we are reachable: the server connects to us

@@ -23,12 +23,7 @@ from protocol.encoding import (
     write_uint,
 )
 from protocol.errors import DecodeError
-
-# Firewall classes (hyperdht.md §2.3).
-FIREWALL_UNKNOWN = 0
-FIREWALL_OPEN = 1
-FIREWALL_CONSISTENT = 2
-FIREWALL_RANDOM = 3
+from protocol.hyperdht.constants import Firewall
 
 MID_SIZE = 64
 UINT32_MAX = 0xFFFFFFFF  # udx stream ids and sequence numbers are uint32 (libudx)
@@ -67,7 +62,7 @@ class NoisePayload:
 
     version: int = 1
     error: int = 0
-    firewall: int = FIREWALL_UNKNOWN
+    firewall: int = Firewall.UNKNOWN
     holepunch: HolepunchInfo | None = None
     addresses4: list[Address] = field(default_factory=list)
     addresses6: list[Address] = field(default_factory=list)
@@ -176,7 +171,7 @@ class HolepunchPayload:
     """The plaintext of a PEER_HOLEPUNCH round (encrypted with the holepunch secret)."""
 
     error: int = 0
-    firewall: int = FIREWALL_UNKNOWN
+    firewall: int = Firewall.UNKNOWN
     round: int = 0
     connected: bool = False
     punching: bool = False

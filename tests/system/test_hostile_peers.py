@@ -23,7 +23,8 @@ from protocol.dht import messages as m
 from protocol.dht.node import DHTNode
 from protocol.encoding import Address
 from protocol.hyperdht import messages as h
-from protocol.hyperdht.payloads import FIREWALL_UNKNOWN, NoisePayload, UdxInfo
+from protocol.hyperdht.constants import Firewall
+from protocol.hyperdht.payloads import NoisePayload, UdxInfo
 from protocol.noise import NoiseHandshake
 from protocol.udx.packet import DATA, DEFAULT_RWND, pack_header
 from tests.system.udp_probe import UdpProbe
@@ -45,7 +46,7 @@ async def until(condition: Callable[[], bool], deadline: float = 10.0, what: str
 
 
 def msg1(server_key: bytes, client: KeyPair, *, mid: bytes | None, udx_id: int = 1,
-         firewall: int = FIREWALL_UNKNOWN) -> bytes:
+         firewall: int = Firewall.UNKNOWN) -> bytes:
     """A client's first Noise message to ``server_key`` carrying a hand-made payload."""
     payload = NoisePayload(firewall=firewall, udx=UdxInfo(udx_id), secret_stream_version=1, mid=mid)
     return NoiseHandshake(client, initiator=True, remote_public_key=server_key).send(payload.encode())
