@@ -41,6 +41,13 @@ def test_node_peers_punch_through_a_python_dht(python_lab: NatLab, server_nat: s
     assert all(line["ms"] < 1000 for line in trips if line["err"] is None), trips
 
 
+@pytest.mark.parametrize(("server_nat", "client_nat"), [("consistent", "consistent"), ("random", "consistent")])
+def test_python_peers_punch_through_a_python_dht(python_lab: NatLab, server_nat: str, client_nat: str) -> None:
+    """An all-Python network: our DHT nodes route our peers' handshakes and holepunch rounds."""
+    result = run_cell(python_lab, "python", "python", server_nat, client_nat, deadline=60)
+    assert result.connected and result.sha_ok is True, result.describe()
+
+
 @pytest.mark.parametrize(("nat", "expected"), [("consistent", "consistent"), ("random", "random"),
                                                 ("fully-random", "random")])
 def test_python_peer_starts_inside_the_lab_and_sees_its_nat(python_lab: NatLab, nat: str, expected: str) -> None:
