@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_MEMORY = 10.0
 HANDSHAKE_INITIAL_TIMEOUT = 10.0  # hyperdht: an accepted stream with no packet from the client is dropped
+MAX_UNSTARTED = 256  # accepted connections waiting for the client's first packet; past it the oldest goes
 REANNOUNCE_INTERVAL = 300.0
 REANNOUNCE_RETRY_MAX = 30.0
 HANDSHAKE_RETRIES = 2  # 3 transmissions, 1 s apart: a silent (refusing) server costs 3 s per relay
@@ -98,6 +99,7 @@ class Server:
         self.relay_addresses: list[Address] = []
         self.stats = ServerStats()
         self.connections: set[Connection] = set()
+        self._unstarted: dict[Connection, None] = {}  # oldest first
         self._recent: dict[bytes, tuple[float, list[tuple[Address, int, bytes, bool]]]] = {}
         self._public: Address | None = None
         self._firewall = firewall
@@ -240,17 +242,24 @@ class Server:
         self.stats.accepted += 1
         conn.add_close_callback(lambda: self.connections.discard(conn))
         # Handed out (and counted against the swarm's caps) once the client's first packet
-        # arrived; a client that sends none is dropped after HANDSHAKE_INITIAL_TIMEOUT.
+        # arrived; a client that sends none is dropped after HANDSHAKE_INITIAL_TIMEOUT, or
+        # sooner when MAX_UNSTARTED newer ones wait.
+        self._unstarted[conn] = None
+        conn.add_close_callback(lambda: self._unstarted.pop(conn, None))
+        if len(self._unstarted) > MAX_UNSTARTED:
+            self._never_started(next(iter(self._unstarted)))
         transport.expect_start(HANDSHAKE_INITIAL_TIMEOUT, lambda: self._started(conn),
                                lambda: self._never_started(conn))
 
     def _started(self, conn: Connection) -> None:
+        self._unstarted.pop(conn, None)
         if not conn.closed:
             self.on_connection(conn)
 
     def _never_started(self, conn: Connection) -> None:
+        self._unstarted.pop(conn, None)
         self.stats.never_started += 1
-        log.info("dropped a connection whose client sent nothing in %.0f s", HANDSHAKE_INITIAL_TIMEOUT)
+        log.debug("dropped an accepted connection whose client sent nothing (%d so far)", self.stats.never_started)
         conn.destroy(TimeoutError("the client sent no packet after the handshake"))
 
     def _answer(self, event: IncomingHandshake, msg2: bytes | None) -> None:
