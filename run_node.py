@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -27,11 +28,16 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from actors.messages import DHTStatus
 from config.settings import DHTSettings, PeerSettings, SettingsError, TestnetSettings, load_toml, merge
 from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, fill32
+from hyperswarm_hugin.local_addresses import local_addresses
 from protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
+from protocol.encoding import Address
 
 log = logging.getLogger("run_node")
+
+CLEAN_CLOSE_WAIT = 10.0
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -119,24 +125,56 @@ def group_of(settings: PeerSettings) -> GroupKey:
 async def serve_connection(conn: Connection, info: PeerInfo, settings: PeerSettings) -> None:
     remote = conn.remote_public_key.hex()
     received = 0
+    sent_hash, back_hash = hashlib.sha256(), hashlib.sha256()
     try:
         if settings.mode == "source" and settings.bytes:
-            chunk = os.urandom(16384)
-            for offset in range(0, settings.bytes, len(chunk)):
-                conn.write(chunk[:settings.bytes - offset])
+            for offset in range(0, settings.bytes, 16384):
+                chunk = os.urandom(min(16384, settings.bytes - offset))
+                sent_hash.update(chunk)
+                conn.write(chunk)
                 await conn.drain()
-            conn.end()
+            conn.end()  # an echo peer sends it all back, then ends too
         async for message in conn:
             received += len(message)
             if settings.mode == "echo":
                 conn.write(message)
                 await conn.drain()
+            elif settings.mode == "source" and settings.bytes:
+                back_hash.update(message)
+                if received == settings.bytes:  # all of it came back: say whether it is the same
+                    emit("echoed", remotePublicKey=remote, bytes=received,
+                         ok=sent_hash.digest() == back_hash.digest())
+        # The peer ended: end ours once all we wrote is out, and let the stream close cleanly
+        # (closing at once would destroy it under the peer's last reads).
+        conn.end()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(conn.wait_closed(), CLEAN_CLOSE_WAIT)
     except ConnectionError as exc:
-        emit("error", remotePublicKey=remote, message=str(exc))
+        emit("error", remotePublicKey=remote, message=str(exc),
+             cause=repr(exc.__cause__) if exc.__cause__ is not None else None)
     finally:
         if settings.mode == "sink":
             emit("bytes", remotePublicKey=remote, bytesIn=received)
         await conn.close()
+
+
+def nat_view(status: DHTStatus, bound: Address) -> dict[str, Any]:
+    """What our NAT looks like from the DHT: ``firewalled``, ``nat`` (open / consistent /
+    random / unknown, from the main socket's samples), ``publicAddress`` and the local
+    ``addresses`` a handshake advertises."""
+    public = status.public_address
+    if not status.firewalled:
+        nat = "open"
+    elif public is None:
+        nat = "unknown"
+    else:
+        nat = "random" if public[1] == 0 else "consistent"
+    return {
+        "firewalled": status.firewalled,
+        "nat": nat,
+        "publicAddress": f"{public[0]}:{public[1]}" if public else None,
+        "addresses": [f"{h}:{p}" for h, p in local_addresses(bound)],
+    }
 
 
 async def run_peer(settings: PeerSettings) -> None:
@@ -149,7 +187,8 @@ async def run_peer(settings: PeerSettings) -> None:
 
     def on_connection(conn: Connection, info: PeerInfo) -> None:
         remote = conn.remote_public_key.hex()
-        emit("connection", remotePublicKey=remote, client=info.client)
+        ms = round(conn.connect_seconds * 1000) if conn.connect_seconds is not None else None
+        emit("connection", remotePublicKey=remote, client=info.client, connectMs=ms)
         conn.add_close_callback(lambda: emit("close", remotePublicKey=remote))
         task = asyncio.ensure_future(serve_connection(conn, info, settings))
         tasks.add(task)
@@ -158,13 +197,15 @@ async def run_peer(settings: PeerSettings) -> None:
     swarm.on("connection", on_connection)
     swarm.on("refused", lambda key, reason: emit("refused", remotePublicKey=key.hex() if key else None,
                                                  reason=reason))
+    swarm.on("connect_error", lambda key, exc: emit("connect-error", remotePublicKey=key.hex(), code=exc.code))
 
     async def body() -> None:
         await swarm.start()
         discovery = swarm.join(topic, server=settings.role != "client", client=settings.role != "server")
         await discovery.flushed()
+        status = await swarm.dht.status()
         emit("ready", publicKey=swarm.key_pair.public_key.hex(), topic=topic.hex(),
-             host=swarm.dht.address[0], port=swarm.dht.address[1])
+             host=swarm.dht.address[0], port=swarm.dht.address[1], **nat_view(status, swarm.dht.address))
 
     try:
         await run_until_stopped(settings.timeout, body)
@@ -355,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--seed", help="our DHT key pair's 32-byte seed in hex (default: random)")
     peer.add_argument("--role", choices=["server", "client", "both"], help="default both")
     peer.add_argument("--mode", choices=["echo", "sink", "source", "idle"], help="default echo")
-    peer.add_argument("--bytes", type=int, help="source mode: bytes to send each connection")
+    peer.add_argument("--bytes", type=int,
+                      help="source mode: bytes to send each connection; what an echo peer returns is checked")
     peer.add_argument("--host", help="IPv4 address to bind (default 127.0.0.1)")
     peer.add_argument("--port", type=int, help="DHT port (default: any free port)")
     peer.add_argument("--timeout", type=float, help="stop after this many seconds")

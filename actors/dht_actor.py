@@ -15,6 +15,7 @@ from actors.messages import (
     FindNode,
     FindNodeResult,
     IncomingHandshake,
+    IncomingHolepunch,
     Outbox,
     PingNode,
     PingResult,
@@ -67,15 +68,17 @@ class DHTActor(Actor):  # type: ignore[misc]
             self.pending[qid] = msg.request_id
         elif isinstance(msg, SendRequest):
             rid = node.request(msg.address, msg.command, now=msg.now, internal=msg.internal, target=msg.target,
-                               value=msg.value, retries=msg.retries)
+                               value=msg.value, retries=msg.retries, socket=msg.socket)
             self.pending[rid] = msg.request_id
             self.raw_requests.add(rid)
         elif isinstance(msg, ServeTarget):
             assert self.hyperdht is not None
             if msg.serve:
                 self.hyperdht.servers[msg.target] = self._handshake_hook
+                self.hyperdht.holepunch_servers[msg.target] = self._holepunch_hook
             else:
                 self.hyperdht.servers.pop(msg.target, None)
+                self.hyperdht.holepunch_servers.pop(msg.target, None)
             return
         elif isinstance(msg, AnswerHandshake):
             self._answer_handshake(node, msg)
@@ -149,6 +152,9 @@ class DHTActor(Actor):  # type: ignore[misc]
     def _handshake_hook(self, req: Any, msg: Any, source: Any, socket: int, now: float) -> None:
         self.send(self.runtime, IncomingHandshake(req, msg, source, socket, now))
 
+    def _holepunch_hook(self, req: Any, msg: Any, source: Any, socket: int, now: float) -> None:
+        self.send(self.runtime, IncomingHolepunch(req, msg, source, socket, now))
+
     @staticmethod
     def _answer_handshake(node: DHTNode, msg: AnswerHandshake) -> None:
         req: m.Request = msg.request
@@ -156,11 +162,8 @@ class DHTActor(Actor):  # type: ignore[misc]
             out: m.Request | m.Response = m.Response(tid=req.tid, to=msg.to, id=node.own_id_for(msg.socket),
                                                      value=msg.value)
         else:
-            socket = node.requests_socket
-            out = m.Request(tid=req.tid, to=msg.to, command=req.command, id=node.own_id_for(socket),
+            out = m.Request(tid=req.tid, to=msg.to, command=req.command, id=node.own_id_for(msg.socket),
                             target=req.target, value=msg.value)
-            node.send_raw(out.encode(), msg.to, socket)
-            return
         node.send_raw(out.encode(), msg.to, msg.socket)
 
     def _status(self, node: DHTNode, request_id: int) -> DHTStatus:

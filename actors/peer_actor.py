@@ -15,6 +15,7 @@ from typing import Any
 from thespian.actors import Actor, ActorAddress
 
 from actors.messages import (
+    PeerAction,
     PeerChanged,
     PeerConnected,
     PeerDial,
@@ -34,7 +35,7 @@ def _queue_if_allowed(state: PeerState) -> PeerChanged:
     state, ok = state.with_priority()
     if not ok:
         return PeerChanged(state)
-    return PeerChanged(replace(state, queued=True), "enqueue")
+    return PeerChanged(replace(state, queued=True), PeerAction.ENQUEUE)
 
 
 class PeerActor(Actor):  # type: ignore[misc]
@@ -44,6 +45,7 @@ class PeerActor(Actor):  # type: ignore[misc]
 
     def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
         if isinstance(msg, RestoreState):
+            assert isinstance(msg.state, PeerState)
             self.state = msg.state
             return
         handler = HANDLERS.get(type(msg))
@@ -69,8 +71,9 @@ class PeerActor(Actor):  # type: ignore[misc]
         assert self.state is not None
         state = replace(self.state, queued=False) if msg.queued else self.state
         if not msg.reserved:
-            return PeerChanged(state, "dequeued", queued=msg.queued)
-        return PeerChanged(state, "skip" if state.banned else "dial", queued=msg.queued, conn_id=msg.conn_id)
+            return PeerChanged(state, PeerAction.DEQUEUED, queued=msg.queued)
+        action = PeerAction.SKIP if state.banned else PeerAction.DIAL
+        return PeerChanged(state, action, queued=msg.queued, conn_id=msg.conn_id)
 
     def on_connected(self, msg: PeerConnected) -> PeerChanged:
         assert self.state is not None
@@ -84,7 +87,7 @@ class PeerActor(Actor):  # type: ignore[misc]
         backoff = select_backoff(state) if msg.requeue else None
         if backoff is None:
             return PeerChanged(replace(state, waiting=False))
-        return PeerChanged(replace(state, waiting=True), "wait", backoff=backoff)
+        return PeerChanged(replace(state, waiting=True), PeerAction.WAIT, backoff=backoff)
 
     def on_retry_due(self, msg: PeerRetryDue) -> PeerChanged:
         assert self.state is not None

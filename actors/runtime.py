@@ -33,6 +33,7 @@ from actors.messages import (
     FindNode,
     FindNodeResult,
     IncomingHandshake,
+    IncomingHolepunch,
     Outbox,
     PingNode,
     PingResult,
@@ -51,6 +52,7 @@ from actors.udx_io import StreamMux, StreamTransport
 from protocol.dht.events import DHTEvent, NodeReady
 from protocol.dht.node import CLIENT, SERVER, NodeOptions
 from protocol.encoding import Address
+from protocol.hyperdht.holepunch import PunchBudget
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,9 @@ class NodeRuntime:
         self.loop = asyncio.get_running_loop()
         self.system: Any = None
         self.dht: Any = None
-        self._endpoints: list[UdpEndpoint] = []
+        self._endpoints: dict[int, UdpEndpoint] = {}
+        self._socket_numbers = itertools.count(CLIENT + 1)
+        self._probe_handlers: dict[int, Callable[[int, Address], None]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._wake_at: float | None = None
         self._requests = itertools.count(1)
@@ -86,6 +90,8 @@ class NodeRuntime:
         self.listeners: list[Callable[[DHTEvent], None]] = []
         self.streams = StreamMux(self.loop)
         self.handshake_handlers: dict[bytes, Callable[[IncomingHandshake], None]] = {}
+        self.holepunch_handlers: dict[bytes, Callable[[IncomingHolepunch], None]] = {}
+        self.punch_budget = PunchBudget()  # random-NAT punches of this node (hyperdht's limit)
         self.auth: Any = None
         self.message_handlers: list[Callable[[Any], bool]] = []
         self._inbox: deque[Any] = deque()
@@ -110,7 +116,7 @@ class NodeRuntime:
         try:
             for socket, port in ((SERVER, cfg.port), (CLIENT, 0)):
                 endpoint = UdpEndpoint(self.loop, self._receiver(socket))
-                self._endpoints.append(endpoint)
+                self._endpoints[socket] = endpoint
                 endpoint.bind(cfg.host, port)
         except OSError:
             self._close_endpoints()
@@ -145,19 +151,70 @@ class NodeRuntime:
             FindNodeResult)
 
     async def request(self, address: Address, command: int, *, target: bytes | None = None,
-                      value: bytes | None = None, internal: bool = False, retries: int | None = None) -> RequestResult:
-        """One request with retries; the result carries the full response (or an error)."""
+                      value: bytes | None = None, internal: bool = False, retries: int | None = None,
+                      socket: int | None = None) -> RequestResult:
+        """One request with retries (from ``socket``, e.g. a puncher socket); the result carries
+        the full response (or an error)."""
         return await self._ask(
-            lambda rid: SendRequest(rid, address, command, self.loop.time(), target, value, internal, retries),
+            lambda rid: SendRequest(rid, address, command, self.loop.time(), target, value, internal, retries,
+                                    socket),
             RequestResult)
 
-    def serve(self, target: bytes, handler: Callable[[IncomingHandshake], None] | None) -> None:
-        """Receive the PEER_HANDSHAKEs for ``target`` (None stops)."""
+    def serve(self, target: bytes, handler: Callable[[IncomingHandshake], None] | None,
+              holepunch: Callable[[IncomingHolepunch], None] | None = None) -> None:
+        """Receive the PEER_HANDSHAKEs (and relayed PEER_HOLEPUNCHes) for ``target`` (None stops)."""
         if handler is None:
             self.handshake_handlers.pop(target, None)
+            self.holepunch_handlers.pop(target, None)
         else:
             self.handshake_handlers[target] = handler
+            if holepunch is not None:
+                self.holepunch_handlers[target] = holepunch
         self._tell(ServeTarget(target, handler is not None))
+
+    # ------------------------------------------------------------------ puncher sockets
+
+    def open_socket(self, on_probe: Callable[[int, Address], None]) -> int:
+        """A new UDP socket (hyperdht's socket pool) on our host; returns its number.
+
+        Datagrams of more than one byte are DHT messages (or UDX packets of a stream routed
+        there); 0-1 byte datagrams are holepunch probes, given to ``on_probe(socket, source)``.
+        The socket closes on :meth:`release_socket` once no stream uses it.
+        """
+        if self.closed:
+            raise RuntimeError("the node is closed")
+        number = next(self._socket_numbers)
+        endpoint = UdpEndpoint(self.loop, self._receiver(number))
+        endpoint.bind(self.config.host, 0)
+        endpoint.pooled = True
+        endpoint.hold()
+        endpoint.on_closed = lambda ep: self._forget_socket(number)
+        self._endpoints[number] = endpoint
+        self._probe_handlers[number] = on_probe
+        return number
+
+    def release_socket(self, number: int) -> None:
+        """The puncher is done with ``number``: it closes now unless a stream was routed over it."""
+        self._probe_handlers.pop(number, None)
+        endpoint = self._endpoints.get(number)
+        if endpoint is not None:
+            endpoint.release()
+
+    def _forget_socket(self, number: int) -> None:
+        self._endpoints.pop(number, None)
+        self._probe_handlers.pop(number, None)
+
+    def endpoint(self, number: int) -> UdpEndpoint:
+        return self._endpoints[number]
+
+    def socket_address(self, number: int) -> Address:
+        return self._endpoints[number].address
+
+    def send_probe(self, number: int, address: Address, ttl: int) -> None:
+        """One holepunch probe (a single zero byte) from socket ``number``."""
+        endpoint = self._endpoints.get(number)
+        if endpoint is not None:
+            endpoint.send_with_ttl(b"\x00", address, ttl)
 
     def answer_handshake(self, request: Any, to: Address, socket: int, value: bytes, *, as_response: bool) -> None:
         self._tell(AnswerHandshake(request, to, socket, value, as_response))
@@ -240,7 +297,7 @@ class NodeRuntime:
             self.system = None
 
     def _close_endpoints(self) -> None:
-        for endpoint in self._endpoints:
+        for endpoint in list(self._endpoints.values()):
             endpoint.close()
 
     # ------------------------------------------------------------------ actor plumbing
@@ -250,7 +307,15 @@ class NodeRuntime:
             if self.closed:
                 return
             now = self.loop.time()
-            rest = self.streams.dispatch(datagrams, now)
+            rest = self.streams.dispatch(datagrams, now, self._endpoints[socket])
+            if rest and socket > CLIENT:
+                probes = [source for data, source in rest if len(data) <= 1]
+                if probes:
+                    rest = [d for d in rest if len(d[0]) > 1]
+                    on_probe = self._probe_handlers.get(socket)
+                    for source in probes:
+                        if on_probe is not None:
+                            on_probe(socket, source)
             if rest:
                 self._tell(DatagramsReceived(rest, socket, now))
 
@@ -293,7 +358,9 @@ class NodeRuntime:
         if isinstance(reply, Outbox):
             endpoints = self._endpoints
             for data, to, socket in reply.datagrams:
-                endpoints[socket].send(data, to)
+                endpoint = endpoints.get(socket)
+                if endpoint is not None:  # a puncher socket may have closed meanwhile
+                    endpoint.send(data, to)
             for ev in reply.events:
                 self._event(ev)
             self._arm(reply.wake_at)
@@ -301,6 +368,10 @@ class NodeRuntime:
             handler = self.handshake_handlers.get(reply.request.target)
             if handler is not None:
                 handler(reply)
+        elif isinstance(reply, IncomingHolepunch):
+            on_holepunch = self.holepunch_handlers.get(reply.request.target)
+            if on_holepunch is not None:
+                on_holepunch(reply)
         elif isinstance(reply, FindNodeResult | PingResult | DHTStatus | RequestResult):
             fut = self._waiting.pop(reply.request_id, None)
             if fut is not None and not fut.done():

@@ -7,11 +7,11 @@ to run or an unannounce to send.  Time arrives in the messages.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, assert_never
 
 from thespian.actors import Actor, ActorAddress
 
-from actors.messages import QueryTopic, RestoreState, TopicChanged, TopicInput
+from actors.messages import QueryTopic, RestoreState, TopicChanged, TopicEvent, TopicInput
 from protocol.swarm import discovery
 from protocol.swarm.discovery import Step, TopicState
 
@@ -25,6 +25,7 @@ class TopicActor(Actor):  # type: ignore[misc]
 
     def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
         if isinstance(msg, RestoreState):
+            assert isinstance(msg.state, tuple)
             self.state, self.settle_delay, seed = msg.state
             self.rng = random.Random(seed)
             return
@@ -36,16 +37,19 @@ class TopicActor(Actor):  # type: ignore[misc]
         self.send(sender, TopicChanged(step.state, query, step.unannounce))
 
     def _step(self, state: TopicState, msg: TopicInput) -> Step:
-        if msg.event == "refresh":
-            return discovery.refresh(state, msg.server, msg.client)
-        if msg.event == "done":
-            return discovery.query_done(state, msg.clock, msg.ok, msg.now, self.rng, self.settle_delay)
-        if msg.event == "tick":
-            return discovery.tick(state, msg.now)
-        if msg.event == "suspend":
-            return discovery.suspend(state)
-        if msg.event == "resume":
-            return discovery.resume(state)
-        if msg.event == "leave":
-            return discovery.leave(state)
-        raise ValueError(f"unknown topic event {msg.event!r}")
+        event = TopicEvent(msg.event)
+        match event:
+            case TopicEvent.REFRESH:
+                return discovery.refresh(state, msg.server, msg.client)
+            case TopicEvent.DONE:
+                return discovery.query_done(state, msg.clock, msg.ok, msg.now, self.rng, self.settle_delay)
+            case TopicEvent.TICK:
+                return discovery.tick(state, msg.now)
+            case TopicEvent.SUSPEND:
+                return discovery.suspend(state)
+            case TopicEvent.RESUME:
+                return discovery.resume(state)
+            case TopicEvent.LEAVE:
+                return discovery.leave(state)
+            case _:
+                assert_never(event)

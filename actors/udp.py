@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 RECEIVE_BUFFER = 4 * 1024 * 1024
 MAX_DATAGRAM = 65535
+DEFAULT_TTL = 64
 
 
 class UdpEndpoint:
@@ -39,6 +40,10 @@ class UdpEndpoint:
         self._pending: deque[tuple[bytes, Address]] = deque()
         self.errors = 0
         self.dropped_sends = 0
+        # A pooled (puncher) socket closes when its last user releases it.
+        self.pooled = False
+        self.refs = 0
+        self.on_closed: Callable[[UdpEndpoint], None] = lambda endpoint: None
 
     def bind(self, host: str, port: int) -> Address:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -99,6 +104,32 @@ class UdpEndpoint:
             self.dropped_sends += 1
             log.debug("udp send to %s failed: %s", address, exc)
 
+    def send_with_ttl(self, data: bytes, address: Address, ttl: int) -> None:
+        """Send one datagram with IP TTL ``ttl`` (a holepunch probe); dropped if the buffer is full."""
+        sock = self.sock
+        if sock is None:
+            return
+        try:
+            if ttl != DEFAULT_TTL:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+            try:
+                sock.sendto(data, address)
+            finally:
+                if ttl != DEFAULT_TTL:
+                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, DEFAULT_TTL)
+        except OSError as exc:
+            self.dropped_sends += 1
+            log.debug("udp probe to %s failed: %s", address, exc)
+
+    def hold(self) -> None:
+        self.refs += 1
+
+    def release(self) -> None:
+        """One user less; a pooled socket with none left is closed."""
+        self.refs -= 1
+        if self.pooled and self.refs <= 0:
+            self.close()
+
     def _writable(self) -> None:
         sock = self.sock
         if sock is None:
@@ -125,3 +156,4 @@ class UdpEndpoint:
             self.loop.remove_writer(sock.fileno())
             self._pending.clear()
         sock.close()
+        self.on_closed(self)

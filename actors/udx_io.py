@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from actors.udp import UdpEndpoint
 from protocol.encoding import Address
-from protocol.udx.packet import DATA, HEADER_SIZE
+from protocol.udx.packet import DATA, HEADER_SIZE, udx_stream_id
 from protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class StreamTransport:
         self.on_close: Callable[[str | None], None] = lambda error: None
         self.on_message: Callable[[bytes], None] = lambda data: None
         self.on_drain: Callable[[], None] = lambda: None
+        self.on_routed: Callable[[], None] = lambda: None  # the first packet chose our path
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flush_scheduled = False
@@ -76,11 +77,32 @@ class StreamTransport:
         return self.stream.local_id
 
     def connect(self, remote_id: int, address: Address | None = None) -> None:
-        """Address the peer's stream ``remote_id``; without ``address`` the first packet's source is used."""
+        """Address the peer's stream ``remote_id``; without ``address`` the first packet's source
+        (and the socket it came in on) is used, as libudx's firewall hook does."""
         self.stream.connect(remote_id)
         if address is not None:
             self.remote_address = address
         self.schedule_flush()
+
+    def route(self, endpoint: UdpEndpoint, address: Address) -> None:
+        """Send from ``endpoint`` to ``address`` from now on (a punched path)."""
+        self._use(endpoint)
+        self.remote_address = address
+        self.schedule_flush()
+
+    def _use(self, endpoint: UdpEndpoint) -> None:
+        if endpoint is self.endpoint:
+            return
+        endpoint.hold()
+        previous, self.endpoint = self.endpoint, endpoint
+        if previous.pooled:
+            previous.release()
+
+    def release_endpoint(self) -> None:
+        """The stream is gone: a pooled socket it held may close."""
+        if self.endpoint.pooled:
+            endpoint = self.endpoint
+            endpoint.release()
 
     def write(self, data: bytes) -> None:
         self.stream.write(data)
@@ -124,9 +146,12 @@ class StreamTransport:
             self.on_drain()
         self._arm()
 
-    def received(self, data: bytes, source: Address, now: float) -> None:
+    def received(self, data: bytes, source: Address, now: float, endpoint: UdpEndpoint) -> None:
         if self.remote_address is None and self.stream.connected:
-            self.remote_address = source  # hyperdht's hook: connect to the first packet's source
+            # hyperdht's firewall hook: connect to the first packet's source and socket
+            self._use(endpoint)
+            self.remote_address = source
+            self.on_routed()
         if not self.started:
             self.started = True
             if self._on_start is not None:
@@ -222,9 +247,12 @@ class StreamMux:
         transport.cancel_timers()
         if self.streams.get(transport.id) is transport:
             del self.streams[transport.id]
+            transport.release_endpoint()
 
-    def dispatch(self, datagrams: list[tuple[bytes, Address]], now: float) -> list[tuple[bytes, Address]]:
-        """Hand UDX packets for live streams to them; return every other datagram (for the DHT)."""
+    def dispatch(self, datagrams: list[tuple[bytes, Address]], now: float,
+                 endpoint: UdpEndpoint) -> list[tuple[bytes, Address]]:
+        """Hand UDX packets for live streams to them; return every other datagram (for the DHT).
+        ``endpoint`` is the socket they arrived on."""
         streams = self.streams
         if not streams:
             return datagrams
@@ -233,8 +261,8 @@ class StreamMux:
         pending_ack: dict[int, tuple[bytes, Address]] = {}
         over_limit = self.held_bytes() > self.receive_limit
         for data, source in datagrams:
-            if len(data) >= HEADER_SIZE and data[0] == 0xFF and data[1] == 0x01:
-                sid = int.from_bytes(data[4:8], "little")
+            sid = udx_stream_id(data)
+            if sid is not None:
                 transport = streams.get(sid)
                 if transport is not None and (not transport.stream.closed or transport.stream.linger_until):
                     if over_limit and data[2] & DATA:
@@ -249,12 +277,12 @@ class StreamMux:
                         pending_ack[sid] = (data, source)
                         continue
                     if held is not None:
-                        transport.received(held[0], held[1], now)
-                    transport.received(data, source, now)
+                        transport.received(held[0], held[1], now, endpoint)
+                    transport.received(data, source, now, endpoint)
                     continue
             rest.append((data, source))
         for sid, (data, source) in pending_ack.items():
-            touched[sid].received(data, source, now)
+            touched[sid].received(data, source, now, endpoint)
         for transport in touched.values():
             transport.flush()
             transport._after()

@@ -11,7 +11,8 @@ Keys (byte for byte what the Hugin apps and keypear make)::
 
 from hyperswarm_hugin.connection import Connection, ConnectionClosed
 from hyperswarm_hugin.dht import DHT, DHTError, Testnet
-from hyperswarm_hugin.peer_connect import ConnectError, Server, ServerRefused
+from hyperswarm_hugin.errors import ConnectError, HolepunchError, ServerRefused
+from hyperswarm_hugin.peer_connect import Server
 from hyperswarm_hugin.swarm import Hyperswarm, PeerDiscovery, PeerInfo, SwarmDestroyed, TopicDiscovery
 from protocol.hugin import GroupKey, KeyPair, fill32
 
@@ -22,6 +23,7 @@ __all__ = [
     "ConnectionClosed",
     "DHTError",
     "GroupKey",
+    "HolepunchError",
     "Hyperswarm",
     "KeyPair",
     "PeerDiscovery",

@@ -52,11 +52,22 @@ class Connection:
         self.error: BaseException | None = None
         self.raw_bytes_read = 0
         self.raw_bytes_written = 0
+        self.connect_seconds: float | None = None  # a client's connect, from its call to the open
         self._keep_alive = keep_alive
         self._keep_alive_timer: asyncio.TimerHandle | None = None
         self._send(self._secret.header_frame())
         self._restart_keep_alive()
         transport.attach(self._on_data, self._on_end, self._on_close, self._on_drain)
+
+    @property
+    def holepunched(self) -> bool:
+        """Whether the stream runs over a puncher socket (a path made by NAT holepunching)."""
+        return self._transport.endpoint.pooled
+
+    @property
+    def remote_address(self) -> tuple[str, int] | None:
+        """Where the stream's packets go."""
+        return self._transport.remote_address
 
     # ------------------------------------------------------------------ writing
 

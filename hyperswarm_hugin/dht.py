@@ -30,6 +30,8 @@ class DHT:
     ``bootstrap`` must be given explicitly (an empty list makes a bootstrapper
     that knows its own address); ``mode`` is ``"persistent"`` (join other
     nodes' routing tables once reachable), ``"adaptive"`` or ``"ephemeral"``.
+    ``quick_firewall=False`` skips the quick reachability check, so an ephemeral node stays
+    firewalled (and holepunches), as dht-rpc's ``quickFirewall``.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class DHT:
         port: int = 0,
         mode: str = "persistent",
         firewalled: bool = True,
+        quick_firewall: bool = True,
         seed: int | None = None,
     ) -> None:
         if mode not in MODES:
@@ -51,6 +54,7 @@ class DHT:
             bootstrap=list(bootstrap),
             ephemeral=MODES[mode],
             firewalled=False if is_bootstrapper else firewalled,
+            quick_firewall=quick_firewall,
             nat_seed=(host, port) if is_bootstrapper else None,
         )
         self._config = RuntimeConfig(host=host, port=port, options=options, seed=seed)
@@ -115,23 +119,31 @@ class DHT:
 
     async def listen(self, key_pair: KeyPair, *, group: GroupKey | None = None,
                      firewall: Callable[[bytes, Any], bool] | None = None,
-                     on_connection: Callable[[Connection], None] | None = None) -> Server:
+                     on_connection: Callable[[Connection], None] | None = None,
+                     share_local_address: bool = True) -> Server:
         """A server on ``key_pair``: announced at the closest nodes, handing each accepted client
         to ``on_connection``.  With ``group``, clients without that group's ``mid`` are refused
         before anything is allocated; ``firewall(remote_public_key, payload)`` returning True
-        refuses (and bans) a client."""
-        server = Server(self.runtime, key_pair, group=group, firewall=firewall, on_connection=on_connection)
+        refuses (and bans) a client.  ``share_local_address=False`` keeps our local addresses
+        out of handshakes (clients on our network then holepunch, as hyperdht's option)."""
+        server = Server(self.runtime, key_pair, group=group, firewall=firewall, on_connection=on_connection,
+                        share_local_address=share_local_address)
         await server.listen()
         return server
 
     async def connect(self, remote_public_key: bytes, key_pair: KeyPair | None = None, *,
-                      group: GroupKey | None = None, relay_addresses: list[Address] | None = None) -> Connection:
+                      group: GroupKey | None = None, relay_addresses: list[Address] | None = None,
+                      local_connection: bool = True, fast_open: bool = True) -> Connection:
         """Connect to the server listening on ``remote_public_key``.
 
-        Raises :class:`ConnectError` (PEER_NOT_FOUND, PEER_CONNECTION_FAILED, ...) or, with
-        ``group``, :class:`ServerRefused` at once when the server's ``mid`` is not our group's."""
+        Raises :class:`ConnectError` with a ``code`` (PEER_NOT_FOUND, PEER_CONNECTION_FAILED,
+        HOLEPUNCH_ABORTED, ...) or, with ``group``, :class:`ServerRefused` at once when the
+        server's ``mid`` is not our group's.  ``local_connection=False`` never uses the server's
+        local address (on one host or LAN the peers then holepunch); ``fast_open=False`` sends no
+        probe before the first holepunch round."""
         return await connect(self.runtime, key_pair or KeyPair.random(), remote_public_key, group=group,
-                             relay_addresses=relay_addresses)
+                             relay_addresses=relay_addresses, local_connection=local_connection,
+                             fast_open=fast_open)
 
     # ------------------------------------------------------------------ hyperdht records
 

@@ -11,7 +11,6 @@ at once with :class:`ServerRefused`.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -21,12 +20,18 @@ from typing import Any
 from actors.messages import AdmitHandshake, CheckPeer, ConfigureAuth, IncomingHandshake, Verdict
 from actors.runtime import NodeRuntime
 from hyperswarm_hugin.connection import Connection
+from hyperswarm_hugin.errors import ConnectError, HolepunchError, ServerRefused
+from hyperswarm_hugin.holepunch import ClientPunch, HolepunchSlots
+from hyperswarm_hugin.holepuncher import Puncher
+from hyperswarm_hugin.local_addresses import local_addresses
 from protocol.dht.node import SERVER
 from protocol.dht.query import QueryReply
 from protocol.encoding import Address
 from protocol.errors import DecodeError
 from protocol.hugin import GroupKey, KeyPair
 from protocol.hyperdht import messages as h
+from protocol.hyperdht.constants import Firewall
+from protocol.hyperdht.holepunch import first_public_address, is_private, match_address
 from protocol.hyperdht.payloads import (
     FIREWALL_OPEN,
     FIREWALL_UNKNOWN,
@@ -49,21 +54,6 @@ HANDSHAKE_RETRIES = 2  # 3 transmissions, 1 s apart: a silent (refusing) server 
 MAX_RELAYS = 3
 
 
-class ConnectError(ConnectionError):
-    """A connection that could not be made (PEER_NOT_FOUND, PEER_CONNECTION_FAILED, ...)."""
-
-
-class ServerRefused(ConnectError):
-    """The server answered, but failed our checks (its ``mid`` is missing or not of our group)."""
-
-
-def is_private(host: str) -> bool:
-    try:
-        return ipaddress.IPv4Address(host).is_private
-    except ValueError:
-        return False
-
-
 def public_address(status: Any) -> Address | None:
     """Our reachable address when the node is persistent and not firewalled."""
     if status.firewalled or status.public_address is None or not status.public_address[1]:
@@ -78,6 +68,7 @@ class ServerStats:
     accepted: int = 0
     never_started: int = 0  # accepted, but the client sent no packet within HANDSHAKE_INITIAL_TIMEOUT
     refused: dict[str, int] = field(default_factory=dict)
+    holepunched: int = 0  # accepted clients whose first packet ended a punch in progress
 
 
 class Server:
@@ -87,7 +78,8 @@ class Server:
                  firewall: Callable[[bytes, Any], bool] | None = None,
                  on_connection: Callable[[Connection], None] | None = None,
                  admit: Callable[[bytes], str | None] | None = None,
-                 on_refused: Callable[[str, bytes | None], None] | None = None) -> None:
+                 on_refused: Callable[[str, bytes | None], None] | None = None,
+                 share_local_address: bool = True) -> None:
         """``admit(remote_public_key)`` runs after the group and firewall checks passed and returns
         a refusal reason or None; ``on_refused(reason, remote_public_key or None)`` sees every refusal."""
         self.runtime = runtime
@@ -108,6 +100,8 @@ class Server:
         self._refresh_timer: asyncio.TimerHandle | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._announce_failures = 0
+        self._punches = HolepunchSlots(runtime)
+        self._share_local_address = share_local_address
         self.mid = runtime.configure_auth(ConfigureAuth(group, key_pair, firewall))
 
     async def listen(self) -> None:
@@ -116,7 +110,7 @@ class Server:
         has stored the announcement)."""
         status = await self.runtime.status()
         self._public = public_address(status)
-        self.runtime.serve(self.target, self._on_handshake)
+        self.runtime.serve(self.target, self._on_handshake, self._punches.on_holepunch)
         await self._announce()
         self._schedule_refresh()
 
@@ -145,6 +139,7 @@ class Server:
 
         await self.runtime.query(self.target, h.FIND_PEER, commit=commit)
         self.relays = relays
+        self._punches.relays = relays
         self.relay_addresses = ([self._public] if self._public else []) + [r.relay_address for r in relays]
         self.relay_addresses = self.relay_addresses[:MAX_RELAYS]
 
@@ -155,6 +150,7 @@ class Server:
         if self._refresh_task is not None:
             self._refresh_task.cancel()
         self.runtime.serve(self.target, None)
+        self._punches.close()
         record = h.PeerRecord(self.key_pair.public_key, []).encode()
 
         def commit(reply: QueryReply) -> tuple[int, bytes] | None:
@@ -183,7 +179,8 @@ class Server:
         self._recent = {k: v for k, v in self._recent.items() if v[0] > now}
         cached = self._recent.get(msg.noise)
         if cached is not None:  # the same msg1 through another relay: the same msg2
-            self._answer(event, cached[1][0][2] if cached[1] else None)
+            if cached[1]:
+                self._answer(event, cached[1][0][2], cached[1][0][1])
             return
         self.stats.handshakes += 1
         direct = msg.mode == h.FROM_CLIENT
@@ -213,15 +210,21 @@ class Server:
             self._refuse(reason, remote_key)
             return
         transport = self.runtime.create_stream(SERVER)
+        puncher = None
+        punch_id = 0
         if direct or payload.firewall == FIREWALL_OPEN:
             transport.connect(payload.udx.id, client_address)
         else:
             transport.connect(payload.udx.id)  # the client's first packet tells us where it is
-        local = self.runtime.server_address
-        addresses = ([self._public] if self._public else []) + ([local] if local != self._public else [])
+            if self._public is None and not self._same_network(client_address, event.request.to, payload):
+                punch_id, puncher = self._punches.open(payload.firewall)
+                transport.on_routed = self._routed(puncher)
+                puncher.on_abort = transport.destroy
+        local = local_addresses(self.runtime.server_address) if self._share_local_address else []
+        addresses = ([self._public] if self._public else []) + [a for a in local if a != self._public]
         reply = NoisePayload(
             firewall=FIREWALL_OPEN if self._public else FIREWALL_UNKNOWN,
-            holepunch=None if self._public else HolepunchInfo(0, list(self.relays)),
+            holepunch=None if self._public else HolepunchInfo(punch_id, list(self.relays)),
             addresses4=addresses,
             udx=UdxInfo(transport.id),
             secret_stream_version=1,
@@ -231,12 +234,19 @@ class Server:
         try:
             msg2 = hs.send(reply.encode())
         except HandshakeError:
+            if puncher is not None:
+                puncher.destroy()
             transport.destroy()
             self._refuse("bad-handshake")
             return
         assert hs.result is not None
-        self._recent[msg.noise] = (now + HANDSHAKE_MEMORY, [(event.source, event.socket, msg2, direct)])
-        self._answer(event, msg2)
+        # Answer from the puncher socket: the relay tells the client where that socket is.
+        socket = event.socket
+        if puncher is not None:
+            self._punches.secure(punch_id, hs.result.holepunch_secret)
+            socket = puncher.socket
+        self._recent[msg.noise] = (now + HANDSHAKE_MEMORY, [(event.source, socket, msg2, direct)])
+        self._answer(event, msg2, socket)
         conn = Connection(transport, hs.result)
         self.connections.add(conn)
         self.stats.accepted += 1
@@ -262,17 +272,33 @@ class Server:
         log.debug("dropped an accepted connection whose client sent nothing (%d so far)", self.stats.never_started)
         conn.destroy(TimeoutError("the client sent no packet after the handshake"))
 
-    def _answer(self, event: IncomingHandshake, msg2: bytes | None) -> None:
-        if msg2 is None:
-            return
+    def _routed(self, puncher: Puncher) -> Callable[[], None]:
+        def routed() -> None:
+            if not puncher.destroyed:  # the client's first packet ended a live punch
+                self.stats.holepunched += 1
+            puncher.finish()
+
+        return routed
+
+    def _same_network(self, client: Address, us: Address, payload: NoisePayload) -> bool:
+        """server.js: a client behind our own public address with a private address next to ours
+        reaches us directly; no punching."""
+        if client[0] != us[0] or not self._share_local_address:
+            return False
+        private = [a for a in payload.addresses4 if is_private(a[0])]
+        if not private:
+            return False
+        return match_address([a[0] for a in local_addresses(self.runtime.server_address)], private) is not None
+
+    def _answer(self, event: IncomingHandshake, msg2: bytes, socket: int) -> None:
         msg: h.Handshake = event.handshake
         if msg.mode == h.FROM_CLIENT:
             value = h.Handshake(h.REPLY, msg2).encode()
-            self.runtime.answer_handshake(event.request, event.source, event.socket, value, as_response=True)
+            self.runtime.answer_handshake(event.request, event.source, socket, value, as_response=True)
             return
         to = msg.relay_address if msg.mode == h.FROM_SECOND_RELAY and msg.relay_address else event.source
         value = h.Handshake(h.FROM_SERVER, msg2, peer_address=msg.peer_address).encode()
-        self.runtime.answer_handshake(event.request, to, event.socket, value, as_response=False)
+        self.runtime.answer_handshake(event.request, to, socket, value, as_response=False)
 
 
 
@@ -292,10 +318,16 @@ async def _handshake_via(runtime: NodeRuntime, address: Address, target: bytes, 
 
 
 async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: bytes, *,
-                  group: GroupKey | None = None, relay_addresses: list[Address] | None = None) -> Connection:
-    """Connect to the server listening on ``remote_public_key``; returns the encrypted connection."""
+                  group: GroupKey | None = None, relay_addresses: list[Address] | None = None,
+                  local_connection: bool = True, fast_open: bool = True) -> Connection:
+    """Connect to the server listening on ``remote_public_key``; returns the encrypted connection.
+
+    ``local_connection=False`` never takes the server's local address (hyperdht's
+    ``localConnection``): behind one NAT, or on one host, the peers then holepunch.
+    ``fast_open=False`` sends no probe before the first holepunch round (``fastOpen``)."""
     if len(remote_public_key) != 32:
         raise ValueError("a public key is 32 bytes")
+    started = runtime.loop.time()
     mid = group.sign(key_pair.public_key) if group is not None else None
     target = blake2b_256(remote_public_key)
     status = await runtime.status()
@@ -306,10 +338,10 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     claim_open = ours is not None and group is None
     transport = runtime.create_stream(SERVER)
     try:
-        local = runtime.server_address
+        local = local_addresses(runtime.server_address) if local_connection else []
         payload = NoisePayload(
             firewall=FIREWALL_OPEN if claim_open else FIREWALL_UNKNOWN,
-            addresses4=([ours] if ours else []) + ([local] if local != ours else []),
+            addresses4=([ours] if ours else []) + [a for a in local if a != ours],
             udx=UdxInfo(transport.id),
             secret_stream_version=1,
             mid=mid,
@@ -326,49 +358,58 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
             found = await runtime.query(target, h.FIND_PEER, nodes=relay_addresses or None)
             candidates = [r for r in found.closest if r.value]
             if not candidates:
-                raise ConnectError("PEER_NOT_FOUND: no node knows that public key")
+                raise ConnectError("PEER_NOT_FOUND", "no node knows that public key")
             for reply in candidates[:2]:
                 answer = await _handshake_via(runtime, reply.address, target, value, retries=HANDSHAKE_RETRIES)
                 if answer is not None:
                     break
         if answer is None:
-            raise ConnectError("PEER_CONNECTION_FAILED: the server did not answer the handshake")
+            raise ConnectError("PEER_CONNECTION_FAILED", "the server did not answer the handshake")
         relay, response, reply_msg = answer
         try:
             remote = NoisePayload.decode(hs.recv(reply_msg.noise))
         except (HandshakeError, DecodeError) as exc:
-            raise ConnectError(f"PEER_CONNECTION_FAILED: bad handshake reply ({exc})") from None
+            raise ConnectError("PEER_CONNECTION_FAILED", f"bad handshake reply ({exc})") from None
         if remote.version != 1:
-            raise ConnectError("SERVER_INCOMPATIBLE")
+            raise ConnectError("SERVER_INCOMPATIBLE", "the server uses another protocol version")
         if remote.error or remote.udx is None:
-            raise ConnectError("SERVER_ERROR: the server sent no UDX stream")
+            raise ConnectError("SERVER_ERROR", "the server sent no UDX stream")
         if group is not None and not group.verify(remote_public_key, remote.mid):
-            raise ServerRefused("SERVER_ERROR: verification failed: the server's mid is "
+            raise ServerRefused("SERVER_ERROR", "verification failed: the server's mid is "
                                 + ("missing" if remote.mid is None else "not signed by our group"))
         assert hs.result is not None
         server_address = reply_msg.peer_address or relay
         relayed = reply_msg.peer_address is not None
         transport.connect(remote.udx.id)
         holepunchable = remote.holepunch is not None and bool(remote.holepunch.relays)
+        client_address = response.to
         if not relayed:
             transport.remote_address = relay
         elif remote.firewall == FIREWALL_OPEN or not holepunchable:
-            public = [a for a in remote.addresses4 if not is_private(a[0])]
-            transport.remote_address = public[0] if public else server_address
+            transport.remote_address = first_public_address(remote.addresses4, server_address)
         elif claim_open:
             pass  # we are reachable: the server connects to us
-        elif response.to[0] == server_address[0]:
-            private = [a for a in remote.addresses4 if is_private(a[0])]
-            if not private:
-                raise ConnectError("CANNOT_HOLEPUNCH: no shared network with the server")
-            ping = await runtime.ping(private[0])
+        elif local_connection and client_address[0] == server_address[0] and \
+                (private := [a for a in remote.addresses4 if is_private(a[0])]):
+            # Behind the same NAT: the server's local address (hyperdht's LAN path).
+            address = match_address([a[0] for a in local_addresses(runtime.server_address)], private) or private[0]
+            ping = await runtime.ping(address)
             if not ping.ok:
-                raise ConnectError("HOLEPUNCH_ABORTED: the server's local address did not answer")
-            transport.remote_address = private[0]
+                raise HolepunchError.aborted("the server's local address did not answer")
+            transport.remote_address = address
         else:
-            raise ConnectError("CANNOT_HOLEPUNCH: NAT holepunching is not implemented yet")
+            assert remote.holepunch is not None
+            punch = ClientPunch(runtime, target, hs.result.holepunch_secret, remote,
+                                firewalled=status.firewalled)
+            socket, address = await punch.run(relay, server_address, fast_open)
+            log.debug("holepunched to %s on socket %d (local %s, remote %s)", address, socket,
+                      punch.puncher.nat.firewall.name, Firewall(punch.puncher.remote_firewall).name)
+            transport.route(runtime.endpoint(socket), address)
+            punch.puncher.finish()
         transport.schedule_flush()
-        return Connection(transport, hs.result)
+        conn = Connection(transport, hs.result)
+        conn.connect_seconds = runtime.loop.time() - started
+        return conn
     except BaseException:
         transport.destroy()
         raise

@@ -1,4 +1,4 @@
-"""The code stays ruff-clean, and mypy-clean on protocol/, config/ and the public API."""
+"""The code stays ruff-clean, and mypy-clean (strict) on protocol/, actors/, config/ and the public API."""
 
 from __future__ import annotations
 

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from protocol.dht.messages import Response
 from protocol.dht.query import QueryReply
 from protocol.encoding import Address
+
+
+class ErrorCode(StrEnum):
+    """Why a request or query failed (``error`` of :class:`QueryDone` / :class:`RequestDone`), named as
+    dht-rpc names them.  A remote error reply is reported as ``"ERROR_<code>"`` instead."""
+
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    """No reply after every retry."""
+    TOO_FEW_NODES_RESPONDED = "TOO_FEW_NODES_RESPONDED"
+    """A committing query found no closest node to commit to."""
+    DESTROYED = "DESTROYED"
+    """The node was destroyed while this was in flight."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +45,7 @@ class QueryDone:
 
     qid: int
     closest: list[QueryReply]
-    error: str | None
+    error: ErrorCode | str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +55,7 @@ class RequestDone:
     rid: int
     response: Response | None
     address: Address
-    error: str | None
+    error: ErrorCode | None
 
 
 DHTEvent = NodeReady | NodeBecamePersistent | QueryDone | RequestDone

@@ -6,59 +6,54 @@ Feed it datagrams with :meth:`DHTNode.receive_datagram` and time with
 and what happened with :meth:`DHTNode.next_event`.  The node has two sockets,
 ``SERVER`` (the announced port) and ``CLIENT`` (requests while firewalled),
 named here by number; the I/O adapter owns the real ones.
+
+The node answers requests, keeps the routing table and sends requests; its helpers live
+beside it: :mod:`.query_runner` (iterative queries), :mod:`.network_check` (reachability
+and persistence), :mod:`.congestion` (the request window) and :mod:`.timers`.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import random
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from protocol.dht import messages as m
+from protocol.dht.congestion import CongestionWindow
 from protocol.dht.events import (
     DHTEvent,
-    NodeBecamePersistent,
+    ErrorCode,
     NodeReady,
-    QueryDone,
     RequestDone,
 )
 from protocol.dht.ids import node_id
 from protocol.dht.nat_sampler import NatSampler
-from protocol.dht.query import Query, QueryReply
+from protocol.dht.network_check import PERSISTENCE_RECHECK_TICKS, NetworkCheck
+from protocol.dht.outgoing import CLIENT as CLIENT
+from protocol.dht.outgoing import PING_NAT_KINDS, Outgoing, RequestKind
+from protocol.dht.outgoing import SERVER as SERVER
+from protocol.dht.query_runner import CommitFn, QueryPurpose, QueryRunner
 from protocol.dht.routing_table import RoutingTable, TableNode
 from protocol.dht.stats import NodeStats
+from protocol.dht.timers import TimerKind, Timers
 from protocol.dht.tokens import TokenSecrets
 from protocol.encoding import Address, Reader, encode_ipv4_address
 from protocol.errors import DecodeError
 
-SERVER = 0
-CLIENT = 1
-
 REQUEST_TIMEOUT = 1.0
-BOOTSTRAP_DOWN_FOR = 60.0
 DRAIN_INTERVAL = 0.75
 TICK_INTERVAL = 5.0
 SLEEP_GAP = 15.0
-MAX_WINDOW = 80
-MAX_TOTAL_WINDOW = 160
 TOKEN_ROTATE_DRAINS = 10
 PING_SWEEP_TICKS = 8
 REFRESH_IDLE_TICKS = 60
 REFRESH_SMALL_TICKS = 64
 RECENT_PING_TICKS = 12
 OLD_NODE_TICKS = 360
-PERSISTENCE_FIRST_CHECK_TICKS = 240
-PERSISTENCE_RECHECK_TICKS = 720
 MAX_CHECKS = 10
 MAX_EVICTION_PINGS = 3
-
-REQUEST_TIMED_OUT = "REQUEST_TIMEOUT"
-TOO_FEW_NODES = "TOO_FEW_NODES_RESPONDED"
-DESTROYED = "DESTROYED"
 
 
 class RequestHandler(Protocol):
@@ -67,10 +62,6 @@ class RequestHandler(Protocol):
     def on_request(self, req: m.Request, address: Address, socket: int, now: float) -> bool:
         """Handle ``req`` (reply, forward or drop); False lets the node answer UNKNOWN_COMMAND."""
         ...
-
-
-CommitFn = Callable[[QueryReply], "tuple[int, bytes | None] | None"]
-"""Given a closest reply, the (command, value) to send back to that node with its token."""
 
 
 @dataclass(slots=True)
@@ -94,53 +85,6 @@ class NodeOptions:
     down_hints_per_tick: int = 50
     request_retries: int = 3
     query_retries: int = 5
-
-
-@dataclass(slots=True)
-class _Outgoing:
-    """One request in flight (or deferred by the congestion window)."""
-
-    rid: int
-    tid: int
-    address: Address
-    socket: int
-    data: bytes
-    retries_left: int
-    kind: str
-    query: _RunningQuery | None = None
-    deadline: float = 0.0
-    slow: bool = False
-    done: bool = False
-    sent: int = 0
-    extra: object = None
-
-
-@dataclass(slots=True)
-class _NetworkCheck:
-    """PING_NATs in flight to decide whether our server port is reachable."""
-
-    pending: int
-    asked: int
-    then_bootstrap: bool
-    firewall_only: bool
-    sampled: Address | None
-    answers: list[Address] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _RunningQuery:
-    qid: int
-    query: Query
-    command: int
-    internal: bool
-    value: bytes | None
-    commit: CommitFn | None
-    background: bool
-    purpose: str
-    commits_pending: int = 0
-    commits_ok: int = 0
-    commit_error: str | None = None
-    finished: bool = False
 
 
 class DHTNode:
@@ -168,38 +112,30 @@ class DHTNode:
         self.destroyed = False
         self.table = RoutingTable(self.rng.randbytes(32), options.k)
         self.tick = 50 + self.rng.randrange(50)
-        self._started = now
         self._last_tick_time = now
         self._refresh_ticks = REFRESH_SMALL_TICKS
-        self._persistence_check_tick = self.tick + PERSISTENCE_FIRST_CHECK_TICKS
         self._tid = self.rng.randrange(65536)
         self._ids = itertools.count(1)
-        self._inflight: dict[int, _Outgoing] = {}
-        self._deferred: deque[_Outgoing] = deque()
-        self._window = [0, 0, 0, 0]
-        self._window_slot = 0
+        self._inflight: dict[int, Outgoing] = {}
+        self._window: CongestionWindow[Outgoing] = CongestionWindow()
         self._drains = 0
         self._out: list[tuple[bytes, Address, int]] = []
         self._events: deque[DHTEvent] = deque()
-        self._timers: list[tuple[float, int, str, object]] = []
-        self._timer_seq = itertools.count()
-        self._queries: dict[int, _RunningQuery] = {}
+        self._timers = Timers()
+        self._queries = QueryRunner(self)
         self._down_hints_left = options.down_hints_per_tick
         self._checks = 0
         self._evictions = 0
         self._anonymous_samplers: set[Address] = set()
-        self._bootstrap_down: dict[Address, float] = {}  # bootstrap address -> left out until
-        self._pending_ping_nat: set[int] = set()
-        self._firewall_probe: _NetworkCheck | None = None
         self.app: RequestHandler | None = None
-        self._quick_answer = False
-        self._schedule(now + DRAIN_INTERVAL, "drain", None)
-        self._schedule(now + TICK_INTERVAL, "tick", None)
+        self._network = NetworkCheck(self)
+        self._timers.schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN)
+        self._timers.schedule(now + TICK_INTERVAL, TimerKind.TICK)
         if options.nat_seed is not None:
             self.nat.add(options.nat_seed)
         if options.ephemeral is False and not options.bootstrap and options.nat_seed is not None:
             # A bootstrapper knows its address and is reachable: persistent at once.
-            self._become_persistent(options.nat_seed, now)
+            self._network.become_persistent(options.nat_seed)
 
     # ------------------------------------------------------------------ public API
 
@@ -214,9 +150,9 @@ class DHTNode:
 
     def bootstrap(self, now: float) -> int:
         """Join the network: a background FIND_NODE for our own table id."""
-        return self._start_query(
+        return self._queries.start(
             self.table.id, m.FIND_NODE, internal=True, value=None, now=now,
-            purpose="bootstrap", background=True, seeds=None,
+            purpose=QueryPurpose.BOOTSTRAP, background=True, seeds=None,
         )
 
     def find_node(self, target: bytes, now: float) -> int:
@@ -241,8 +177,8 @@ class DHTNode:
         """
         self._refresh_ticks = REFRESH_IDLE_TICKS
         commit_fn: CommitFn | None = (lambda reply: (command, value)) if commit is True else commit or None
-        return self._start_query(
-            target, command, internal=internal, value=value, now=now, purpose="user",
+        return self._queries.start(
+            target, command, internal=internal, value=value, now=now, purpose=QueryPurpose.USER,
             background=False, seeds=nodes, commit=commit_fn,
         )
 
@@ -261,11 +197,14 @@ class DHTNode:
         value: bytes | None = None,
         token: bytes | None = None,
         retries: int | None = None,
+        socket: int | None = None,
     ) -> int:
-        """Send one request (with retries); a :class:`RequestDone` reports it."""
+        """Send one request (with retries) from ``socket`` (default: the node's requests socket);
+        a :class:`RequestDone` reports it."""
         out = self._new_request(
             address, command, internal=internal, target=target, value=value, token=token,
-            retries=self.options.request_retries if retries is None else retries, kind="user",
+            retries=self.options.request_retries if retries is None else retries, kind=RequestKind.USER,
+            socket=socket,
         )
         self._send_request(out, now)
         return out.rid
@@ -275,18 +214,13 @@ class DHTNode:
         if self.destroyed:
             return
         self.destroyed = True
-        for out in list(self._inflight.values()) + list(self._deferred):
+        for out in list(self._inflight.values()) + list(self._window.deferred):
             out.done = True
-            if out.kind == "user":
-                self._events.append(RequestDone(out.rid, None, out.address, DESTROYED))
+            if out.kind is RequestKind.USER:
+                self._events.append(RequestDone(out.rid, None, out.address, ErrorCode.DESTROYED))
         self._inflight.clear()
-        self._deferred.clear()
-        for rq in self._queries.values():
-            if not rq.finished:
-                rq.finished = True
-                if rq.purpose == "user":
-                    self._events.append(QueryDone(rq.qid, [], DESTROYED))
-        self._queries.clear()
+        self._window.deferred.clear()
+        self._queries.destroy()
         self._timers.clear()
         self._out.clear()
 
@@ -300,22 +234,21 @@ class DHTNode:
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must next be called, or None."""
-        while self._timers and self._timer_dead(self._timers[0]):
-            heapq.heappop(self._timers)
-        return self._timers[0][0] if self._timers else None
+        return self._timers.next_deadline()
 
     def handle_timer(self, now: float) -> None:
-        while self._timers and self._timers[0][0] <= now:
-            _, _, kind, ref = heapq.heappop(self._timers)
-            if kind == "retry":
-                assert isinstance(ref, _Outgoing)
+        """Run every timer due at ``now``."""
+        while (due := self._timers.pop_due(now)) is not None:
+            kind, ref = due
+            if kind is TimerKind.RETRY:
+                assert isinstance(ref, Outgoing)
                 if not ref.done:
                     self._on_request_timeout(ref, now)
-            elif kind == "drain":
+            elif kind is TimerKind.DRAIN:
                 self._drain(now)
-            elif kind == "tick":
+            elif kind is TimerKind.TICK:
                 self._tick(now)
-            elif kind == "send":
+            elif kind is TimerKind.SEND:
                 assert isinstance(ref, tuple)
                 self._out.append(ref)
 
@@ -352,7 +285,7 @@ class DHTNode:
     def _on_request(self, req: m.Request, address: Address, socket: int, now: float) -> None:
         sender_id = self._verified_id(req.id, address)
         if sender_id is not None:
-            self._heard_from(sender_id, address, req.to, now)
+            self._heard_from(sender_id, address, req.to if socket <= CLIENT else None, now)
         if req.token is not None and not self.tokens.verify(req.token, address[0]):
             self._reply(req, address, socket, error=m.INVALID_TOKEN, token=True,
                         closer=req.target is not None)
@@ -388,7 +321,7 @@ class DHTNode:
             if delay_ms > self.options.max_ping_delay_ms:
                 return
             data = self._response_bytes(req, address, socket)
-            self._schedule(now + delay_ms / 1000, "send", (data, address, socket))
+            self._timers.schedule(now + delay_ms / 1000, TimerKind.SEND, (data, address, socket))
         else:
             self._reply(req, address, socket, error=m.UNKNOWN_COMMAND, closer=req.target is not None)
 
@@ -436,34 +369,37 @@ class DHTNode:
         if out is None or out.done:
             self.stats.unmatched_responses += 1
             return
-        if out.kind != "ping_nat" and out.address != address:
+        if out.kind not in PING_NAT_KINDS and out.address != address:
             # dht-rpc matches by tid alone; we also want the same peer to answer.
             self.stats.unmatched_responses += 1
             return
         del self._inflight[res.tid]
         out.done = True
-        self._window_recv()
+        self._window.replied()
         replier_id = self._verified_id(res.id, address)
+        # A puncher socket's replies describe that socket's NAT mapping, not ours.
+        own_socket = socket <= CLIENT
         if replier_id is not None:
-            self._heard_from(replier_id, address, res.to, now)
-        elif address not in self._anonymous_samplers and \
+            self._heard_from(replier_id, address, res.to if own_socket else None, now)
+        elif own_socket and address not in self._anonymous_samplers and \
                 len(self._anonymous_samplers) < max(1, len(self.options.bootstrap)):
             # Id-less repliers (a bootstrapper not yet persistent) may still tell us our address.
             self._anonymous_samplers.add(address)
             self.nat.add(res.to)
         self._complete(out, res, address, socket, now)
 
-    def _heard_from(self, nid: bytes, address: Address, reported_to: Address, now: float) -> None:
+    def _heard_from(self, nid: bytes, address: Address, reported_to: Address | None, now: float) -> None:
         existing = self.table.get(nid)
         if existing is not None:
             existing.seen = self.tick
-            if existing.sampled == 0 or self.tick - existing.sampled > OLD_NODE_TICKS:
+            if reported_to is not None and (existing.sampled == 0 or self.tick - existing.sampled > OLD_NODE_TICKS):
                 existing.sampled = self.tick
                 self.nat.add(reported_to)
             return
         node = TableNode(nid, address[0], address[1], added=self.tick, seen=self.tick,
                          pinged=self.tick, sampled=self.tick)
-        self.nat.add(reported_to)
+        if reported_to is not None:
+            self.nat.add(reported_to)
         if self.table.add(node):
             return
         self._maybe_evict_for(node, now)
@@ -480,8 +416,8 @@ class DHTNode:
         oldest.pinged = self.tick
         self._evictions += 1
         out = self._new_request(oldest.address, m.PING, internal=True, retries=self.options.request_retries,
-                                kind="evict")
-        out.extra = (oldest, newcomer)
+                                kind=RequestKind.EVICT)
+        out.evict = (oldest, newcomer)
         self._send_request(out, now)
 
     # ------------------------------------------------------------------ outgoing
@@ -494,10 +430,10 @@ class DHTNode:
         raise RuntimeError("65536 requests in flight")
 
     def _new_request(
-        self, address: Address, command: int, *, internal: bool, retries: int, kind: str,
+        self, address: Address, command: int, *, internal: bool, retries: int, kind: RequestKind,
         target: bytes | None = None, value: bytes | None = None, token: bytes | None = None,
         socket: int | None = None,
-    ) -> _Outgoing:
+    ) -> Outgoing:
         sock = self.requests_socket if socket is None else socket
         tid = self._next_tid()
         req = m.Request(
@@ -505,35 +441,26 @@ class DHTNode:
             id=self.table.id if (not self.ephemeral and sock == SERVER) else None,
             token=token, target=target, value=value,
         )
-        out = _Outgoing(next(self._ids), tid, address, sock, req.encode(), retries, kind)
+        out = Outgoing(next(self._ids), tid, address, sock, req.encode(), retries, kind)
         self._inflight[tid] = out
         return out
 
-    def _send_request(self, out: _Outgoing, now: float) -> None:
+    def _send_request(self, out: Outgoing, now: float) -> None:
         if self.destroyed:
             return
-        if self._window[self._window_slot] >= MAX_WINDOW or sum(self._window) >= MAX_TOTAL_WINDOW:
-            self._deferred.append(out)
+        if not self._window.admit(out):
             self.stats.deferred += 1
             return
-        self._window[self._window_slot] += 1
         self._transmit(out, now)
 
-    def _transmit(self, out: _Outgoing, now: float) -> None:
+    def _transmit(self, out: Outgoing, now: float) -> None:
         out.sent += 1
         out.deadline = now + REQUEST_TIMEOUT
         self.stats.requests_out += 1
         self._out.append((out.data, out.address, out.socket))
-        self._schedule(out.deadline, "retry", out)
+        self._timers.schedule(out.deadline, TimerKind.RETRY, out)
 
-    def _window_recv(self) -> None:
-        for i in range(4):
-            slot = (self._window_slot - i) % 4
-            if self._window[slot]:
-                self._window[slot] -= 1
-                return
-
-    def _on_request_timeout(self, out: _Outgoing, now: float) -> None:
+    def _on_request_timeout(self, out: Outgoing, now: float) -> None:
         if out.retries_left > 0:
             out.retries_left -= 1
             if out.query is not None and not out.slow:
@@ -550,171 +477,35 @@ class DHTNode:
         self._complete(out, None, out.address, out.socket, now)
 
     def _complete(
-        self, out: _Outgoing, res: m.Response | None, address: Address, socket: int, now: float
+        self, out: Outgoing, res: m.Response | None, address: Address, socket: int, now: float
     ) -> None:
         kind = out.kind
-        if kind == "user":
-            self._events.append(RequestDone(out.rid, res, address, None if res else REQUEST_TIMED_OUT))
-        elif kind == "query":
+        if kind is RequestKind.USER:
+            self._events.append(RequestDone(out.rid, res, address, None if res else ErrorCode.REQUEST_TIMEOUT))
+        elif kind is RequestKind.QUERY:
             assert out.query is not None
-            self._query_visit_done(out.query, out, res, address, now)
-        elif kind == "commit":
+            self._queries.visit_done(out.query, out, res, address, now)
+        elif kind is RequestKind.COMMIT:
             assert out.query is not None
-            self._commit_done(out.query, res, now)
-        elif kind == "evict":
+            self._queries.commit_done(out.query, res, now)
+        elif kind is RequestKind.EVICT:
             self._evictions -= 1
-            assert isinstance(out.extra, tuple)
-            old, newcomer = out.extra
+            assert out.evict is not None
+            old, newcomer = out.evict
             if res is None or self.table.get(old.id) is None:
                 self.table.remove(old.id)
                 self.table.add(newcomer)
-        elif kind == "check":
+        elif kind is RequestKind.CHECK:
             self._checks -= 1
             if res is None:
                 node = self.table.get(node_id(address))
                 if node is not None:
                     self.table.remove(node.id)
-        elif kind == "ping_nat":
-            self._on_ping_nat_done(out, res, socket, now)
-        # "sweep" and "hint" need nothing more: a timeout already removed the node.
+        elif kind in PING_NAT_KINDS:
+            self._network.ping_nat_done(out, res, socket, now)
+        # SWEEP and HINT need nothing more: a timeout already removed the node.
 
-    # ------------------------------------------------------------------ queries
-
-    def _start_query(
-        self, target: bytes, command: int, *, internal: bool, value: bytes | None, now: float,
-        purpose: str, background: bool, seeds: list[Address] | None, commit: CommitFn | None = None,
-    ) -> int:
-        qid = next(self._ids)
-        from_table = seeds is None and len(self.table) > 0
-        q = Query(target, own_id=self.id, k=self.options.k,
-                  concurrency=2 if background else self.options.concurrency, from_table=from_table)
-        rq = _RunningQuery(qid, q, command, internal, value, commit, background, purpose)
-        self._queries[qid] = rq
-        if seeds:
-            for addr in seeds:
-                q.add_candidate(addr)
-        else:
-            self._seed_from_table(q)
-            if len(self.table) < self.options.k:
-                for addr in self._bootstrap_to_ask(now, others=len(self.table)):
-                    q.add_candidate(addr)
-        self._pump(rq, now)
-        return qid
-
-    def _bootstrap_to_ask(self, now: float, *, others: int) -> list[Address]:
-        """The bootstrap nodes to ask, leaving out those that did not answer in the last minute
-        while someone else (``others`` table nodes or another bootstrap node) can be asked: each
-        query would wait out their retries.  dht-rpc asks every bootstrap node every time."""
-        answering = [a for a in self.options.bootstrap if self._bootstrap_down.get(a, 0.0) <= now]
-        return answering if answering or others else list(self.options.bootstrap)
-
-    def _seed_from_table(self, q: Query) -> None:
-        # Pushed farthest first, so the nearest is visited first.
-        for node in reversed(self.table.closest(q.target)):
-            q.add_candidate(node.address)
-
-    def _pump(self, rq: _RunningQuery, now: float) -> None:
-        q = rq.query
-        if rq.background and q.concurrency < self.options.concurrency and q.inflight < 3:
-            q.concurrency = self.options.concurrency
-        while (addr := q.next_visit()) is not None:
-            out = self._new_request(
-                addr, rq.command, internal=rq.internal, target=q.target, value=rq.value,
-                retries=self.options.query_retries, kind="query",
-            )
-            out.query = rq
-            self._send_request(out, now)
-        if q.exhausted and not rq.finished and rq.commits_pending == 0:
-            if q.wants_reseed() and len(self.table):
-                q.reseeded = True
-                q.from_table = True
-                self._seed_from_table(q)
-                if not q.exhausted:
-                    self._pump(rq, now)
-                    return
-            self._query_walk_done(rq, now)
-
-    def _query_visit_done(
-        self, rq: _RunningQuery, out: _Outgoing, res: m.Response | None, address: Address, now: float
-    ) -> None:
-        q = rq.query
-        if rq.finished:
-            return
-        if res is None:
-            for referrer in q.on_timeout(address, out.slow):
-                self._send_down_hint(referrer, address, now)
-            if address in self.options.bootstrap:
-                self._bootstrap_down[address] = now + BOOTSTRAP_DOWN_FOR
-        else:
-            self._bootstrap_down.pop(address, None)
-            replier_id = self._verified_id(res.id, address)
-            for down in q.on_reply(
-                address, replier_id=replier_id, error=res.error, closer_nodes=res.closer_nodes,
-                token=res.token, value=res.value, to=res.to, was_slow=out.slow,
-            ):
-                self._send_down_hint(address, down, now)
-            if rq.purpose == "bootstrap" and q.successes == 1 and res.error == m.OK:
-                self._quick_firewall_probe(address, now)
-        self._pump(rq, now)
-
-    def _query_walk_done(self, rq: _RunningQuery, now: float) -> None:
-        q = rq.query
-        if rq.commit is not None and q.closest:
-            for reply in q.closest:
-                spec = rq.commit(reply)
-                if spec is None:
-                    continue
-                command, value = spec
-                out = self._new_request(
-                    reply.address, command, internal=rq.internal, target=q.target,
-                    value=value, token=reply.token, retries=self.options.request_retries,
-                    kind="commit",
-                )
-                out.query = rq
-                rq.commits_pending += 1
-                self._send_request(out, now)
-            if rq.commits_pending:
-                return
-        self._finish_query(rq, now, TOO_FEW_NODES if rq.commit is not None else None)
-
-    def _commit_done(self, rq: _RunningQuery, res: m.Response | None, now: float) -> None:
-        rq.commits_pending -= 1
-        if res is not None and res.error == m.OK:
-            rq.commits_ok += 1
-        else:
-            rq.commit_error = REQUEST_TIMED_OUT if res is None else f"ERROR_{res.error}"
-        if rq.commits_pending == 0:
-            self._finish_query(rq, now, None if rq.commits_ok else rq.commit_error)
-
-    def _finish_query(self, rq: _RunningQuery, now: float, error: str | None) -> None:
-        rq.finished = True
-        del self._queries[rq.qid]
-        replies: list[QueryReply] = list(rq.query.closest)
-        if rq.purpose == "user":
-            self._events.append(QueryDone(rq.qid, replies, error))
-        elif rq.purpose == "bootstrap":
-            self._on_bootstrap_query_done(rq, now)
-        # "refresh" queries only feed the table.
-
-    # ------------------------------------------------------------------ bootstrap and NAT
-
-    def _quick_firewall_probe(self, replier: Address, now: float) -> None:
-        if not self.options.quick_firewall or not self.firewalled or self.options.ephemeral is False:
-            return
-        out = self._new_request(replier, m.PING_NAT, internal=True, retries=0, kind="ping_nat",
-                                value=self.server_port.to_bytes(2, "little"))
-        out.extra = "quick"
-        self._send_request(out, now)
-
-    def _on_bootstrap_query_done(self, rq: _RunningQuery, now: float) -> None:
-        if self.bootstrapped:
-            return
-        if self.options.ephemeral is False and self.ephemeral:
-            self._start_network_check(now, then_bootstrap_again=True)
-        elif self._quick_answer and self.firewalled:
-            self._start_network_check(now, then_bootstrap_again=True, firewall_only=True)
-        else:
-            self._mark_ready()
+    # ------------------------------------------------------------------ readiness and down hints
 
     def _mark_ready(self) -> None:
         if self.bootstrapped:
@@ -722,83 +513,12 @@ class DHTNode:
         self.bootstrapped = True
         self._events.append(NodeReady(self.id, self.firewalled, self.ephemeral))
 
-    def _start_network_check(
-        self, now: float, *, then_bootstrap_again: bool, firewall_only: bool = False
-    ) -> None:
-        """PING_NAT to up to 5 recently seen nodes; decide firewalled / persistent (§11.3-11.4)."""
-        targets = [n.address for n in sorted(self.table, key=lambda n: -n.seen)[:5]]
-        for addr in self._bootstrap_to_ask(now, others=len(targets)):
-            if len(targets) >= 5:
-                break
-            if addr not in targets:
-                targets.append(addr)
-        probe = _NetworkCheck(len(targets), len(targets), then_bootstrap_again, firewall_only,
-                              self.nat.address)
-        self._firewall_probe = probe
-        if not targets:
-            self._finish_network_check(now)
-            return
-        for addr in targets:
-            out = self._new_request(addr, m.PING_NAT, internal=True, retries=self.options.request_retries,
-                                    kind="ping_nat", value=self.server_port.to_bytes(2, "little"))
-            out.extra = "check"
-            self._send_request(out, now)
-
-    def _on_ping_nat_done(self, out: _Outgoing, res: m.Response | None, socket: int, now: float) -> None:
-        if out.extra == "quick":
-            if res is not None and socket == SERVER and not self.bootstrapped:
-                self._quick_answer = True
-            return
-        probe = self._firewall_probe
-        if probe is None:
-            return
-        probe.pending -= 1
-        if res is not None and socket == SERVER:
-            probe.answers.append(res.to)
-        if probe.pending == 0:
-            self._finish_network_check(now)
-
-    def _finish_network_check(self, now: float) -> None:
-        probe = self._firewall_probe
-        assert probe is not None
-        self._firewall_probe = None
-        answers = probe.answers
-        need = 3 if probe.asked >= 5 else 1
-        host, port = self.nat.host, self.nat.port
-        # Reachable: enough PING_NAT answers reached our server socket, each naming our
-        # sampled host and our server port, and sampling agreed on a stable address
-        # that did not change while we checked.
-        reachable = (
-            host is not None
-            and port != 0
-            and len(answers) >= need
-            and all(a == (host, self.server_port) for a in answers)
-            and probe.sampled == (host, port)
-        )
-        if reachable and host is not None:
-            self.firewalled = False
-            if not probe.firewall_only and self.options.ephemeral is not True and self.ephemeral:
-                self._become_persistent((host, self.server_port), now)
-        if probe.then_bootstrap:
-            self._start_query(self.table.id, m.FIND_NODE, internal=True, value=None, now=now,
-                              purpose="refresh", background=True, seeds=None)
-            self._mark_ready()
-
-    def _become_persistent(self, address: Address, now: float) -> None:
-        self.ephemeral = False
-        self.firewalled = False
-        old = list(self.table)
-        self.table = RoutingTable(node_id(address), self.options.k)
-        for node in old:
-            self.table.add(node)
-        self._events.append(NodeBecamePersistent(self.table.id, address))
-
     def _send_down_hint(self, to: Address, down: Address, now: float) -> None:
         if self._down_hints_left == 0:
             return
         if self._down_hints_left > 0:
             self._down_hints_left -= 1
-        out = self._new_request(to, m.DOWN_HINT, internal=True, retries=3, kind="hint",
+        out = self._new_request(to, m.DOWN_HINT, internal=True, retries=3, kind=RequestKind.HINT,
                                 value=encode_ipv4_address(down))
         self._send_request(out, now)
 
@@ -816,61 +536,41 @@ class DHTNode:
         node.pinged = self.tick
         self._checks += 1
         out = self._new_request(addr, m.PING, internal=True, retries=self.options.request_retries,
-                                kind="check")
+                                kind=RequestKind.CHECK)
         self._send_request(out, now)
 
     # ------------------------------------------------------------------ time
 
-    def _schedule(self, when: float, kind: str, ref: object) -> None:
-        heapq.heappush(self._timers, (when, next(self._timer_seq), kind, ref))
-
-    @staticmethod
-    def _timer_dead(entry: tuple[float, int, str, object]) -> bool:
-        ref = entry[3]
-        return entry[2] == "retry" and isinstance(ref, _Outgoing) and (ref.done or ref.deadline != entry[0])
-
     def _drain(self, now: float) -> None:
-        self._window_slot = (self._window_slot + 1) % 4
-        self._window[self._window_slot] = 0
-        while self._deferred and self._window[self._window_slot] < MAX_WINDOW \
-                and sum(self._window) < MAX_TOTAL_WINDOW:
-            out = self._deferred.popleft()
-            if out.done:
-                continue
-            self._window[self._window_slot] += 1
+        for out in self._window.drain():
             self._transmit(out, now)
         self._drains += 1
         if self._drains % TOKEN_ROTATE_DRAINS == 0:
             self.tokens.rotate()
-        self._schedule(now + DRAIN_INTERVAL, "drain", None)
+        self._timers.schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN)
 
     def _tick(self, now: float) -> None:
         slept = now - self._last_tick_time > SLEEP_GAP
         self._last_tick_time = now
-        self._schedule(now + TICK_INTERVAL, "tick", None)
+        self._timers.schedule(now + TICK_INTERVAL, TimerKind.TICK)
         self.tick += 1
         self._down_hints_left = self.options.down_hints_per_tick
         if slept:
             self.tick += PERSISTENCE_RECHECK_TICKS
             self._refresh_ticks = 1
-            if self.options.ephemeral is None and not self.ephemeral:
-                self.ephemeral = True
-            self._persistence_check_tick = self.tick + PERSISTENCE_RECHECK_TICKS
+            self._network.after_sleep()
         if not self.bootstrapped:
             return
         if self.tick % PING_SWEEP_TICKS == 0:
             self._ping_sweep(now)
-        elif not len(self.table) and not any(rq.purpose == "refresh" for rq in self._queries.values()):
+        elif not len(self.table) and not self._queries.refreshing():
             # Nobody answered yet (the bootstrap nodes were down or not up yet): ask them again
             # every tick rather than every PING_SWEEP_TICKS as dht-rpc does.
             self._refresh(now)
         self._refresh_ticks -= 1
         if self._refresh_ticks <= 0:
             self._refresh(now)
-        if (self.options.ephemeral is None and self.ephemeral
-                and self.tick >= self._persistence_check_tick and self._firewall_probe is None):
-            self._persistence_check_tick = self.tick + PERSISTENCE_RECHECK_TICKS
-            self._start_network_check(now, then_bootstrap_again=False)
+        self._network.on_tick(now)
 
     def _ping_sweep(self, now: float) -> None:
         if not len(self.table):
@@ -883,12 +583,12 @@ class DHTNode:
         for node in oldest[:count]:
             node.pinged = self.tick
             out = self._new_request(node.address, m.PING, internal=True,
-                                    retries=self.options.request_retries, kind="sweep")
+                                    retries=self.options.request_retries, kind=RequestKind.SWEEP)
             self._send_request(out, now)
 
     def _refresh(self, now: float) -> None:
         self._refresh_ticks = REFRESH_IDLE_TICKS if len(self.table) >= self.options.k else REFRESH_SMALL_TICKS
         member = self.table.random(self.rng)
         target = member.id if member is not None else self.table.id
-        self._start_query(target, m.FIND_NODE, internal=True, value=None, now=now,
-                          purpose="refresh", background=True, seeds=None)
+        self._queries.start(target, m.FIND_NODE, internal=True, value=None, now=now,
+                          purpose=QueryPurpose.REFRESH, background=True, seeds=None)

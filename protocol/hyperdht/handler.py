@@ -25,6 +25,9 @@ MAX_RELAY_ADDRESSES = 3
 ServerHook = Callable[[m.Request, h.Handshake, Address, int, float], None]
 """A local server's handler for a PEER_HANDSHAKE (request, decoded value, from, socket, now)."""
 
+HolepunchHook = Callable[[m.Request, h.Holepunch, Address, int, float], None]
+"""A local server's handler for a relayed PEER_HOLEPUNCH (request, decoded value, from, socket, now)."""
+
 
 class HyperDHTHandler:
     """The hyperdht command set for one node."""
@@ -34,7 +37,7 @@ class HyperDHTHandler:
         self.node = node
         self.storage = storage or Storage()
         self.servers: dict[bytes, ServerHook] = {}
-        self.holepunch_servers: dict[bytes, ServerHook] = {}
+        self.holepunch_servers: dict[bytes, HolepunchHook] = {}
         self.dropped: Counter[str] = Counter()
         self._wall_offset = wall_offset
 
@@ -113,7 +116,7 @@ class HyperDHTHandler:
             return self._drop("holepunch-malformed")
         server = self.holepunch_servers.get(req.target)
         if server is not None and msg.mode == h.FROM_RELAY:
-            server(req, h.Handshake(msg.mode, msg.payload, msg.peer_address), address, socket, now)
+            server(req, msg, address, socket, now)
             return None
         entry = self.storage.router.get(req.target, now)
         if msg.mode == h.FROM_CLIENT:

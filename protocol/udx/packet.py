@@ -47,18 +47,16 @@ class Packet:
         return head + bytes(self.doff) + body
 
 
-def is_udx(data: bytes) -> bool:
-    """True when ``data`` looks like a UDX packet (≥ 20 bytes starting ``FF 01``)."""
-    return len(data) >= HEADER_SIZE and data[0] == MAGIC and data[1] == VERSION
-
-
-def stream_id_of(data: bytes) -> int:
-    return int.from_bytes(data[4:8], "little")
+def udx_stream_id(data: bytes) -> int | None:
+    """The stream id of a UDX packet (≥ 20 bytes starting ``FF 01``); None for any other datagram."""
+    if len(data) >= HEADER_SIZE and data[0] == MAGIC and data[1] == VERSION:
+        return int.from_bytes(data[4:8], "little")
+    return None
 
 
 def decode_packet(data: bytes) -> Packet:
     """Decode a UDX datagram or raise :class:`DecodeError`."""
-    if not is_udx(data):
+    if udx_stream_id(data) is None:
         raise DecodeError("not a UDX packet")
     _, _, kind, doff, sid, rwnd, seq, ack = unpack_header(data)
     rest = len(data) - HEADER_SIZE

@@ -16,7 +16,8 @@ import pytest
 
 from hyperswarm_hugin import DHT, GroupKey, KeyPair, Testnet
 from hyperswarm_hugin.connection import Connection
-from hyperswarm_hugin.peer_connect import ConnectError, Server, ServerRefused, connect
+from hyperswarm_hugin.errors import ConnectError, ServerRefused
+from hyperswarm_hugin.peer_connect import Server, connect
 from tests.interop.stdio_node import StdioNode
 from tests.interop.test_dht_interop import parse, start_node_network
 

@@ -7,9 +7,10 @@ import random
 import pytest
 
 from protocol.dht import messages as m
+from protocol.dht.congestion import MAX_TOTAL_WINDOW
 from protocol.dht.events import NodeBecamePersistent, NodeReady, QueryDone, RequestDone
 from protocol.dht.ids import node_id
-from protocol.dht.node import CLIENT, MAX_TOTAL_WINDOW, SERVER, DHTNode, NodeOptions
+from protocol.dht.node import CLIENT, SERVER, DHTNode, NodeOptions
 from protocol.dht.routing_table import sort_by_distance
 from protocol.encoding import encode_ipv4_address
 from tests.simnet import HOST, SimNet, sim_testnet

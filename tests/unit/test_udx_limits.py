@@ -50,7 +50,17 @@ def test_unread_udx_messages_are_capped() -> None:
 
 
 class _Endpoint:
+    """A socket that sends nowhere (the streams here only receive)."""
+
+    pooled = False
+
     def send(self, data: bytes, address: Any) -> None:
+        pass
+
+    def hold(self) -> None:
+        pass
+
+    def release(self) -> None:
         pass
 
 
@@ -62,9 +72,9 @@ def test_the_node_total_drops_data_for_every_stream_past_it() -> None:
         for t in (a, b):
             t.connect(9, ("127.0.0.1", 9))
         source = ("127.0.0.1", 9)
-        mux.dispatch([(packet(a.id, seq, b"a" * 1000), source) for seq in range(60)], 0.0)
+        mux.dispatch([(packet(a.id, seq, b"a" * 1000), source) for seq in range(60)], 0.0, a.endpoint)
         assert a.stream.held_bytes == 60_000  # one batch is let through whole
-        mux.dispatch([(packet(b.id, 0, b"b" * 1000), source)], 0.0)
+        mux.dispatch([(packet(b.id, 0, b"b" * 1000), source)], 0.0, b.endpoint)
         assert b.stream.held_bytes == 0 and mux.dropped_over_limit == 1
         for t in (a, b):
             t.destroy()

@@ -1,10 +1,15 @@
 'use strict'
 // A Node hyperdht peer (hyperdht-hugin with keypear keys, or upstream hyperdht) on a loopback
-// network, as a server or a client, driven by arguments; JSON lines on stdout.
+// network (or --host, e.g. 0.0.0.0 inside the NAT lab), as a server or a client, driven by
+// arguments; JSON lines on stdout.
 //
 //   node hyperdht_peer.js --bootstrap 127.0.0.1:P --seed HEX --role server|client
 //        [--impl hugin|upstream] [--group HEX] [--firewall 1|0] [--remote HEX] [--bytes N]
-//        [--timeout S]
+//        [--host 127.0.0.1] [--timeout S] [--punch 1] [--fast-open 0]
+// --punch 1 forces NAT holepunching on one host, as hyperdht's own "force holepunch" test:
+// an ephemeral node without the quick firewall check (so it stays firewalled), a server that
+// keeps its local addresses to itself and a client that never takes a local connection.
+// --fast-open 0: the client sends no probe before the first holepunch round (connect's fastOpen).
 // server: {"event":"listening","publicKey"}, then {"event":"connection","remotePublicKey"} and
 //         echoes every message; {"event":"refused","reason"} when its firewall declines.
 // client: connects to --remote, writes --bytes random bytes in 16 KiB messages, reads the echo
@@ -15,12 +20,14 @@ const crypto = require('crypto')
 const readline = require('readline')
 const Keychain = require('keypear')
 
-const args = { impl: 'hugin', firewall: '1', bytes: '0', timeout: '60' }
+const args = { impl: 'hugin', firewall: '1', bytes: '0', timeout: '60', host: '127.0.0.1', punch: '0', 'fast-open': '1' }
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] = process.argv[i + 1]
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const hex = (b) => Buffer.from(b).toString('hex')
 const bootstrap = args.bootstrap.split(',').map((a) => ({ host: a.split(':')[0], port: Number(a.split(':')[1]) }))
 
+const punch = args.punch === '1'
+const dhtOpts = punch ? { bootstrap, host: args.host, quickFirewall: false, ephemeral: true } : { bootstrap, host: args.host }
 const hugin = args.impl === 'hugin'
 const HyperDHT = hugin ? require('hyperdht-hugin') : require('hyperdht')
 let dht
@@ -31,10 +38,10 @@ if (hugin) {
   group = Keychain.from(HyperDHT.keyPair(Buffer.from(args.group, 'hex')))
   keyPair = dhtKeys.get()
   const sig = group.get().sign(keyPair.publicKey)
-  dht = new HyperDHT({ bootstrap, host: '127.0.0.1' }, sig, dhtKeys, group)
+  dht = new HyperDHT(dhtOpts, sig, dhtKeys, group)
 } else {
   keyPair = HyperDHT.keyPair(Buffer.from(args.seed, 'hex'))
-  dht = new HyperDHT({ bootstrap, host: '127.0.0.1' })
+  dht = new HyperDHT(dhtOpts)
 }
 
 async function shutdown (code) {
@@ -56,26 +63,26 @@ function firewall (remotePublicKey, payload) {
 }
 
 async function server () {
-  const s = dht.createServer({ firewall }, (socket) => {
+  const s = dht.createServer({ firewall, shareLocalAddress: !punch }, (socket) => {
     out({ event: 'connection', remotePublicKey: hex(socket.remotePublicKey) })
     socket.on('data', (data) => socket.write(data))
     socket.on('end', () => socket.end())
     socket.on('error', () => {})
   })
   await s.listen(keyPair)
-  out({ event: 'listening', publicKey: hex(keyPair.publicKey) })
+  out({ event: 'listening', publicKey: hex(keyPair.publicKey), punches: dht.stats.punches })
 }
 
 async function client () {
   await dht.fullyBootstrapped()
   const started = Date.now()
-  const socket = dht.connect(Buffer.from(args.remote, 'hex'), { keyPair })
+  const socket = dht.connect(Buffer.from(args.remote, 'hex'), { keyPair, localConnection: !punch, fastOpen: args['fast-open'] !== '0' })
   const total = Number(args.bytes)
   const sent = crypto.createHash('sha256')
   const back = crypto.createHash('sha256')
   let received = 0
   socket.on('open', () => {
-    out({ event: 'open', remotePublicKey: hex(socket.remotePublicKey), ms: Date.now() - started })
+    out({ event: 'open', remotePublicKey: hex(socket.remotePublicKey), ms: Date.now() - started, punches: dht.stats.punches })
     for (let n = 0; n < total; n += 16384) {
       const chunk = crypto.randomBytes(Math.min(16384, total - n))
       sent.update(chunk)

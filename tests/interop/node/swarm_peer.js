@@ -1,12 +1,16 @@
 'use strict'
 // A Node swarm peer: hyperswarm-hugin (keypear keys, the Hugin apps' way) or upstream hyperswarm,
-// on a loopback network, joined to one topic; JSON lines on stdout.
+// on a loopback network (or --host, e.g. 0.0.0.0 inside the NAT lab), joined to one topic; JSON
+// lines on stdout.
 //
 //   node swarm_peer.js --bootstrap 127.0.0.1:P --seed HEX --topic HEX [--group HEX]
 //        [--impl hugin|upstream] [--role both|server|client] [--mode echo|source] [--bytes N]
-//        [--timeout S] [--start-at EPOCH_MS]
+//        [--host 127.0.0.1] [--timeout S] [--start-at EPOCH_MS]
 // {"event":"ready","publicKey"} once the topic is flushed; {"event":"connection","remotePublicKey",
-// "client"} per connection; echo mode echoes every message; source mode writes --bytes random
+// "client","connectMs"} per connection (connectMs: from the swarm's dht.connect call to the open,
+// client side only); {"event":"connect-error","code","ms"} for every outgoing connect the swarm
+// makes that fails (hyperswarm retries it; e.g. HOLEPUNCH_ABORTED); echo mode echoes every
+// message; source mode writes --bytes random
 // bytes to each connection in 16 KiB messages and reports {"event":"echoed","remotePublicKey",
 // "bytes","ok"} when the same bytes came back.  {"event":"close","remotePublicKey"} per close.
 // Exits by itself after --timeout seconds (default 60) or when stdin closes.
@@ -15,7 +19,7 @@ const crypto = require('crypto')
 const readline = require('readline')
 const Keychain = require('keypear')
 
-const args = { impl: 'hugin', role: 'both', mode: 'echo', bytes: '0', timeout: '60' }
+const args = { impl: 'hugin', role: 'both', mode: 'echo', bytes: '0', timeout: '60', host: '127.0.0.1' }
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] = process.argv[i + 1]
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const hex = (b) => Buffer.from(b).toString('hex')
@@ -29,14 +33,26 @@ if (args.impl === 'hugin') {
   const dhtKeys = Keychain.from(HyperDHT.keyPair(Buffer.from(args.seed, 'hex')))
   const group = Keychain.from(HyperDHT.keyPair(Buffer.from(args.group, 'hex')))
   const sig = group.get().sign(dhtKeys.get().publicKey)
-  // The apps let the swarm make its DHT (bound to every interface); we bind loopback only.
-  const dht = new HyperDHT({ bootstrap, host: '127.0.0.1' }, sig, dhtKeys, group)
+  // The apps let the swarm make its DHT (bound to every interface); we bind --host (loopback).
+  const dht = new HyperDHT({ bootstrap, host: args.host }, sig, dhtKeys, group)
   swarm = new Hyperswarm({ dht }, sig, dhtKeys, group)
 } else {
   const HyperDHT = require('hyperdht')
   const Hyperswarm = require('hyperswarm')
   const keyPair = HyperDHT.keyPair(Buffer.from(args.seed, 'hex'))
-  swarm = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: '127.0.0.1' }), keyPair })
+  swarm = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: args.host }), keyPair })
+}
+
+// Every outgoing connect the swarm makes: its start time, and its error if it fails (hyperswarm
+// itself swallows these and retries later).
+const connectStarted = new WeakMap()
+const dhtConnect = swarm.dht.connect.bind(swarm.dht)
+swarm.dht.connect = (...connectArgs) => {
+  const started = Date.now()
+  const socket = dhtConnect(...connectArgs)
+  connectStarted.set(socket, started)
+  socket.on('error', (err) => out({ event: 'connect-error', code: err.code || String(err), ms: Date.now() - started }))
+  return socket
 }
 
 async function shutdown (code) {
@@ -49,7 +65,8 @@ readline.createInterface({ input: process.stdin }).on('close', () => shutdown(0)
 
 swarm.on('connection', (conn, info) => {
   const remote = hex(conn.remotePublicKey)
-  out({ event: 'connection', remotePublicKey: remote, client: info.client })
+  const started = connectStarted.get(conn)
+  out({ event: 'connection', remotePublicKey: remote, client: info.client, connectMs: started ? Date.now() - started : null })
   conn.on('error', () => {})
   conn.on('close', () => out({ event: 'close', remotePublicKey: remote }))
   if (args.mode === 'echo') {

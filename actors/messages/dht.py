@@ -1,0 +1,186 @@
+"""Runtime <-> DHTActor: the DHT node's inputs (datagrams, time, requests) and its answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol.dht import messages as m
+from protocol.dht.events import DHTEvent
+from protocol.dht.node import NodeOptions
+from protocol.dht.query import QueryReply
+from protocol.dht.query_runner import CommitFn
+from protocol.encoding import Address
+from protocol.hyperdht.messages import Handshake, Holepunch
+
+# --- runtime -> DHTActor ---------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class StartDHT:
+    """Create the DHT node behind bound sockets and, unless told not to, bootstrap it."""
+
+    options: NodeOptions
+    server_port: int
+    client_port: int
+    now: float
+    seed: int | None = None
+    bootstrap: bool = True
+    wall_offset: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramsReceived:
+    """What one socket had ready: ``(data, source)`` pairs, oldest first."""
+
+    datagrams: list[tuple[bytes, Address]]
+    socket: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class FindNode:
+    request_id: int
+    target: bytes
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """An iterative query; ``commit`` (in-process only) picks what to send each closest node."""
+
+    request_id: int
+    target: bytes
+    command: int
+    value: bytes | None
+    now: float
+    commit: CommitFn | None = None
+    internal: bool = False
+    nodes: list[Address] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """One request (with retries) to ``address``; answered by RequestResult."""
+
+    request_id: int
+    address: Address
+    command: int
+    now: float
+    target: bytes | None = None
+    value: bytes | None = None
+    internal: bool = False
+    retries: int | None = None
+    socket: int | None = None  # which socket sends it (a puncher socket); None: the node's choice
+
+
+@dataclass(frozen=True, slots=True)
+class ServeTarget:
+    """Route PEER_HANDSHAKEs and PEER_HOLEPUNCHes for ``target`` (a server's hash(publicKey)) to the
+    runtime, or stop."""
+
+    target: bytes
+    serve: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerHandshake:
+    """A server's answer on its way back (msg2, or a holepunch reply): a response to the client,
+    or the request re-sent to a relay from ``socket``."""
+
+    request: m.Request
+    to: Address
+    socket: int
+    value: bytes
+    as_response: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PingNode:
+    request_id: int
+    address: Address
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StopDHT:
+    """Fail what is in flight and send nothing more."""
+
+
+# --- DHTActor -> runtime ---------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class IncomingHandshake:
+    """A PEER_HANDSHAKE for a target this node serves (decoded value in ``handshake``)."""
+
+    request: Any  # m.Request; runtime.py looks up its target (typed bytes | None) as a key
+    handshake: Handshake
+    source: Address
+    socket: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingHolepunch:
+    """A PEER_HOLEPUNCH (mode FROM_RELAY) for a target this node serves."""
+
+    request: Any  # m.Request, as IncomingHandshake's
+    holepunch: Holepunch
+    source: Address
+    socket: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class RequestResult:
+    request_id: int
+    response: m.Response | None
+    address: Address
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    """What the DHT node wants done after one input: datagrams, next wake-up, events."""
+
+    datagrams: list[tuple[bytes, Address, int]] = field(default_factory=list)
+    wake_at: float | None = None
+    events: list[DHTEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FindNodeResult:
+    request_id: int
+    closest: list[QueryReply]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PingResult:
+    request_id: int
+    ok: bool
+    node_id: bytes | None
+    seen_as: Address | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DHTStatus:
+    request_id: int
+    id: bytes | None
+    table_id: bytes
+    ephemeral: bool
+    firewalled: bool
+    bootstrapped: bool
+    public_address: Address | None
+    table: list[tuple[bytes, Address]]
+    stats: dict[str, int]

@@ -1,0 +1,245 @@
+"""The swarm's host <-> SwarmActor: hyperswarm's API calls and I/O results in, work and events out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocol.encoding import Address
+from protocol.swarm.peer_state import PeerState
+
+# --- the swarm's host -> SwarmActor ----------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SwarmConfig:
+    """hyperswarm's options, in seconds.  ``backoffs`` None: hyperswarm's defaults."""
+
+    public_key: bytes
+    max_peers: int = 64
+    max_parallel: int = 3
+    max_client_connections: int = 100
+    max_server_connections: int = 100
+    backoffs: tuple[float, ...] | None = None
+    jitter: float = 0.5
+    settle_delay: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartSwarm:
+    config: SwarmConfig
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTopic:
+    """Join ``topic`` or change its roles (any session server / client), and look it up again."""
+
+    topic: bytes
+    server: bool
+    client: bool
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveTopic:
+    topic: bytes
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class TopicQueryDone:
+    """What one announce / lookup of a topic found: ``(public_key, relay_addresses)`` pairs."""
+
+    topic: bytes
+    clock: int
+    ok: bool
+    peers: tuple[tuple[bytes, tuple[Address, ...]], ...]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class JoinPeer:
+    public_key: bytes
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class LeavePeer:
+    public_key: bytes
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class BanPeer:
+    """``PeerInfo.ban`` (``by_firewall`` False) or a refusal by the user's firewall (True: emits ``ban``)."""
+
+    public_key: bytes
+    banned: bool
+    now: float
+    by_firewall: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetReconnect:
+    public_key: bytes
+    reconnecting: bool
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class DialResult:
+    """A dial ended: ``opened``, or failed (``refused`` when our own firewall said no)."""
+
+    conn_id: int
+    public_key: bytes
+    opened: bool
+    now: float
+    refused: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitIncoming:
+    """Before a server handshake is answered: room for one more connection from this key?"""
+
+    request_id: int
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingConnection:
+    """A server connection opened; ``existing_established``: the one we have already moved bytes both ways."""
+
+    conn_id: int
+    public_key: bytes
+    existing_established: bool
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEnded:
+    conn_id: int
+    public_key: bytes
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmTimer:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlushRequest:
+    request_id: int
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SuspendSwarm:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeSwarm:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class StopSwarm:
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmStatsRequest:
+    request_id: int
+
+
+# --- SwarmActor -> the swarm's host ----------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class QueryTopic:
+    """Run one query: ``kind`` is "announce" (also finds peers), "lookup" or "lookup-unannounce"."""
+
+    topic: bytes
+    clock: int
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnannounceTopic:
+    topic: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    conn_id: int
+    public_key: bytes
+    relay_addresses: tuple[Address, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConnection:
+    """Destroy a connection (or abandon a dial); ``reason`` as hyperswarm names it."""
+
+    conn_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionOpened:
+    """Emit ``connection`` for this connection."""
+
+    conn_id: int
+    public_key: bytes
+    client: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PeerView:
+    """The newest state of a peer (``state`` None: the swarm forgot it)."""
+
+    public_key: bytes
+    state: PeerState | None
+
+
+@dataclass(frozen=True, slots=True)
+class PeerBanned:
+    """Emit ``ban`` (the user's firewall refused this peer, or it was banned)."""
+
+    public_key: bytes
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmUpdated:
+    """Emit ``update``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmWake:
+    """Send SwarmTimer at ``at`` (None: nothing to wait for)."""
+
+    at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FlushDone:
+    request_id: int
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    request_id: int
+    accepted: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmStats:
+    request_id: int
+    connecting: int
+    client_connections: int
+    server_connections: int
+    queued: int
+    counters: dict[str, int]

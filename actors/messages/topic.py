@@ -1,0 +1,48 @@
+"""SwarmActor <-> TopicActor: a joined topic's events in, its state and the query to run out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from actors.messages.swarm import QueryTopic
+from protocol.swarm.discovery import TopicState
+
+
+class TopicEvent(StrEnum):
+    """What happened to a topic (``TopicInput.event``)."""
+
+    REFRESH = "refresh"
+    """Joined, or its roles changed: look it up again."""
+    DONE = "done"
+    """Its announce / lookup ended (``clock``, ``ok``)."""
+    TICK = "tick"
+    """Time passed."""
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    LEAVE = "leave"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInput:
+    """Parent -> TopicActor.  ``event`` may be given by value ("tick"); it is stored as a TopicEvent,
+    and a name that is not one raises ValueError here."""
+
+    event: TopicEvent | str
+    now: float
+    server: bool = False
+    client: bool = False
+    clock: int = 0
+    ok: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "event", TopicEvent(self.event))
+
+
+@dataclass(frozen=True, slots=True)
+class TopicChanged:
+    """TopicActor -> parent: its state and, maybe, a query to run or an unannounce to send."""
+
+    state: TopicState
+    query: QueryTopic | None = None
+    unannounce: bool = False

@@ -1,0 +1,1 @@
+"""The NAT lab: network namespaces, NAT routers and a public DHT on one machine (holepunch.md §5)."""

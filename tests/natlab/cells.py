@@ -1,0 +1,171 @@
+"""One cell of the NAT matrix: a server peer in hA (behind rA) and a client peer in hB (behind rB),
+same Hugin group and topic, through the lab's public DHT.
+
+Implementations (``impl``):
+    "node"           tests/interop/node/swarm_peer.js --impl hugin (hyperswarm-hugin)
+    "node-upstream"  swarm_peer.js --impl upstream (hyperswarm + hyperdht, no group barrier)
+    "python"         run_node.py peer (this project)
+
+Bytes go both ways: the client writes (source mode), the server echoes, and the client checks
+the sha256 of what came back (swarm_peer.js and run_node.py peer both print ``echoed``).
+
+    result = run_cell(lab, "node", "python", "consistent", "random")
+    assert result.connected and result.sha_ok
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hyperswarm_hugin import GroupKey
+from tests.natlab.lab import LabProcess, NatLab
+
+IMPLS = ("node", "node-upstream", "python")
+SERVER_HOST = "hA"
+CLIENT_HOST = "hB"
+HOLEPUNCH_FAILURES = ("HOLEPUNCH_ABORTED", "HOLEPUNCH_DOUBLE_RANDOMIZED_NATS")
+
+
+@dataclass
+class CellResult:
+    """What one run of a cell saw.  ``seconds``: from the client process's start to its
+    connection line (comparable across implementations); ``connect_seconds``: a Node client's own
+    dht.connect-to-open time; ``error_code``: the first connect error a Node client reported;
+    ``errors``: all of them; ``sha_ok``: the echoed bytes' sha256 matched (None: not checked)."""
+
+    server_impl: str
+    client_impl: str
+    server_nat: str
+    client_nat: str
+    connected: bool = False
+    seconds: float | None = None
+    connect_seconds: float | None = None
+    error_code: str | None = None
+    errors: list[str] = field(default_factory=list)
+    sha_ok: bool | None = None
+    server_connected: bool = False
+    server_lines: list[dict[str, Any]] = field(default_factory=list)
+    client_lines: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def cell(self) -> str:
+        return f"{self.server_nat}/{self.client_nat}"
+
+    @property
+    def pair(self) -> str:
+        return f"{self.server_impl}<-{self.client_impl}"
+
+    def describe(self) -> str:
+        """Everything, for an assertion message."""
+        return (f"cell {self.cell} {self.pair}: connected={self.connected} seconds={self.seconds} "
+                f"sha_ok={self.sha_ok} errors={self.errors} note={self.note!r}\n"
+                f"  server lines: {self.server_lines[-8:]}\n  client lines: {self.client_lines[-8:]}")
+
+
+def start_peer(lab: NatLab, host: str, impl: str, *, role: str, mode: str, nbytes: int, group_seed: bytes,
+               topic: bytes, timeout: float) -> LabProcess:
+    """A swarm peer of implementation ``impl`` inside lab host ``host``, bound to 0.0.0.0."""
+    bootstrap = ",".join(lab.bootstrap)
+    label = f"{host}:{impl}-{role}"
+    if impl in ("node", "node-upstream"):
+        return lab.node(host, "swarm_peer.js", "--bootstrap", bootstrap, "--seed", os.urandom(32).hex(),
+                        "--group", group_seed.hex(), "--topic", topic.hex(),
+                        "--impl", "hugin" if impl == "node" else "upstream", "--role", role, "--mode", mode,
+                        "--bytes", str(nbytes), "--host", "0.0.0.0", "--timeout", str(int(timeout)), label=label)
+    if impl == "python":
+        return lab.python(host, "peer", "--host", "0.0.0.0", "--bootstrap", bootstrap, "--group", group_seed.hex(),
+                          "--topic", topic.hex(), "--role", role, "--mode", mode, "--bytes", str(nbytes),
+                          "--timeout", str(timeout), label=label)
+    raise ValueError(f"unknown implementation {impl!r}; one of {IMPLS}")
+
+
+def _next_lines(processes: list[LabProcess], deadline: float) -> list[tuple[LabProcess, dict[str, Any]]]:
+    """The lines that are ready on any of ``processes``, waiting up to ``deadline`` s for one."""
+    found = [(p, line) for p in processes if (line := p.read(0.001)) is not None]
+    if found or deadline <= 0:
+        return found
+    with selectors.DefaultSelector() as sel:
+        for p in processes:
+            if not p.eof and p.proc.stdout is not None:
+                sel.register(p.proc.stdout, selectors.EVENT_READ, p)
+        if not sel.get_map():
+            return []
+        for key, _ in sel.select(deadline):
+            line = key.data.read(0.01)
+            if line is not None:
+                found.append((key.data, line))
+    return found
+
+
+def run_cell(lab: NatLab, server_impl: str, client_impl: str, server_nat: str, client_nat: str, *,
+             nbytes: int = 256 * 1024, deadline: float = 30.0, give_up_after_errors: int | None = None,
+             ready_deadline: float = 30.0) -> CellResult:
+    """Set rA to ``server_nat`` and rB to ``client_nat``, start the server peer in hA, wait for
+    its ``ready`` (announced), start the client peer in hB and follow both until the client is
+    connected and the bytes came back, or ``deadline`` s after the client started, or (when
+    ``give_up_after_errors``) once a Node client reported that many failed connects without a
+    connection.  Both peers are stopped before it returns."""
+    lab.set_nat("rA", server_nat)
+    lab.set_nat("rB", client_nat)
+    result = CellResult(server_impl, client_impl, server_nat, client_nat)
+    group_seed = os.urandom(32)
+    topic = GroupKey.from_seed(group_seed).topic
+    client_mode, server_mode = "source", "echo"  # every implementation checks what it gets back
+
+    life = ready_deadline + deadline + 15
+    server = start_peer(lab, SERVER_HOST, server_impl, role="server", mode=server_mode, nbytes=nbytes,
+                        group_seed=group_seed, topic=topic, timeout=life)
+    client: LabProcess | None = None
+    try:
+        server.wait_for("ready", ready_deadline)
+        client = start_peer(lab, CLIENT_HOST, client_impl, role="client", mode=client_mode, nbytes=nbytes,
+                            group_seed=group_seed, topic=topic, timeout=deadline + 15)
+        end = client.started + deadline
+        while (left := end - time.monotonic()) > 0:
+            for process, line in _next_lines([server, client], left):
+                _take(result, process is client, line, time.monotonic() - client.started)
+            if result.connected and result.sha_ok is not None:
+                break
+            if result.sha_ok is False:
+                break
+            if give_up_after_errors and not result.connected and len(result.errors) >= give_up_after_errors:
+                result.note = f"gave up after {len(result.errors)} failed connects"
+                break
+            if server.eof or client.eof:
+                result.note = f"a peer exited: server eof={server.eof} client eof={client.eof}"
+                break
+        else:
+            result.note = result.note or f"deadline {deadline} s passed"
+    finally:
+        result.server_lines = list(server.lines)
+        lab.stop_process(server, grace=2)
+        if client is not None:
+            result.client_lines = list(client.lines)
+            lab.stop_process(client, grace=2)
+    return result
+
+
+def _take(result: CellResult, from_client: bool, line: dict[str, Any], elapsed: float) -> None:
+    event = line.get("event")
+    if event == "connection":
+        if from_client:
+            if not result.connected:
+                result.connected = True
+                result.seconds = elapsed
+                ms = line.get("connectMs")
+                result.connect_seconds = ms / 1000 if isinstance(ms, int | float) else None
+        else:
+            result.server_connected = True
+    elif event == "echoed":
+        result.sha_ok = bool(line.get("ok"))
+    elif event == "connect-error" and from_client:
+        code = str(line.get("code"))
+        result.errors.append(code)
+        result.error_code = result.error_code or code
+    elif event == "error":
+        result.errors.append(f"{'client' if from_client else 'server'} error: {line}")
