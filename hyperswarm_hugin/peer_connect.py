@@ -251,6 +251,8 @@ class Server:
         self.connections.add(conn)
         self.stats.accepted += 1
         conn.add_close_callback(lambda: self.connections.discard(conn))
+        if puncher is not None:  # a connection dropped before its first packet frees its punch sockets
+            conn.add_close_callback(puncher.destroy)
         # Handed out (and counted against the swarm's caps) once the client's first packet
         # arrived; a client that sends none is dropped after HANDSHAKE_INITIAL_TIMEOUT, or
         # sooner when MAX_UNSTARTED newer ones wait.
