@@ -24,6 +24,7 @@ from hyperswarm_hugin.errors import ConnectError, HolepunchError, ServerRefused
 from hyperswarm_hugin.holepunch import ClientPunch, HolepunchSlots
 from hyperswarm_hugin.holepuncher import Puncher
 from hyperswarm_hugin.local_addresses import local_addresses
+from protocol.admission import RateLimiter
 from protocol.dht.node import SERVER
 from protocol.dht.query import QueryReply
 from protocol.encoding import Address
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_MEMORY = 10.0
 HANDSHAKE_INITIAL_TIMEOUT = 10.0  # hyperdht: an accepted stream with no packet from the client is dropped
+PUNCH_RATE, PUNCH_BURST = 4.0, 32  # punchers a server opens (each pings DHT nodes from a socket of its own)
 MAX_UNSTARTED = 256  # accepted connections waiting for the client's first packet; past it the oldest goes
 REANNOUNCE_INTERVAL = 300.0
 REANNOUNCE_RETRY_MAX = 30.0
@@ -92,6 +94,7 @@ class Server:
         self.stats = ServerStats()
         self.connections: set[Connection] = set()
         self._unstarted: dict[Connection, None] = {}  # oldest first
+        self._punch_budget = RateLimiter(PUNCH_RATE, PUNCH_BURST, 1)
         self._recent: dict[bytes, tuple[float, list[tuple[Address, int, bytes, bool]]]] = {}
         self._public: Address | None = None
         self._firewall = firewall
@@ -216,7 +219,8 @@ class Server:
             transport.connect(payload.udx.id, client_address)
         else:
             transport.connect(payload.udx.id)  # the client's first packet tells us where it is
-            if self._public is None and not self._same_network(client_address, event.request.to, payload):
+            if self._public is None and not self._same_network(client_address, event.request.to, payload) \
+                    and self._punch_budget.allow(None, event.now):  # past it: no punching for this one
                 punch_id, puncher = self._punches.open(payload.firewall)
                 transport.on_routed = self._routed(puncher)
                 puncher.on_abort = transport.destroy

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hyperswarm_hugin import DHT, GroupKey, Hyperswarm, KeyPair, Testnet
+from hyperswarm_hugin import DHT, GroupKey, Hyperswarm, KeyPair, Testnet, peer_connect
 from hyperswarm_hugin.peer_connect import connect
 from tests.system.udp_probe import UdpProbe
 
@@ -29,6 +30,8 @@ GROUP_SEED = b"adversarial room".ljust(32, b".")
 GROUP = GroupKey.from_seed(GROUP_SEED)
 SLOWDOWN_BOUND = 2.0
 """Seconds a member may take beyond its unflooded connect time, during or right after a flood."""
+QUERY_BOUND = 5.0
+"""Seconds a query of the node's own may take right after a flood (its DHT work is not starved)."""
 RSS_BOUND = 64 * 1024 * 1024
 """Bytes the process (the node, its testnet and the member) may grow by over one flood."""
 
@@ -37,6 +40,9 @@ CASES: dict[str, dict[str, Any]] = {
                          "rate": 1000},
     "valid-mid-relayed (half-open)": {"kind": "handshakes", "mode": "relayed", "mid": "valid", "hosts": 20,
                                       "count": 3000, "rate": 1000},
+    "valid-mid-relayed at a firewalled server (punchers)": {
+        "kind": "handshakes", "mode": "relayed", "mid": "valid", "hosts": 20, "count": 3000, "rate": 1000,
+        "firewalled": True},
     "bad-mid-direct": {"kind": "handshakes", "mode": "direct", "mid": "bad", "hosts": 20, "count": 3000,
                        "rate": 1000},
     "bad-mid-relayed": {"kind": "handshakes", "mode": "relayed", "mid": "bad", "hosts": 20, "count": 3000,
@@ -103,14 +109,19 @@ async def received(runtime: Any) -> int:
 
 async def flood(case: str) -> None:
     options = dict(CASES[case])
+    firewalled = options.pop("firewalled", False)
     async with await Testnet.create(4) as net, \
-            Hyperswarm(group=GROUP, bootstrap=net.bootstrap) as swarm, DHT(bootstrap=net.bootstrap) as member:
+            DHT(bootstrap=net.bootstrap, mode="ephemeral" if firewalled else "persistent",
+                quick_firewall=not firewalled) as node, \
+            Hyperswarm(group=GROUP, dht=node) as swarm, DHT(bootstrap=net.bootstrap) as member:
+        await node.ready(10)
         await member.ready(10)
         await swarm.listen()
         server = swarm._server
         assert server is not None
         runtime = swarm._dht.runtime
         key = server.key_pair.public_key
+        assert (server._public is None) == firewalled
         unflooded = statistics.median([await member_connects(member, key) for _ in range(3)])
         options.update(to=list(runtime.server_address), server_key=key.hex(), group_seed=GROUP_SEED.hex())
         rss_before = rss()
@@ -134,20 +145,26 @@ async def flood(case: str) -> None:
             await probe.ping(runtime.server_address, tid=1)  # still up
         finally:
             probe.close()
+        start = time.monotonic()
+        await asyncio.wait_for(runtime.find_node(os.urandom(32)), QUERY_BOUND)  # our own DHT work still runs
+        own_query = time.monotonic() - start
         status = await runtime.status()
         streams = len(runtime.streams.streams)
+        sockets = len(runtime._endpoints)
         print(f"\n{case}: {done['sent']} datagrams ({done['bytes']} bytes) in {done['seconds']} s; member "
               f"connects in {unflooded * 1000:.0f} ms unflooded, {during * 1000:.0f} ms during, "
               f"{after * 1000:.0f} ms after; RSS +{grown / 2**20:.1f} MiB; refused {server.stats.refused}; "
               f"accepted {server.stats.accepted}, never started {server.stats.never_started}; "
-              f"streams now {streams} holding {runtime.streams.held_bytes()} bytes; "
-              f"malformed {status.stats.get('dropped_malformed')}")
+              f"streams now {streams} holding {runtime.streams.held_bytes()} bytes, sockets {sockets}; "
+              f"malformed {status.stats.get('dropped_malformed')}; our own query took {own_query * 1000:.0f} ms "
+              f"(requests deferred so far {status.stats.get('deferred')})")
         assert started["datagrams"] == done["sent"] > 0
         assert runtime.actor_failures == 0
         assert status.stats["datagram_errors"] == 0
         assert during <= unflooded + SLOWDOWN_BOUND
         assert after <= unflooded + SLOWDOWN_BOUND
         assert grown < RSS_BOUND
+        assert sockets <= 2 + peer_connect.MAX_UNSTARTED
 
 
 @pytest.mark.parametrize("case", list(CASES))
