@@ -5,6 +5,8 @@
     python run_node.py testnet --size N --host 127.0.0.1 [--port P]
     python run_node.py peer --bootstrap 127.0.0.1:P[,...] --group HEX [--topic HEX]
                             [--role server|client|both] [--mode echo|sink|source|idle] [--bytes N]
+                            [--host 0.0.0.0] [--relay-through HEX[,HEX]]
+    python run_node.py relay --bootstrap 127.0.0.1:P[,...] [--host H --port P] [--seed HEX]
     python run_node.py cluster --config FILE --admin-port 1900 [--system NAME] [--convention HOST:PORT]
     python run_node.py status --admin-port 1900 [--json]
     python run_node.py demo
@@ -29,8 +31,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from actors.messages import DHTStatus
-from config.settings import DHTSettings, PeerSettings, SettingsError, TestnetSettings, load_toml, merge
+from config.settings import (
+    DHTSettings,
+    PeerSettings,
+    RelaySettings,
+    SettingsError,
+    TestnetSettings,
+    load_toml,
+    merge,
+    relay_keys,
+)
 from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, fill32
+from hyperswarm_hugin.blind_relay import BlindRelayServer
 from hyperswarm_hugin.local_addresses import local_addresses
 from protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
 from protocol.encoding import Address
@@ -181,8 +193,9 @@ async def run_peer(settings: PeerSettings) -> None:
     group = group_of(settings)
     topic = bytes.fromhex(settings.topic) if settings.topic else group.topic
     key_pair = KeyPair.from_seed(bytes.fromhex(settings.seed)) if settings.seed else None
+    relays = relay_keys(settings.relay_through)
     swarm = Hyperswarm(group=group, key_pair=key_pair, bootstrap=settings.bootstrap, host=settings.host,
-                       port=settings.port)
+                       port=settings.port, relay_through=relays or None)
     tasks: set[asyncio.Task[None]] = set()
 
     def on_connection(conn: Connection, info: PeerInfo) -> None:
@@ -197,7 +210,8 @@ async def run_peer(settings: PeerSettings) -> None:
     swarm.on("connection", on_connection)
     swarm.on("refused", lambda key, reason: emit("refused", remotePublicKey=key.hex() if key else None,
                                                  reason=reason))
-    swarm.on("connect_error", lambda key, exc: emit("connect-error", remotePublicKey=key.hex(), code=exc.code))
+    swarm.on("connect_error", lambda key, exc: emit("connect-error", remotePublicKey=key.hex(), code=exc.code,
+                                                    reason=getattr(exc, "reason", exc.code), message=str(exc)))
 
     async def body() -> None:
         await swarm.start()
@@ -213,6 +227,32 @@ async def run_peer(settings: PeerSettings) -> None:
         for task in list(tasks):
             task.cancel()
         await swarm.destroy()
+        emit("stopped")
+
+
+async def run_relay(settings: RelaySettings) -> None:
+    """A blind relay for anyone: its own DHT node (persistent once reachable) and a server whose
+    connections are relay sessions."""
+    node = DHT(bootstrap=settings.bootstrap, host=settings.host, port=settings.port, firewalled=False)
+    key_pair = KeyPair.from_seed(bytes.fromhex(settings.seed)) if settings.seed else KeyPair.random()
+    relay: BlindRelayServer | None = None
+
+    async def body() -> None:
+        nonlocal relay
+        await node.start()
+        await node.ready()
+        relay = BlindRelayServer(node.runtime)
+        await node.listen(key_pair, on_connection=relay.accept)
+        host, port = node.address
+        emit("relay", publicKey=key_pair.public_key.hex(), host=host, port=port)
+
+    try:
+        await run_until_stopped(settings.timeout, body)
+    finally:
+        if relay is not None:
+            emit("relay-stats", **vars(relay.stats))
+            await relay.close()
+        await node.close()
         emit("stopped")
 
 
@@ -400,7 +440,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="source mode: bytes to send each connection; what an echo peer returns is checked")
     peer.add_argument("--host", help="IPv4 address to bind (default 127.0.0.1)")
     peer.add_argument("--port", type=int, help="DHT port (default: any free port)")
+    peer.add_argument("--relay-through", help="blind relays' public keys (HEX[,HEX...]): used when our NAT is "
+                      "random or punching to a peer failed")
     peer.add_argument("--timeout", type=float, help="stop after this many seconds")
+
+    relay = sub.add_parser("relay", help="a blind relay for anyone (its own DHT node); first line "
+                           "{\"event\": \"relay\", \"publicKey\", \"host\", \"port\"}")
+    relay.add_argument("--bootstrap", help="host:port[,host:port...] (required)")
+    relay.add_argument("--host", help="IPv4 address to bind (default 127.0.0.1)")
+    relay.add_argument("--port", type=int, help="DHT port (default: any free port)")
+    relay.add_argument("--seed", help="the relay key pair's 32-byte seed in hex (default: random)")
+    relay.add_argument("--timeout", type=float, help="stop after this many seconds")
 
     cluster = sub.add_parser("cluster", help="run the nodes of a cluster file, each in its own process")
     cluster.add_argument("--config", default=argparse.SUPPRESS, help="the cluster file (TOML)")
@@ -437,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run_demo(args.peers, timeout=30.0))
         elif args.command == "peer":
             asyncio.run(run_peer(merge(PeerSettings(), table, flags)))
+        elif args.command == "relay":
+            asyncio.run(run_relay(merge(RelaySettings(), table, flags)))
         elif args.command == "dht":
             if table.get("bootstrap") is None and flags.get("bootstrap") is None:
                 raise SettingsError("dht needs --bootstrap (host:port list, or \"\" for a bootstrapper)")

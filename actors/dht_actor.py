@@ -158,13 +158,14 @@ class DHTActor(Actor):  # type: ignore[misc]
     @staticmethod
     def _answer_handshake(node: DHTNode, msg: AnswerHandshake) -> None:
         req: m.Request = msg.request
+        socket = node.requests_socket if msg.socket is None else msg.socket
         if msg.as_response:
-            out: m.Request | m.Response = m.Response(tid=req.tid, to=msg.to, id=node.own_id_for(msg.socket),
+            out: m.Request | m.Response = m.Response(tid=req.tid, to=msg.to, id=node.own_id_for(socket),
                                                      value=msg.value)
         else:
-            out = m.Request(tid=req.tid, to=msg.to, command=req.command, id=node.own_id_for(msg.socket),
+            out = m.Request(tid=req.tid, to=msg.to, command=req.command, id=node.own_id_for(socket),
                             target=req.target, value=msg.value)
-        node.send_raw(out.encode(), msg.to, msg.socket)
+        node.send_raw(out.encode(), msg.to, socket)
 
     def _status(self, node: DHTNode, request_id: int) -> DHTStatus:
         return DHTStatus(

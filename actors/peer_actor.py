@@ -43,7 +43,7 @@ class PeerActor(Actor):  # type: ignore[misc]
         super().__init__()
         self.state: PeerState | None = None
 
-    def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
+    def receiveMessage(self, msg: object, sender: ActorAddress) -> None:
         if isinstance(msg, RestoreState):
             assert isinstance(msg.state, PeerState)
             self.state = msg.state

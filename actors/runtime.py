@@ -216,7 +216,8 @@ class NodeRuntime:
         if endpoint is not None:
             endpoint.send_with_ttl(b"\x00", address, ttl)
 
-    def answer_handshake(self, request: Any, to: Address, socket: int, value: bytes, *, as_response: bool) -> None:
+    def answer_handshake(self, request: Any, to: Address, socket: int | None, value: bytes, *,
+                         as_response: bool) -> None:
         self._tell(AnswerHandshake(request, to, socket, value, as_response))
 
     def configure_auth(self, config: ConfigureAuth) -> bytes | None:

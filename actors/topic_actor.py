@@ -7,7 +7,7 @@ to run or an unannounce to send.  Time arrives in the messages.
 from __future__ import annotations
 
 import random
-from typing import Any, assert_never
+from typing import assert_never
 
 from thespian.actors import Actor, ActorAddress
 
@@ -23,7 +23,7 @@ class TopicActor(Actor):  # type: ignore[misc]
         self.settle_delay = 1.0
         self.rng = random.Random()
 
-    def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
+    def receiveMessage(self, msg: object, sender: ActorAddress) -> None:
         if isinstance(msg, RestoreState):
             assert isinstance(msg.state, tuple)
             self.state, self.settle_delay, seed = msg.state

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from actors.udp import UdpEndpoint
 from protocol.encoding import Address
-from protocol.udx.packet import DATA, HEADER_SIZE, udx_stream_id
+from protocol.udx.packet import DATA, DESTROY, HEADER_SIZE, udx_stream_id
 from protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
 log = logging.getLogger(__name__)
@@ -101,8 +101,7 @@ class StreamTransport:
     def release_endpoint(self) -> None:
         """The stream is gone: a pooled socket it held may close."""
         if self.endpoint.pooled:
-            endpoint = self.endpoint
-            endpoint.release()
+            self.endpoint.release()
 
     def write(self, data: bytes) -> None:
         self.stream.write(data)
@@ -225,6 +224,43 @@ class StreamMux:
         self.packets_in = 0
         self.receive_limit = NODE_RECEIVE_LIMIT
         self.dropped_over_limit = 0
+        self.relay_links: dict[int, RelayLink] = {}
+        self.relayed_packets = 0
+
+    def _free_id(self) -> int:
+        local_id = self.rng.getrandbits(32)
+        while local_id in self.streams or local_id in self.relay_links:
+            local_id = self.rng.getrandbits(32)
+        return local_id
+
+    def relay_pair(self, initiator_id: int, responder_id: int) -> tuple[RelayLink, RelayLink]:
+        """Two relay streams joined to each other (a blind relay's pairing): each is bound to its
+        peer by the first packet that arrives for it, and every packet is passed on to the
+        other's peer with only the stream id rewritten (libudx's ``relayTo``)."""
+        a = RelayLink(self._free_id(), initiator_id)
+        self.relay_links[a.id] = a
+        b = RelayLink(self._free_id(), responder_id)
+        self.relay_links[b.id] = b
+        a.other, b.other = b, a
+        return a, b
+
+    def unlink(self, link: RelayLink) -> None:
+        """Drop a relay pairing (both of its streams)."""
+        for side in (link, link.other):
+            if side is not None and self.relay_links.get(side.id) is side:
+                del self.relay_links[side.id]
+                side.release()
+
+    def _relay(self, link: RelayLink, data: bytes, source: Address, endpoint: UdpEndpoint) -> None:
+        if link.address is None:
+            link.bind(endpoint, source)  # the firewall hook of a relay stream
+        other = link.other
+        if other is None or other.address is None or other.endpoint is None:
+            return  # the other peer has not spoken yet: its packets will come again
+        self.relayed_packets += 1
+        other.endpoint.send(data[:4] + other.remote_id.to_bytes(4, "little") + data[8:], other.address)
+        if data[2] & DESTROY:
+            self.unlink(link)
 
     def create(self, endpoint: UdpEndpoint, *, local_id: int | None = None,
                max_payload: int = DEFAULT_PAYLOAD) -> StreamTransport:
@@ -254,7 +290,8 @@ class StreamMux:
         """Hand UDX packets for live streams to them; return every other datagram (for the DHT).
         ``endpoint`` is the socket they arrived on."""
         streams = self.streams
-        if not streams:
+        relay_links = self.relay_links
+        if not streams and not relay_links:
             return datagrams
         rest: list[tuple[bytes, Address]] = []
         touched: dict[int, StreamTransport] = {}
@@ -263,6 +300,9 @@ class StreamMux:
         for data, source in datagrams:
             sid = udx_stream_id(data)
             if sid is not None:
+                if relay_links and (link := relay_links.get(sid)) is not None:
+                    self._relay(link, data, source, endpoint)
+                    continue
                 transport = streams.get(sid)
                 if transport is not None and (not transport.stream.closed or transport.stream.linger_until):
                     if over_limit and data[2] & DATA:
@@ -287,3 +327,26 @@ class StreamMux:
             transport.flush()
             transport._after()
         return rest
+
+
+class RelayLink:
+    """One half of a relay pairing: our relay stream ``id`` facing a peer whose stream is
+    ``remote_id``, at the socket and address its first packet came from."""
+
+    __slots__ = ("address", "endpoint", "id", "other", "remote_id")
+
+    def __init__(self, local_id: int, remote_id: int) -> None:
+        self.id = local_id
+        self.remote_id = remote_id
+        self.endpoint: UdpEndpoint | None = None
+        self.address: Address | None = None
+        self.other: RelayLink | None = None
+
+    def bind(self, endpoint: UdpEndpoint, address: Address) -> None:
+        endpoint.hold()
+        self.endpoint, self.address = endpoint, address
+
+    def release(self) -> None:
+        if self.endpoint is not None and self.endpoint.pooled:
+            self.endpoint.release()
+        self.endpoint = None

@@ -96,6 +96,8 @@ def _node(kind: str, table: dict[str, Any], index: int) -> NodeSpec:
                 raise SettingsError(f"peer {name}: a topic is 32 bytes of hex")
         if spec.group is not None and not _hex(spec.group, f"peer {name}: group"):
             raise SettingsError(f"peer {name}: group must not be empty")
+        if spec.invite is not None and (not isinstance(spec.invite, str) or not spec.invite):
+            raise SettingsError(f"peer {name}: invite must be non-empty text")
     if spec.seed is not None and len(_hex(spec.seed, f"node {name}: seed")) != 32:
         raise SettingsError(f"node {name}: seed is 32 bytes of hex")
     return spec

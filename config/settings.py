@@ -109,6 +109,7 @@ class PeerSettings:
     bytes: int = 0
     host: str = "127.0.0.1"
     port: int = 0
+    relay_through: str | None = None
     timeout: float | None = None
 
     def validated(self) -> PeerSettings:
@@ -118,6 +119,8 @@ class PeerSettings:
             raise SettingsError("peer needs --bootstrap host:port[,host:port...]")
         if (self.group is None) == (self.invite is None):
             raise SettingsError("peer needs exactly one of --group HEX (the group seed) or --invite TEXT")
+        if self.invite is not None and not self.invite:
+            raise SettingsError("--invite must not be empty")
         for name in ("group", "topic", "seed"):
             value = getattr(self, name)
             if value is not None:
@@ -133,11 +136,56 @@ class PeerSettings:
             raise SettingsError(f"mode must be echo, sink, source or idle, got {self.mode!r}")
         if self.bytes < 0:
             raise SettingsError("bytes must not be negative")
+        relay_keys(self.relay_through)
         _check_timeout(self.timeout)
         return self
 
 
-S = TypeVar("S", DHTSettings, TestnetSettings, PeerSettings)
+def relay_keys(text: str | None) -> list[bytes]:
+    """``--relay-through HEX[,HEX...]``: blind relays' public keys."""
+    if text is None:
+        return []
+    keys = []
+    for part in text.split(","):
+        try:
+            key = bytes.fromhex(part.strip())
+        except ValueError:
+            raise SettingsError(f"--relay-through takes hex public keys, got {part!r}") from None
+        if len(key) != 32:
+            raise SettingsError("--relay-through: a relay's public key is 32 bytes of hex")
+        keys.append(key)
+    if not keys:
+        raise SettingsError("--relay-through needs at least one key")
+    return keys
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """A blind relay on its own DHT node (``run_node.py relay``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    bootstrap: list[Address] = field(default_factory=list)
+    seed: str | None = None
+    timeout: float | None = None
+
+    def validated(self) -> RelaySettings:
+        check_host(self.host)
+        check_port(self.port)
+        if not self.bootstrap:
+            raise SettingsError("relay needs --bootstrap host:port[,host:port...]")
+        if self.seed is not None:
+            try:
+                raw = bytes.fromhex(self.seed)
+            except ValueError:
+                raise SettingsError(f"--seed must be hex, got {self.seed!r}") from None
+            if len(raw) != 32:
+                raise SettingsError("--seed must be 32 bytes of hex")
+        _check_timeout(self.timeout)
+        return self
+
+
+S = TypeVar("S", DHTSettings, TestnetSettings, PeerSettings, RelaySettings)
 
 
 def _check_timeout(timeout: float | None) -> None:

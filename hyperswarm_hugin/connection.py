@@ -13,6 +13,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
+from actors.udp import UdpEndpoint
 from actors.udx_io import StreamTransport
 from protocol.noise import HandshakeResult
 from protocol.secret_stream import MAX_MESSAGE, SecretStream, SecretStreamError
@@ -53,6 +54,7 @@ class Connection:
         self.raw_bytes_read = 0
         self.raw_bytes_written = 0
         self.connect_seconds: float | None = None  # a client's connect, from its call to the open
+        self.relayed = False  # the stream goes through a blind relay
         self._keep_alive = keep_alive
         self._keep_alive_timer: asyncio.TimerHandle | None = None
         self._send(self._secret.header_frame())
@@ -63,6 +65,14 @@ class Connection:
     def holepunched(self) -> bool:
         """Whether the stream runs over a puncher socket (a path made by NAT holepunching)."""
         return self._transport.endpoint.pooled
+
+    @property
+    def route(self) -> tuple[UdpEndpoint, tuple[str, int]]:
+        """The socket and address the stream's packets go to (where a relay is reached)."""
+        address = self._transport.remote_address
+        if address is None:
+            raise ConnectionError("the stream has no remote address yet")
+        return self._transport.endpoint, address
 
     @property
     def remote_address(self) -> tuple[str, int] | None:

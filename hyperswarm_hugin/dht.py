@@ -9,6 +9,8 @@ from typing import Any
 
 from actors.messages import DHTStatus, FindNodeResult, PingResult
 from actors.runtime import NodeRuntime, RuntimeConfig
+from hyperswarm_hugin import arguments as check
+from hyperswarm_hugin.blind_relay import RelayThrough, check_relay_through
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.peer_connect import Server, connect
 from protocol.dht.events import DHTEvent
@@ -49,6 +51,11 @@ class DHT:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if bootstrap is None:
             raise ValueError("bootstrap must be given explicitly (a list, possibly empty)")
+        bootstrap = check.addresses(bootstrap, "bootstrap", "a bootstrap node") or []
+        check.host(host)
+        check.port(port)
+        if seed is not None:
+            check.non_negative_int(seed, "seed")
         is_bootstrapper = not bootstrap
         options = NodeOptions(
             bootstrap=list(bootstrap),
@@ -99,17 +106,23 @@ class DHT:
 
     def on_event(self, listener: Callable[[DHTEvent], None]) -> None:
         """Call ``listener`` with each node event (ready, persistent)."""
+        check.callback(listener, "listener", "(event)", optional=False)
         self.runtime.listeners.append(listener)
 
     async def ready(self, timeout: float | None = None) -> None:
         """Wait until bootstrapped."""
+        if timeout is not None:
+            check.seconds(timeout, "timeout")
         await asyncio.wait_for(self.runtime.ready(), timeout)
 
     async def find_node(self, target: bytes) -> FindNodeResult:
         """Iterative lookup of ``target``: the up-to-20 closest nodes that replied."""
+        target = check.bytes32(target, "target")
         return await self.runtime.find_node(target)
 
     async def ping(self, address: Address) -> PingResult:
+        """Ping the DHT node at ``address`` ((host, port) or "host:port")."""
+        address = check.address(address, "address")
         return await self.runtime.ping(address)
 
     async def status(self) -> DHTStatus:
@@ -120,37 +133,58 @@ class DHT:
     async def listen(self, key_pair: KeyPair, *, group: GroupKey | None = None,
                      firewall: Callable[[bytes, Any], bool] | None = None,
                      on_connection: Callable[[Connection], None] | None = None,
-                     share_local_address: bool = True) -> Server:
+                     share_local_address: bool = True, relay_through: RelayThrough = None,
+                     holepunch: bool = True) -> Server:
         """A server on ``key_pair``: announced at the closest nodes, handing each accepted client
         to ``on_connection``.  With ``group``, clients without that group's ``mid`` are refused
         before anything is allocated; ``firewall(remote_public_key, payload)`` returning True
         refuses (and bans) a client.  ``share_local_address=False`` keeps our local addresses
-        out of handshakes (clients on our network then holepunch, as hyperdht's option)."""
+        out of handshakes (clients on our network then holepunch, as hyperdht's option).
+        ``relay_through`` (a blind relay's public key, a list of them, or a function returning one
+        or None) also pairs each client that must holepunch through that relay; ``holepunch=False``
+        never punches."""
+        check.key_pair(key_pair)
+        check.group(group)
+        check.callback(firewall, "firewall", "(remote_public_key, payload) -> bool")
+        check.callback(on_connection, "on_connection", "(connection)")
         server = Server(self.runtime, key_pair, group=group, firewall=firewall, on_connection=on_connection,
-                        share_local_address=share_local_address)
+                        share_local_address=share_local_address, relay_through=check_relay_through(relay_through),
+                        holepunch=bool(holepunch))
         await server.listen()
         return server
 
     async def connect(self, remote_public_key: bytes, key_pair: KeyPair | None = None, *,
                       group: GroupKey | None = None, relay_addresses: list[Address] | None = None,
-                      local_connection: bool = True, fast_open: bool = True) -> Connection:
+                      local_connection: bool = True, fast_open: bool = True,
+                      relay_through: RelayThrough = None, holepunch: bool = True) -> Connection:
         """Connect to the server listening on ``remote_public_key``.
 
         Raises :class:`ConnectError` with a ``code`` (PEER_NOT_FOUND, PEER_CONNECTION_FAILED,
         HOLEPUNCH_ABORTED, ...) or, with ``group``, :class:`ServerRefused` at once when the
         server's ``mid`` is not our group's.  ``local_connection=False`` never uses the server's
         local address (on one host or LAN the peers then holepunch); ``fast_open=False`` sends no
-        probe before the first holepunch round."""
+        probe before the first holepunch round; ``relay_through`` (a blind relay's public key, a
+        list, or a function) pairs the stream through that relay while punching runs (the first
+        path that works is used; ``Connection.relayed`` says which); ``holepunch=False`` never
+        punches.  A ``remote_public_key`` that
+        is not an Ed25519 public key raises ValueError at once."""
+        remote_public_key = check.public_key(remote_public_key, "remote_public_key")
+        if key_pair is not None:
+            check.key_pair(key_pair)
+        check.group(group)
+        relays = check.addresses(relay_addresses, "relay_addresses", "a relay address")
         return await connect(self.runtime, key_pair or KeyPair.random(), remote_public_key, group=group,
-                             relay_addresses=relay_addresses, local_connection=local_connection,
-                             fast_open=fast_open)
+                             relay_addresses=relays, local_connection=local_connection,
+                             fast_open=fast_open, relay_through=check_relay_through(relay_through),
+                             holepunch=bool(holepunch))
 
     # ------------------------------------------------------------------ hyperdht records
 
     async def announce(self, topic: bytes, key_pair: KeyPair, relay_addresses: list[Address] | None = None) -> int:
         """Announce ``key_pair.public_key`` on ``topic`` at the closest nodes; returns how many took it."""
-        _check_key(topic, "topic")
-        peer = h.PeerRecord(key_pair.public_key, list(relay_addresses or [])[:3])
+        topic = check.bytes32(topic, "topic")
+        check.key_pair(key_pair)
+        peer = h.PeerRecord(key_pair.public_key, (check.addresses(relay_addresses, "relay_addresses") or [])[:3])
         encoded = peer.encode()
         accepted = 0
 
@@ -169,7 +203,8 @@ class DHT:
 
     async def unannounce(self, topic: bytes, key_pair: KeyPair) -> int:
         """Remove our record for ``topic`` from every close node that lists it; returns how many."""
-        _check_key(topic, "topic")
+        topic = check.bytes32(topic, "topic")
+        check.key_pair(key_pair)
         peer = h.PeerRecord(key_pair.public_key, [])
         encoded = peer.encode()
         asked = 0
@@ -194,14 +229,15 @@ class DHT:
     async def lookup(self, topic: bytes) -> list[h.PeerRecord]:
         """The peers announced on ``topic`` (each public key once); :class:`DHTError` if no DHT
         node replied at all (an empty list means nodes answered and hold no peer)."""
-        _check_key(topic, "topic")
+        topic = check.bytes32(topic, "topic")
         return _peers(_replied(await self.runtime.query(topic, h.LOOKUP), "lookup"))
 
     async def announce_and_lookup(self, topic: bytes, key_pair: KeyPair,
                                   relay_addresses: list[Address] | None = None) -> list[h.PeerRecord]:
         """Announce on ``topic`` (as :meth:`announce`) and return the peers the same query found."""
-        _check_key(topic, "topic")
-        peer = h.PeerRecord(key_pair.public_key, list(relay_addresses or [])[:3])
+        topic = check.bytes32(topic, "topic")
+        check.key_pair(key_pair)
+        peer = h.PeerRecord(key_pair.public_key, (check.addresses(relay_addresses, "relay_addresses") or [])[:3])
         encoded = peer.encode()
 
         def commit(reply: QueryReply) -> tuple[int, bytes] | None:
@@ -217,7 +253,8 @@ class DHT:
 
     async def lookup_and_unannounce(self, topic: bytes, key_pair: KeyPair) -> list[h.PeerRecord]:
         """Look ``topic`` up and take our record back wherever it is listed (hyperdht's lookupAndUnannounce)."""
-        _check_key(topic, "topic")
+        topic = check.bytes32(topic, "topic")
+        check.key_pair(key_pair)
         peer = h.PeerRecord(key_pair.public_key, [])
         encoded = peer.encode()
 
@@ -231,7 +268,7 @@ class DHT:
 
     async def find_peer(self, public_key: bytes) -> h.PeerRecord | None:
         """The record a listening server left at the nodes closest to ``hash(public_key)``."""
-        _check_key(public_key, "public key")
+        public_key = check.public_key(public_key, "public_key")
         result = await self.runtime.query(blake2b_256(public_key), h.FIND_PEER)
         for reply in result.closest:
             if reply.value:
@@ -243,8 +280,9 @@ class DHT:
 
     async def immutable_put(self, value: bytes) -> bytes:
         """Store ``value`` at the nodes closest to its hash; returns the hash (its address)."""
-        if not value:
-            raise ValueError("an immutable value must not be empty")
+        if not isinstance(value, bytes | bytearray) or not value:
+            raise ValueError("value must be non-empty bytes (an immutable value)")
+        value = bytes(value)
         target = blake2b_256(value)
         result = await self.runtime.query(target, h.IMMUTABLE_GET, commit=lambda r: (h.IMMUTABLE_PUT, value))
         if result.error is not None:
@@ -253,7 +291,7 @@ class DHT:
 
     async def immutable_get(self, target: bytes) -> bytes | None:
         """The value whose hash is ``target``, or None."""
-        _check_key(target, "hash")
+        target = check.bytes32(target, "target")
         result = await self.runtime.query(target, h.IMMUTABLE_GET)
         for reply in result.closest:
             if reply.value and blake2b_256(reply.value) == target:
@@ -262,10 +300,11 @@ class DHT:
 
     async def mutable_put(self, key_pair: KeyPair, value: bytes, seq: int = 0) -> None:
         """Store a signed ``value`` under ``key_pair``'s public key, with sequence ``seq``."""
-        if not value:
-            raise ValueError("a mutable value must not be empty")
-        if seq < 0:
-            raise ValueError("seq must not be negative")
+        check.key_pair(key_pair)
+        if not isinstance(value, bytes | bytearray) or not value:
+            raise ValueError("value must be non-empty bytes (a mutable value)")
+        value = bytes(value)
+        check.non_negative_int(seq, "seq")
         signature = sign_mutable(key_pair, seq, value)
         put = h.MutablePut(key_pair.public_key, seq, value, signature).encode()
         result = await self.runtime.query(blake2b_256(key_pair.public_key), h.MUTABLE_GET, _uint(0),
@@ -275,7 +314,8 @@ class DHT:
 
     async def mutable_get(self, public_key: bytes, seq: int = 0) -> h.MutableRecord | None:
         """The newest correctly signed value under ``public_key`` with at least ``seq``."""
-        _check_key(public_key, "public key")
+        public_key = check.public_key(public_key, "public_key")
+        check.non_negative_int(seq, "seq")
         result = await self.runtime.query(blake2b_256(public_key), h.MUTABLE_GET, _uint(seq))
         best: h.MutableRecord | None = None
         for reply in result.closest:
@@ -307,11 +347,6 @@ class DHT:
 
 class DHTError(Exception):
     """A DHT operation that could not be completed (e.g. no node accepted a write)."""
-
-
-def _check_key(value: bytes, what: str) -> None:
-    if not isinstance(value, bytes | bytearray) or len(value) != 32:
-        raise ValueError(f"a {what} is 32 bytes")
 
 
 def _replied(result: FindNodeResult, what: str) -> FindNodeResult:
@@ -357,8 +392,11 @@ class Testnet:
     @classmethod
     async def create(cls, size: int = 5, host: str = "127.0.0.1", port: int = 0,
                      ready_timeout: float = 30.0) -> Testnet:
-        if size < 1:
-            raise ValueError("a testnet has at least one node")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"size must be at least 1 (a testnet has at least one node), got {size!r}")
+        check.host(host)
+        check.port(port)
+        check.seconds(ready_timeout, "ready_timeout")
         nodes = [await DHT.bootstrapper(host, port)]
         net = cls(nodes)
         try:

@@ -28,10 +28,12 @@ class TopicDiscovery:
 
     @property
     def is_server(self) -> bool:
+        """Some session announces the topic."""
         return any(s.is_server for s in self.sessions)
 
     @property
     def is_client(self) -> bool:
+        """Some session looks the topic up."""
         return any(s.is_client for s in self.sessions)
 
     def _roles_changed(self) -> None:
@@ -56,6 +58,7 @@ class TopicDiscovery:
         return not self.destroyed
 
     async def destroy(self) -> None:
+        """Leave the topic (every session of it)."""
         await self.swarm.leave(self.topic)
 
 
@@ -70,6 +73,7 @@ class PeerDiscovery:
 
     @property
     def topic(self) -> bytes:
+        """The topic this session joined."""
         return self.discovery.topic
 
     async def flushed(self) -> bool:

@@ -107,6 +107,7 @@ class ClientPunch:
         remote = self.secure.open(reply.payload)
         if remote is None:
             raise HolepunchError.invalid()
+        log.debug("holepunch round %d via %s: sent %s, got %s", payload.round, relay, payload, remote)
         if remote.error != PayloadError.NONE:
             raise HolepunchError.remote_aborted(remote.error)
         echoed = remote.remote_token is not None and payload.token is not None and remote.remote_token == payload.token
@@ -237,6 +238,7 @@ class HolepunchSlots:
         msg: h.Holepunch = event.holepunch
         slot = self._slots.get(msg.id)
         if slot is None or slot.secure is None or msg.peer_address is None:
+            log.debug("holepunch for slot %d: %s", msg.id, "no such slot" if slot is None else "not ready")
             return
         self.runtime.loop.create_task(self._answer(event, slot))
 
@@ -249,22 +251,23 @@ class HolepunchSlots:
             return
         msg: h.Holepunch = event.holepunch
         assert slot.secure is not None
+        log.debug("holepunch slot %d answers %s from socket %s", msg.id, payload[0], payload[1])
         value = h.Holepunch(h.FROM_SERVER, 0, slot.secure.seal(payload[0]), msg.peer_address).encode()
         self.runtime.answer_handshake(event.request, event.source, payload[1], value, as_response=False)
 
-    async def _round(self, event: IncomingHolepunch, slot: _Slot) -> tuple[HolepunchPayload, int] | None:
+    async def _round(self, event: IncomingHolepunch, slot: _Slot) -> tuple[HolepunchPayload, int | None] | None:
         msg: h.Holepunch = event.holepunch
         assert msg.peer_address is not None and slot.secure is not None
         puncher = slot.puncher
         if puncher.destroyed:
-            return self._abort(slot, event.socket)
+            return self._abort(slot)
         remote = slot.secure.open(msg.payload)
         if remote is None:
             return None
         from_our_relay = any(r.relay_address == event.source for r in self.relays)
         if remote.error != PayloadError.NONE:
             slot.round = max(slot.round, remote.round)
-            return self._abort(slot, event.socket)
+            return self._abort(slot)
         token = slot.secure.token(msg.peer_address[0])
         echoed = from_our_relay and remote.remote_token is not None and remote.remote_token == token
         if event.socket == puncher.socket:
@@ -281,7 +284,7 @@ class HolepunchSlots:
             if puncher.destroyed:
                 return None
             if not stable:
-                return self._abort(slot, event.socket)
+                return self._abort(slot)
         advertised = puncher.nat.advertised or []
         if puncher.nat.firewall in (Firewall.CONSISTENT, Firewall.OPEN) and remote.remote_address is not None \
                 and remote.remote_address in advertised:
@@ -292,9 +295,9 @@ class HolepunchSlots:
                 slot.timer = None
             if is_random_pair(puncher.nat.firewall, puncher.remote_firewall) and \
                     not self.runtime.punch_budget.allows(self.runtime.loop.time()):
-                return self._abort(slot, event.socket, PayloadError.TRY_LATER)
+                return self._abort(slot, PayloadError.TRY_LATER)
             if not await puncher.punch():
-                return None if puncher.destroyed else self._abort(slot, event.socket)
+                return None if puncher.destroyed else self._abort(slot)
             if puncher.destroyed:
                 return None
         if puncher.nat.firewall != Firewall.UNKNOWN:
@@ -306,11 +309,11 @@ class HolepunchSlots:
         )
         return reply, puncher.socket
 
-    def _abort(self, slot: _Slot, socket: int,
-               error: PayloadError = PayloadError.ABORTED) -> tuple[HolepunchPayload, int]:
+    def _abort(self, slot: _Slot, error: PayloadError = PayloadError.ABORTED) -> tuple[HolepunchPayload, None]:
+        """An abort, sent from the node's own socket (server.js: the puncher's may be closed)."""
         payload = HolepunchPayload(error=error, firewall=Firewall.UNKNOWN, round=slot.round)
         slot.puncher.destroy()
-        return payload, socket
+        return payload, None
 
 
 def connect_error_of(exc: BaseException) -> ConnectError:

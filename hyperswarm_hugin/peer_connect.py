@@ -19,6 +19,15 @@ from typing import Any
 
 from actors.messages import AdmitHandshake, CheckPeer, ConfigureAuth, IncomingHandshake, Verdict
 from actors.runtime import NodeRuntime
+from actors.udx_io import StreamTransport
+from hyperswarm_hugin.blind_relay import (
+    RelayedPath,
+    RelayThrough,
+    check_relay_through,
+    new_token,
+    pair_through_relay,
+    select_relay,
+)
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.errors import ConnectError, HolepunchError, ServerRefused
 from hyperswarm_hugin.holepunch import ClientPunch, HolepunchSlots
@@ -39,6 +48,7 @@ from protocol.hyperdht.payloads import (
     HolepunchInfo,
     NoisePayload,
     RelayInfo,
+    RelayThroughInfo,
     UdxInfo,
 )
 from protocol.hyperdht.signing import blake2b_256, sign_announce
@@ -71,6 +81,7 @@ class ServerStats:
     never_started: int = 0  # accepted, but the client sent no packet within HANDSHAKE_INITIAL_TIMEOUT
     refused: dict[str, int] = field(default_factory=dict)
     holepunched: int = 0  # accepted clients whose first packet ended a punch in progress
+    relayed: int = 0  # accepted clients paired through a blind relay
 
 
 class Server:
@@ -81,9 +92,13 @@ class Server:
                  on_connection: Callable[[Connection], None] | None = None,
                  admit: Callable[[bytes], str | None] | None = None,
                  on_refused: Callable[[str, bytes | None], None] | None = None,
-                 share_local_address: bool = True) -> None:
+                 share_local_address: bool = True, relay_through: RelayThrough = None,
+                 holepunch: bool = True) -> None:
         """``admit(remote_public_key)`` runs after the group and firewall checks passed and returns
-        a refusal reason or None; ``on_refused(reason, remote_public_key or None)`` sees every refusal."""
+        a refusal reason or None; ``on_refused(reason, remote_public_key or None)`` sees every refusal.
+        ``relay_through`` (a blind relay's key, a list, or a function returning one or None) pairs
+        each client that must holepunch through that relay too; ``holepunch=False`` never punches
+        (hyperdht's ``holepunch: false``: such clients come through a relay or not at all)."""
         self.runtime = runtime
         self.key_pair = key_pair
         self.group = group
@@ -105,6 +120,9 @@ class Server:
         self._announce_failures = 0
         self._punches = HolepunchSlots(runtime)
         self._share_local_address = share_local_address
+        self._relay_through = check_relay_through(relay_through)
+        self._relaying: set[asyncio.Task[None]] = set()
+        self._holepunch = holepunch
         self.mid = runtime.configure_auth(ConfigureAuth(group, key_pair, firewall))
 
     async def listen(self) -> None:
@@ -154,6 +172,8 @@ class Server:
             self._refresh_task.cancel()
         self.runtime.serve(self.target, None)
         self._punches.close()
+        for task in list(self._relaying):
+            task.cancel()
         record = h.PeerRecord(self.key_pair.public_key, []).encode()
 
         def commit(reply: QueryReply) -> tuple[int, bytes] | None:
@@ -215,15 +235,24 @@ class Server:
         transport = self.runtime.create_stream(SERVER)
         puncher = None
         punch_id = 0
+        pairing: tuple[bytes, bytes, bool] | None = None
+        our_relay = None
         if direct or payload.firewall == FIREWALL_OPEN:
             transport.connect(payload.udx.id, client_address)
         else:
             transport.connect(payload.udx.id)  # the client's first packet tells us where it is
-            if self._public is None and not self._same_network(client_address, event.request.to, payload) \
+            if (relay_key := select_relay(self._relay_through)) is not None:
+                our_relay = RelayThroughInfo(relay_key, new_token())
+                pairing = (our_relay.public_key, our_relay.token, True)
+            elif payload.relay_through is not None:
+                pairing = (payload.relay_through.public_key, payload.relay_through.token, False)
+            if self._public is None and self._holepunch and \
+                    not self._same_network(client_address, event.request.to, payload) \
                     and self._punch_budget.allow(None, event.now):  # past it: no punching for this one
                 punch_id, puncher = self._punches.open(payload.firewall)
                 transport.on_routed = self._routed(puncher)
-                puncher.on_abort = transport.destroy
+                if pairing is None:  # with a relay coming, a failed punch is no failure
+                    puncher.on_abort = transport.destroy
         local = local_addresses(self.runtime.server_address) if self._share_local_address else []
         addresses = ([self._public] if self._public else []) + [a for a in local if a != self._public]
         reply = NoisePayload(
@@ -232,6 +261,7 @@ class Server:
             addresses4=addresses,
             udx=UdxInfo(transport.id),
             secret_stream_version=1,
+            relay_through=our_relay,
             relay_addresses=list(self.relay_addresses),
             mid=self.mid,
         )
@@ -254,6 +284,8 @@ class Server:
         conn = Connection(transport, hs.result)
         self.connections.add(conn)
         self.stats.accepted += 1
+        if pairing is not None:
+            self._relay(conn, transport, pairing)
         conn.add_close_callback(lambda: self.connections.discard(conn))
         if puncher is not None:  # a connection dropped before its first packet frees its punch sockets
             conn.add_close_callback(puncher.destroy)
@@ -266,6 +298,35 @@ class Server:
             self._never_started(next(iter(self._unstarted)))
         transport.expect_start(HANDSHAKE_INITIAL_TIMEOUT, lambda: self._started(conn),
                                lambda: self._never_started(conn))
+
+    def _relay(self, conn: Connection, transport: StreamTransport, pairing: tuple[bytes, bytes, bool]) -> None:
+        """Pair ``transport`` through the blind relay too (hyperdht's ``_relayConnection``); a
+        direct path found first (the client's first packet) wins and the relay is let go."""
+        key, token, initiator = pairing
+
+        async def run() -> None:
+            try:
+                path = await pair_through_relay(self.runtime, key, token, is_initiator=initiator,
+                                                transport=transport, unless_routed=True)
+            except ConnectError as exc:
+                log.info("relay pairing failed: %s", exc)
+                if transport.remote_address is None:
+                    conn.destroy(exc)
+                return
+            if path is None:
+                return
+            self.stats.relayed += 1
+            conn.relayed = True
+            conn.add_close_callback(path.close)
+
+        task = self.runtime.loop.create_task(run())
+        self._relaying.add(task)
+        task.add_done_callback(self._relaying.discard)
+
+        def stop_pairing() -> None:
+            task.cancel()
+
+        conn.add_close_callback(stop_pairing)
 
     def _started(self, conn: Connection) -> None:
         self._unstarted.pop(conn, None)
@@ -325,12 +386,16 @@ async def _handshake_via(runtime: NodeRuntime, address: Address, target: bytes, 
 
 async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: bytes, *,
                   group: GroupKey | None = None, relay_addresses: list[Address] | None = None,
-                  local_connection: bool = True, fast_open: bool = True) -> Connection:
+                  local_connection: bool = True, fast_open: bool = True,
+                  relay_through: RelayThrough = None, holepunch: bool = True) -> Connection:
     """Connect to the server listening on ``remote_public_key``; returns the encrypted connection.
 
     ``local_connection=False`` never takes the server's local address (hyperdht's
     ``localConnection``): behind one NAT, or on one host, the peers then holepunch.
-    ``fast_open=False`` sends no probe before the first holepunch round (``fastOpen``)."""
+    ``fast_open=False`` sends no probe before the first holepunch round (``fastOpen``).
+    ``relay_through`` (a blind relay's key, a list, or a function returning one) pairs the
+    stream through that relay while punching runs; whichever path comes first is used.
+    ``holepunch=False`` never punches: without a relay that is HOLEPUNCH_ABORTED."""
     if len(remote_public_key) != 32:
         raise ValueError("a public key is 32 bytes")
     started = runtime.loop.time()
@@ -342,6 +407,8 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     # first packet arrives, and we send none until its mid verified.  An outsider's server (an
     # upstream peer that checks no mid) so never sees a connection from us, not even briefly.
     claim_open = ours is not None and group is None
+    relay_key = select_relay(relay_through)
+    relay_token = new_token() if relay_key is not None else None
     transport = runtime.create_stream(SERVER)
     try:
         local = local_addresses(runtime.server_address) if local_connection else []
@@ -350,6 +417,8 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
             addresses4=([ours] if ours else []) + [a for a in local if a != ours],
             udx=UdxInfo(transport.id),
             secret_stream_version=1,
+            relay_through=RelayThroughInfo(relay_key, relay_token)
+            if relay_key is not None and relay_token is not None else None,
             mid=mid,
         )
         hs = NoiseHandshake(key_pair, initiator=True, remote_public_key=remote_public_key)
@@ -389,6 +458,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
         transport.connect(remote.udx.id)
         holepunchable = remote.holepunch is not None and bool(remote.holepunch.relays)
         client_address = response.to
+        relayed_path: RelayedPath | None = None
         if not relayed:
             transport.remote_address = relay
         elif remote.firewall == FIREWALL_OPEN or not holepunchable:
@@ -404,18 +474,65 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
                 raise HolepunchError.aborted("the server's local address did not answer")
             transport.remote_address = address
         else:
-            assert remote.holepunch is not None
+            pairing = None
+            if relay_key is not None and relay_token is not None:
+                pairing = (relay_key, relay_token, True)  # we chose the relay: we initiate
+            elif remote.relay_through is not None:
+                pairing = (remote.relay_through.public_key, remote.relay_through.token, False)
             punch = ClientPunch(runtime, target, hs.result.holepunch_secret, remote,
-                                firewalled=status.firewalled)
-            socket, address = await punch.run(relay, server_address, fast_open)
-            log.debug("holepunched to %s on socket %d (local %s, remote %s)", address, socket,
-                      punch.puncher.nat.firewall.name, Firewall(punch.puncher.remote_firewall).name)
-            transport.route(runtime.endpoint(socket), address)
-            punch.puncher.finish()
+                                firewalled=status.firewalled) if holepunch else None
+            relayed_path = await _punch_or_relay(runtime, transport, punch, relay, server_address, fast_open,
+                                                 pairing)
         transport.schedule_flush()
         conn = Connection(transport, hs.result)
         conn.connect_seconds = runtime.loop.time() - started
+        if relayed_path is not None:
+            conn.relayed = True
+            conn.add_close_callback(relayed_path.close)
         return conn
     except BaseException:
         transport.destroy()
         raise
+
+
+async def _punch_or_relay(runtime: NodeRuntime, transport: StreamTransport, punch: ClientPunch | None, relay: Address,
+                          server_address: Address, fast_open: bool,
+                          pairing: tuple[bytes, bytes, bool] | None) -> RelayedPath | None:
+    """Holepunch, and with ``pairing`` (relay key, token, initiator) pair through the blind relay
+    at the same time: the first path that works carries the stream (the relayed one returned, to
+    be closed with the connection); if both fail, the punch's error (or the relay's)."""
+    if punch is None and pairing is None:
+        raise HolepunchError.aborted("holepunching is off and no relay was given")
+    tasks: set[asyncio.Task[Any]] = set()
+    punching = None
+    if punch is not None:
+        punching = runtime.loop.create_task(punch.run(relay, server_address, fast_open))
+        tasks.add(punching)
+    if pairing is not None:
+        key, token, initiator = pairing
+        tasks.add(runtime.loop.create_task(pair_through_relay(runtime, key, token, is_initiator=initiator,
+                                                              transport=transport)))
+    errors: list[BaseException] = []
+    try:
+        while tasks:
+            done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if (exc := task.exception()) is not None:
+                    errors.append(exc)
+                    continue
+                if task is punching and punch is not None:
+                    socket, address = task.result()
+                    log.debug("holepunched to %s on socket %d (local %s, remote %s)", address, socket,
+                              punch.puncher.nat.firewall.name, Firewall(punch.puncher.remote_firewall).name)
+                    transport.route(runtime.endpoint(socket), address)
+                    punch.puncher.finish()
+                    return None
+                log.debug("paired through a blind relay")
+                if punch is not None:
+                    punch.puncher.finish()
+                path: RelayedPath = task.result()
+                return path
+    finally:
+        for task in tasks:
+            task.cancel()
+    raise errors[0]

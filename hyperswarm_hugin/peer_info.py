@@ -28,18 +28,22 @@ class PeerInfo:
 
     @property
     def prioritized(self) -> bool:
+        """Its priority is normal or higher (hyperswarm lowers it after repeated short connections)."""
         return self._state.prioritized
 
     @property
     def banned(self) -> bool:
+        """Never dialed; its handshakes are refused."""
         return self._state.banned
 
     @property
     def explicit(self) -> bool:
+        """Joined with ``join_peer``."""
         return self._state.explicit
 
     @property
     def attempts(self) -> int:
+        """Disconnections (failed dials included) since the last connection that lasted."""
         return self._state.attempts
 
     @property
@@ -49,10 +53,12 @@ class PeerInfo:
 
     @property
     def server(self) -> bool:
+        """True when our connection to this peer is one it dialed."""
         return not self._state.client
 
     @property
     def relay_addresses(self) -> list[Address]:
+        """Where its announce said it can be reached through."""
         return list(self._state.relay_addresses)
 
     def ban(self, banned: bool = True) -> None:

@@ -37,21 +37,16 @@ from actors.messages import (
     SwarmStatsRequest,
 )
 from actors.swarm_actor import SwarmActor
+from hyperswarm_hugin import arguments as check
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT
 from hyperswarm_hugin.discovery import PeerDiscovery, TopicDiscovery
 from hyperswarm_hugin.peer_info import PeerInfo
-from hyperswarm_hugin.swarm_host import EVENTS, SwarmDestroyed, SwarmHost
+from hyperswarm_hugin.swarm_host import EVENTS, SwarmDestroyed, SwarmHost, SwarmRelayThrough, swarm_relay_function
 from protocol.encoding import Address
 from protocol.hugin import GroupKey, KeyPair
 
 __all__ = ["Hyperswarm", "PeerDiscovery", "PeerInfo", "SwarmDestroyed", "TopicDiscovery"]
-
-
-def _check_32(value: Any, what: str) -> bytes:
-    if not isinstance(value, bytes | bytearray) or len(value) != 32:
-        raise ValueError(f"{what} is required and must be 32 bytes")
-    return bytes(value)
 
 
 class Hyperswarm(SwarmHost):
@@ -60,6 +55,9 @@ class Hyperswarm(SwarmHost):
     ``group`` is the Hugin group key: our ``mid`` goes in every handshake and peers without a
     valid one are refused (None: plain hyperswarm, no barrier).  ``bootstrap`` is required
     unless ``dht`` (a started :class:`DHT`, which the swarm then does not own) is given.
+    ``relay_through`` is a blind relay's public key (or a list of them) used when our NAT is
+    random or when punching to a peer failed (HOLEPUNCH_ABORTED and the like, hyperswarm's
+    rule), or a function ``(force, swarm) -> key or None`` that decides itself.
     """
 
     def __init__(self, *, group: GroupKey | None = None, key_pair: KeyPair | None = None,
@@ -68,21 +66,34 @@ class Hyperswarm(SwarmHost):
                  max_peers: int = 64, max_parallel: int = 3, max_client_connections: int = 100,
                  max_server_connections: int = 100, firewall: Callable[[bytes, Any], bool] | None = None,
                  backoffs: Iterable[float] | None = None, jitter: float = 0.5, settle_delay: float = 1.0,
-                 rng_seed: int | None = None) -> None:
-        if group is not None and not isinstance(group, GroupKey):
-            raise TypeError("group must be a GroupKey")
+                 rng_seed: int | None = None, relay_through: SwarmRelayThrough = None) -> None:
+        check.group(group)
         if key_pair is not None and seed is not None:
             raise ValueError("give key_pair or seed, not both")
+        if key_pair is not None:
+            check.key_pair(key_pair)
         if dht is None and bootstrap is None:
             raise ValueError("bootstrap must be given explicitly (a list of host:port), or a started dht")
+        if dht is not None and not isinstance(dht, DHT):
+            raise TypeError(f"dht must be a DHT, got {type(dht).__name__}")
+        bootstrap_nodes = check.addresses(bootstrap, "bootstrap", "a bootstrap node") or []
+        check.host(host)
+        check.port(port)
         for name, value in (("max_peers", max_peers), ("max_parallel", max_parallel),
                             ("max_client_connections", max_client_connections),
                             ("max_server_connections", max_server_connections)):
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer")
-        if firewall is not None and not callable(firewall):
-            raise TypeError("firewall must be callable(remote_public_key, payload) -> bool")
-        self.key_pair = key_pair or (KeyPair.from_seed(_check_32(seed, "seed")) if seed is not None
+            check.non_negative_int(value, name)
+        check.callback(firewall, "firewall", "(remote_public_key, payload) -> bool")
+        if backoffs is not None:
+            backoffs = [check.seconds(b, f"backoffs[{i}]") for i, b in enumerate(backoffs)]
+            if len(backoffs) != 4:
+                raise ValueError("backoffs are four durations in seconds (short, medium, long, very long)")
+        check.seconds(jitter, "jitter")
+        check.seconds(settle_delay, "settle_delay")
+        if rng_seed is not None:
+            check.non_negative_int(rng_seed, "rng_seed")
+        self._relay_through = swarm_relay_function(relay_through)
+        self.key_pair = key_pair or (KeyPair.from_seed(check.bytes32(seed, "seed")) if seed is not None
                                      else KeyPair.random())
         self.group = group
         self.max_peers = max_peers
@@ -95,7 +106,7 @@ class Hyperswarm(SwarmHost):
         self._owns_dht = dht is None
         # Our own DHT node stays ephemeral (out of other nodes' routing tables), as a hyperdht node
         # does for its first ~20 minutes: a swarm that comes and goes leaves no dead node behind.
-        self._dht = dht or DHT(bootstrap=[_address(a) for a in bootstrap or []], host=host, port=port,
+        self._dht = dht or DHT(bootstrap=bootstrap_nodes, host=host, port=port,
                                mode="ephemeral")
         self._topics: dict[bytes, TopicDiscovery] = {}
         self.suspended = False
@@ -229,6 +240,7 @@ class Hyperswarm(SwarmHost):
         ours that failed (a :class:`ConnectError` with hyperdht's ``code``; the swarm retries)."""
         if event not in self._listeners:
             raise ValueError(f"unknown event {event!r}; events are {', '.join(EVENTS)}")
+        check.callback(listener, "listener", "(*event_args)", optional=False)
         self._listeners[event].append(listener)
 
     def off(self, event: str, listener: Callable[..., Any]) -> None:
@@ -249,7 +261,7 @@ class Hyperswarm(SwarmHost):
 
     def join(self, topic: bytes, *, server: bool = True, client: bool = True) -> PeerDiscovery:
         """Announce on (server) and / or look up (client) ``topic``, and connect to the peers found."""
-        topic = _check_32(topic, "topic")
+        topic = check.bytes32(topic, "topic")
         self._check_started()
         if not server and not client:
             raise ValueError("join as a client, a server or both")
@@ -263,7 +275,7 @@ class Hyperswarm(SwarmHost):
 
     async def leave(self, topic: bytes) -> None:
         """Stop announcing and looking up ``topic`` (its record is taken back from the DHT)."""
-        topic = _check_32(topic, "topic")
+        topic = check.bytes32(topic, "topic")
         discovery = self._topics.pop(topic, None)
         if discovery is None or self.destroyed:
             return
@@ -279,7 +291,7 @@ class Hyperswarm(SwarmHost):
 
     def status(self, topic: bytes) -> TopicDiscovery | None:
         """The discovery of ``topic``, or None if it is not joined."""
-        return self._topics.get(_check_32(topic, "topic"))
+        return self._topics.get(check.bytes32(topic, "topic"))
 
     def topics(self) -> list[TopicDiscovery]:
         return list(self._topics.values())
@@ -287,12 +299,12 @@ class Hyperswarm(SwarmHost):
     def join_peer(self, public_key: bytes) -> None:
         """Keep a connection to this peer, whatever the topics (retried up to 5 times in a row)."""
         self._check_started()
-        self._tell(JoinPeer(_check_32(public_key, "a public key"), self._now()))
+        self._tell(JoinPeer(check.public_key(public_key, "public_key"), self._now()))
 
     def leave_peer(self, public_key: bytes) -> None:
         """Stop keeping the connection :meth:`join_peer` asked for (an open one stays open)."""
         self._check_started()
-        self._tell(LeavePeer(_check_32(public_key, "a public key"), self._now()))
+        self._tell(LeavePeer(check.bytes32(public_key, "public_key"), self._now()))
 
     async def listen(self) -> None:
         """Accept connections on our key pair (join does this for server topics)."""
@@ -346,14 +358,5 @@ class Hyperswarm(SwarmHost):
         refused, the swarm keeps a ``PeerInfo`` for the last 1024) and the firewall is asked
         again about a key that was forgotten."""
         self._check_started()
-        self._ban(_check_32(public_key, "a public key"), bool(banned))
+        self._ban(check.bytes32(public_key, "public_key"), bool(banned))
 
-
-def _address(value: Any) -> Address:
-    if isinstance(value, tuple) and len(value) == 2:
-        return (str(value[0]), int(value[1]))
-    if isinstance(value, str) and ":" in value:
-        host, _, port = value.rpartition(":")
-        if port.isdigit():
-            return (host, int(port))
-    raise ValueError(f"a bootstrap node is 'host:port' or (host, port), got {value!r}")

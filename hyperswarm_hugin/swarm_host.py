@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -39,14 +39,15 @@ from actors.messages import (
     UnannounceTopic,
     Verdict,
 )
+from hyperswarm_hugin.blind_relay import check_relay_through, select_relay
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT, DHTError
-from hyperswarm_hugin.errors import ConnectError, ServerRefused
+from hyperswarm_hugin.errors import RELAY_FALLBACK_CODES, ConnectError, ServerRefused
 from hyperswarm_hugin.peer_connect import Server, connect
 from hyperswarm_hugin.peer_info import PeerInfo
 from protocol.encoding import Address
 from protocol.hugin import GroupKey, KeyPair
-from protocol.swarm.discovery import ANNOUNCE, LOOKUP_UNANNOUNCE
+from protocol.swarm.discovery import QueryKind
 
 if TYPE_CHECKING:
     from hyperswarm_hugin.discovery import TopicDiscovery
@@ -60,6 +61,24 @@ class SwarmDestroyed(RuntimeError):
     """The swarm was destroyed."""
 
 
+SwarmRelayThrough = bytes | Sequence[bytes] | Callable[[bool, Any], "bytes | None"] | None
+"""A relay key, a list of them, or ``(force, swarm) -> key or None`` (hyperswarm's relayThrough)."""
+
+
+def swarm_relay_function(relay_through: SwarmRelayThrough) -> Callable[[bool, Any], bytes | None] | None:
+    """hyperswarm's ``toRelayFunction``: keys are used when forced or when our NAT is random."""
+    if relay_through is None:
+        return None
+    if callable(relay_through):
+        return relay_through
+    keys = check_relay_through(relay_through)
+
+    def relay(force: bool, swarm: Any) -> bytes | None:
+        return select_relay(keys) if force or swarm.randomized else None
+
+    return relay
+
+
 class SwarmHost:
     """Runs what the SwarmActor asks for and reports the outcomes back to it."""
 
@@ -68,6 +87,7 @@ class SwarmHost:
     group: GroupKey | None
     _dht: DHT
     _firewall: Callable[[bytes, Any], bool] | None
+    _relay_through: Callable[[bool, Any], bytes | None] | None
     _topics: dict[bytes, TopicDiscovery]
     _loop: asyncio.AbstractEventLoop
     destroyed: bool
@@ -93,6 +113,8 @@ class SwarmHost:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._updates = 0
         self._started = False
+        self._force_relay: set[bytes] = set()  # peers a punch failed with: next time through the relay
+        self.randomized = False  # our DHT node's NAT gives a new port per destination
 
     def _check_started(self) -> None:
         if self.destroyed:
@@ -124,12 +146,22 @@ class SwarmHost:
             await asyncio.gather(asyncio.shield(self._listening), return_exceptions=True)
 
     async def _listen(self) -> Server:
+        await self._update_nat()
         server = Server(self._dht.runtime, self.key_pair, group=self.group, firewall=self._firewall,
                         on_connection=self._on_server_connection, admit=self._admit,
-                        on_refused=self._on_refused)
+                        on_refused=self._on_refused,
+                        relay_through=(lambda: self._maybe_relay(False)) if self._relay_through else None)
         self._server = server
         await server.listen()
         return server
+
+    async def _update_nat(self) -> None:
+        status = await self._dht.status()
+        self.randomized = status.public_address is not None and status.public_address[1] == 0
+
+    def _maybe_relay(self, force: bool) -> bytes | None:
+        """hyperswarm's ``_maybeRelayConnection``."""
+        return self._relay_through(force, self) if self._relay_through is not None else None
 
     def _ban(self, public_key: bytes, banned: bool) -> None:
         self._dht.runtime.ask_auth(SetBan(public_key, banned))
@@ -155,12 +187,12 @@ class SwarmHost:
         peers: tuple[tuple[bytes, tuple[Address, ...]], ...] = ()
         ok = True
         try:
-            if msg.kind == ANNOUNCE:
+            if msg.kind == QueryKind.ANNOUNCE:
                 await self.listen()
                 assert self._server is not None
                 records = await self._dht.announce_and_lookup(msg.topic, self.key_pair,
                                                               self._server.relay_addresses)
-            elif msg.kind == LOOKUP_UNANNOUNCE:
+            elif msg.kind == QueryKind.LOOKUP_UNANNOUNCE:
                 records = await self._dht.lookup_and_unannounce(msg.topic, self.key_pair)
             else:
                 records = await self._dht.lookup(msg.topic)
@@ -201,8 +233,12 @@ class SwarmHost:
 
     async def _dial(self, msg: Dial) -> None:
         try:
+            relay_through = None
+            if self._relay_through is not None:
+                await self._update_nat()
+                relay_through = self._maybe_relay(msg.public_key in self._force_relay)
             conn = await connect(self._dht.runtime, self.key_pair, msg.public_key, group=self.group,
-                                 relay_addresses=list(msg.relay_addresses) or None)
+                                 relay_addresses=list(msg.relay_addresses) or None, relay_through=relay_through)
         except Exception as exc:  # every failure is reported, or the swarm's slot would leak
             self._dials.pop(msg.conn_id, None)
             self._abandoned.discard(msg.conn_id)
@@ -211,6 +247,8 @@ class SwarmHost:
             if isinstance(exc, ServerRefused):
                 self._emit("refused", msg.public_key, "server-mid")
             if isinstance(exc, ConnectError):
+                if self._relay_through is not None and exc.code in RELAY_FALLBACK_CODES:
+                    self._force_relay.add(msg.public_key)  # hyperswarm's shouldForceRelaying
                 self._emit("connect_error", msg.public_key, exc)
             self._tell(DialResult(msg.conn_id, msg.public_key, False, self._now(), error=str(exc)))
             return

@@ -109,6 +109,12 @@ def ed25519_dh(scalar: bytes, remote_public_key: bytes) -> bytes:
         raise ValueError(f"rejected Ed25519 point: {exc}") from None
 
 
+def is_public_key(value: bytes) -> bool:
+    """True when ``value`` is an Ed25519 public key :func:`ed25519_dh` accepts: 32 bytes encoding a
+    canonical point of the prime-order subgroup, not of small order."""
+    return len(value) == PUBLIC_KEY_SIZE and bool(bindings.crypto_core_ed25519_is_valid_point(value))
+
+
 def parse_invite(invite: str | bytes) -> bytes | str:
     """An invite as the desktop app reads it: comma-separated byte values, or the text itself."""
     if isinstance(invite, bytes | bytearray):
@@ -130,12 +136,23 @@ class GroupKey:
 
     @classmethod
     def from_seed(cls, seed: str | bytes | bytearray | list[int]) -> GroupKey:
-        """The group key of a seed filled to 32 bytes as the apps fill it (:func:`fill32`)."""
+        """The group key of a seed filled to 32 bytes as the apps fill it (:func:`fill32`).
+
+        An empty seed raises ValueError: filled, it is the all-zero secret anyone could join with.
+        """
+        if not isinstance(seed, str | bytes | bytearray | list):
+            raise TypeError(f"seed must be str, bytes or a list of byte values, got {type(seed).__name__}")
+        if not seed:
+            raise ValueError("seed must not be empty (it would give the all-zero group secret anyone could join)")
         return cls(KeyPair.from_seed(fill32(seed)))
 
     @classmethod
     def from_invite(cls, invite: str | bytes) -> GroupKey:
-        """The group key of a Hugin invite (the desktop derivation)."""
+        """The group key of a Hugin invite (the desktop derivation); an empty invite raises ValueError."""
+        if not isinstance(invite, str | bytes | bytearray):
+            raise TypeError(f"invite must be str or bytes, got {type(invite).__name__}")
+        if not invite:
+            raise ValueError("invite must not be empty (it would give the all-zero group secret anyone could join)")
         return cls.from_seed(parse_invite(invite))
 
     @property

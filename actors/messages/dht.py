@@ -90,11 +90,11 @@ class ServeTarget:
 @dataclass(frozen=True, slots=True)
 class AnswerHandshake:
     """A server's answer on its way back (msg2, or a holepunch reply): a response to the client,
-    or the request re-sent to a relay from ``socket``."""
+    or the request re-sent to a relay from ``socket`` (None: the node's requests socket)."""
 
     request: m.Request
     to: Address
-    socket: int
+    socket: int | None
     value: bytes
     as_response: bool
 

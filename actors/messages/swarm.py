@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocol.encoding import Address
+from protocol.swarm.discovery import QueryKind
 from protocol.swarm.peer_state import PeerState
 
 # --- the swarm's host -> SwarmActor ----------------------------------------------------
@@ -158,11 +159,11 @@ class SwarmStatsRequest:
 
 @dataclass(frozen=True, slots=True)
 class QueryTopic:
-    """Run one query: ``kind`` is "announce" (also finds peers), "lookup" or "lookup-unannounce"."""
+    """Run one query of ``topic`` (its ``clock`` comes back in TopicQueryDone)."""
 
     topic: bytes
     clock: int
-    kind: str
+    kind: QueryKind
 
 
 @dataclass(frozen=True, slots=True)

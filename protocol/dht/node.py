@@ -9,7 +9,9 @@ named here by number; the I/O adapter owns the real ones.
 
 The node answers requests, keeps the routing table and sends requests; its helpers live
 beside it: :mod:`.query_runner` (iterative queries), :mod:`.network_check` (reachability
-and persistence), :mod:`.congestion` (the request window) and :mod:`.timers`.
+and persistence), :mod:`.congestion` (the request window) and :mod:`.timers`.  The first two
+are parts of one node: they hold its back-reference and send through ``_new_request`` /
+``_send_request``, which stay private to this package.
 """
 
 from __future__ import annotations

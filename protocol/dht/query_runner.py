@@ -39,6 +39,8 @@ class QueryPurpose(Enum):
 
 @dataclass(slots=True)
 class RunningQuery:
+    """One walk in flight: what it sends each node, why it runs, and its commits."""
+
     qid: int
     query: Query
     command: int

@@ -11,6 +11,8 @@ from protocol.encoding import Address
 
 
 class TimerKind(Enum):
+    """What a timer is for."""
+
     RETRY = auto()
     """A request's deadline (ref: the Outgoing; stale once it is done or re-sent)."""
     DRAIN = auto()
@@ -35,6 +37,7 @@ class Timers:
         self._seq = itertools.count()
 
     def schedule(self, when: float, kind: TimerKind, ref: TimerRef = None) -> None:
+        """Fire ``kind`` (about ``ref``) at ``when``."""
         heapq.heappush(self._heap, (when, next(self._seq), kind, ref))
 
     def next_deadline(self) -> float | None:
@@ -53,6 +56,7 @@ class Timers:
         return kind, ref
 
     def clear(self) -> None:
+        """Drop every timer."""
         self._heap.clear()
 
 

@@ -48,8 +48,10 @@ class NatAnalyzer:
 
     @property
     def settled(self) -> bool:
-        """What hyperdht's ``analyzing`` promise waits for: a usable class or enough samples."""
-        return self.firewall in (Firewall.CONSISTENT, Firewall.OPEN) or self.sampled >= self.min_samples
+        """What hyperdht's ``analyzing`` promise waits for: a sample that left us with a usable
+        class, or enough samples (the caller also ends the wait when sampling is over)."""
+        usable = self.firewall in (Firewall.CONSISTENT, Firewall.OPEN) and self.sampled > 0
+        return usable or self.sampled >= self.min_samples
 
     def sample_targets(self, newest_first: list[Address], pending: int = 0) -> list[Address]:
         """Which DHT nodes to ping next: walking from the newest, the 5 newest skipped when
@@ -123,10 +125,13 @@ def classify(firewalled: bool, sampled: int, hosts: list[Sample], full: list[Sam
 
 def advertised(firewall: Firewall, hosts: list[Sample], full: list[Sample]) -> list[Sample] | None:
     """nat.js ``_updateAddresses``: RANDOM gives the host with port 0; CONSISTENT the samples
-    seen at least twice, or at least the top two."""
+    seen at least twice, or at least the top two.  OPEN gives the same as CONSISTENT, where
+    hyperdht gives nothing: a Hugin client never claims to be open in its handshake, so a
+    server behind a random NAT punches to it, and needs an address to verify (hyperdht's open
+    client is connected to instead)."""
     if firewall is Firewall.RANDOM:
-        return [hosts[0]]
-    if firewall is Firewall.CONSISTENT:
+        return [hosts[0]] if hosts else None
+    if firewall in (Firewall.CONSISTENT, Firewall.OPEN) and full:
         out: list[Sample] = []
         for sample in full:
             if sample.hits >= 2 or len(out) < 2:

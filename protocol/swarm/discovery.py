@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 REFRESH_INTERVAL = 600.0
 REFRESH_JITTER = 120.0
@@ -23,9 +24,16 @@ SETTLE_FACTORS = (1.0, 4.0)
 RETRY_FIRST = 1.0
 RETRY_MAX = 30.0
 
-ANNOUNCE = "announce"
-LOOKUP = "lookup"
-LOOKUP_UNANNOUNCE = "lookup-unannounce"
+
+
+class QueryKind(StrEnum):
+    """What one query of a topic does (hyperdht's announce, lookup, lookupAndUnannounce)."""
+
+    ANNOUNCE = "announce"
+    """Announce us (a server) and find the peers on the way."""
+    LOOKUP = "lookup"
+    LOOKUP_UNANNOUNCE = "lookup-unannounce"
+    """Look up and take back a record we announced before (we stopped being a server)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +42,7 @@ class TopicState:
     is_server: bool = False
     is_client: bool = False
     clock: int = 0
-    running: str | None = None
+    running: QueryKind | None = None
     needs_unannounce: bool = False
     settles_left: int = len(SETTLE_FACTORS)
     settle_at: float | None = None
@@ -54,15 +62,16 @@ class Step:
     """A transition's result: the new state, a query to start (kind) and whether to unannounce."""
 
     state: TopicState
-    query: str | None = None
+    query: QueryKind | None = None
     unannounce: bool = False
 
 
-def _start(state: TopicState, kind: str | None = None) -> Step:
+def _start(state: TopicState, kind: QueryKind | None = None) -> Step:
     if kind is None:
-        kind = ANNOUNCE if state.is_server else LOOKUP_UNANNOUNCE if state.needs_unannounce else LOOKUP
+        kind = (QueryKind.ANNOUNCE if state.is_server else QueryKind.LOOKUP_UNANNOUNCE if state.needs_unannounce
+                else QueryKind.LOOKUP)
     state = replace(state, clock=state.clock + 1, running=kind, refresh_at=None,
-                    needs_unannounce=state.needs_unannounce or kind == ANNOUNCE)
+                    needs_unannounce=state.needs_unannounce or kind is QueryKind.ANNOUNCE)
     return Step(state, kind)
 
 
@@ -88,7 +97,7 @@ def query_done(state: TopicState, clock: int, ok: bool, now: float, rng: random.
         return Step(replace(state, running=None, failures=failures, refresh_at=now + retry))
     state = replace(state, running=None, failures=0,
                     refresh_at=now + REFRESH_INTERVAL + REFRESH_JITTER * rng.random())
-    if kind == LOOKUP_UNANNOUNCE:
+    if kind is QueryKind.LOOKUP_UNANNOUNCE:
         state = replace(state, needs_unannounce=False)
     if state.settles_left and state.settle_at is None and state.is_client:
         done = len(SETTLE_FACTORS) - state.settles_left
@@ -103,7 +112,7 @@ def tick(state: TopicState, now: float) -> Step:
     if state.settle_at is not None and state.settle_at <= now:
         state = replace(state, settle_at=None, settles_left=state.settles_left - 1)
         if state.running is None:
-            return _start(state, LOOKUP)
+            return _start(state, QueryKind.LOOKUP)
     if state.refresh_at is not None and state.refresh_at <= now and state.running is None:
         return _start(state)
     return Step(state)

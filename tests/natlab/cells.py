@@ -68,19 +68,23 @@ class CellResult:
 
 
 def start_peer(lab: NatLab, host: str, impl: str, *, role: str, mode: str, nbytes: int, group_seed: bytes,
-               topic: bytes, timeout: float) -> LabProcess:
-    """A swarm peer of implementation ``impl`` inside lab host ``host``, bound to 0.0.0.0."""
+               topic: bytes, timeout: float, trace: bool = False, relay_through: str | None = None) -> LabProcess:
+    """A swarm peer of implementation ``impl`` inside lab host ``host``, bound to 0.0.0.0
+    (``trace``: a Node peer also reports its handshake/holepunch round trips; ``relay_through``:
+    a blind relay's key in hex, to fall back on)."""
     bootstrap = ",".join(lab.bootstrap)
     label = f"{host}:{impl}-{role}"
+    relay = ["--relay-through", relay_through] if relay_through else []
     if impl in ("node", "node-upstream"):
         return lab.node(host, "swarm_peer.js", "--bootstrap", bootstrap, "--seed", os.urandom(32).hex(),
                         "--group", group_seed.hex(), "--topic", topic.hex(),
                         "--impl", "hugin" if impl == "node" else "upstream", "--role", role, "--mode", mode,
-                        "--bytes", str(nbytes), "--host", "0.0.0.0", "--timeout", str(int(timeout)), label=label)
+                        "--bytes", str(nbytes), "--host", "0.0.0.0", "--timeout", str(int(timeout)),
+                        "--trace", "1" if trace else "0", *relay, label=label)
     if impl == "python":
         return lab.python(host, "peer", "--host", "0.0.0.0", "--bootstrap", bootstrap, "--group", group_seed.hex(),
                           "--topic", topic.hex(), "--role", role, "--mode", mode, "--bytes", str(nbytes),
-                          "--timeout", str(timeout), label=label)
+                          "--timeout", str(timeout), *relay, label=label)
     raise ValueError(f"unknown implementation {impl!r}; one of {IMPLS}")
 
 
@@ -104,12 +108,16 @@ def _next_lines(processes: list[LabProcess], deadline: float) -> list[tuple[LabP
 
 def run_cell(lab: NatLab, server_impl: str, client_impl: str, server_nat: str, client_nat: str, *,
              nbytes: int = 256 * 1024, deadline: float = 30.0, give_up_after_errors: int | None = None,
-             ready_deadline: float = 30.0) -> CellResult:
+             ready_deadline: float = 30.0, trace: bool = False, server_host: str = SERVER_HOST,
+             client_host: str = CLIENT_HOST, relay_through: str | None = None) -> CellResult:
     """Set rA to ``server_nat`` and rB to ``client_nat``, start the server peer in hA, wait for
     its ``ready`` (announced), start the client peer in hB and follow both until the client is
     connected and the bytes came back, or ``deadline`` s after the client started, or (when
     ``give_up_after_errors``) once a Node client reported that many failed connects without a
-    connection.  Both peers are stopped before it returns."""
+    connection.  ``trace``: Node peers report their DHT round trips (``trace`` lines in
+    ``client_lines``/``server_lines``).  ``server_host``/``client_host``: other lab hosts, e.g. an
+    open host "o1" on the public net (its NAT argument is then only a label's part; set it to
+    "consistent").  Both peers are stopped before it returns."""
     lab.set_nat("rA", server_nat)
     lab.set_nat("rB", client_nat)
     result = CellResult(server_impl, client_impl, server_nat, client_nat)
@@ -118,13 +126,14 @@ def run_cell(lab: NatLab, server_impl: str, client_impl: str, server_nat: str, c
     client_mode, server_mode = "source", "echo"  # every implementation checks what it gets back
 
     life = ready_deadline + deadline + 15
-    server = start_peer(lab, SERVER_HOST, server_impl, role="server", mode=server_mode, nbytes=nbytes,
-                        group_seed=group_seed, topic=topic, timeout=life)
+    server = start_peer(lab, server_host, server_impl, role="server", mode=server_mode, nbytes=nbytes,
+                        group_seed=group_seed, topic=topic, timeout=life, trace=trace, relay_through=relay_through)
     client: LabProcess | None = None
     try:
         server.wait_for("ready", ready_deadline)
-        client = start_peer(lab, CLIENT_HOST, client_impl, role="client", mode=client_mode, nbytes=nbytes,
-                            group_seed=group_seed, topic=topic, timeout=deadline + 15)
+        client = start_peer(lab, client_host, client_impl, role="client", mode=client_mode, nbytes=nbytes,
+                            group_seed=group_seed, topic=topic, timeout=deadline + 15, trace=trace,
+                            relay_through=relay_through)
         end = client.started + deadline
         while (left := end - time.monotonic()) > 0:
             for process, line in _next_lines([server, client], left):

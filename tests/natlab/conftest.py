@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.natlab.lab import NatLab, our_namespaces, remove_stale_namespaces, requirements_problem
+from tests.natlab.lab import NatLab, delete_namespace, our_namespaces, remove_stale_namespaces, requirements_problem
 
 log = logging.getLogger("natlab")
 
@@ -23,7 +23,8 @@ def require_lab() -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def natlab_namespaces_cleaned() -> Iterator[None]:
-    """Before: remove namespaces left by dead runs.  After: none of this run's may remain."""
+    """Before: remove namespaces left by dead runs.  After: none of this run's may remain (any
+    that did are removed, and the session fails)."""
     if os.geteuid() == 0 and requirements_problem() is None:
         removed = remove_stale_namespaces()
         if removed:
@@ -31,12 +32,15 @@ def natlab_namespaces_cleaned() -> Iterator[None]:
     yield
     if os.geteuid() == 0 and requirements_problem() is None:
         left = our_namespaces(os.getpid())
-        assert not left, f"the NAT lab left namespaces behind: {left}"
+        for name in left:
+            delete_namespace(name)
+        assert not left, f"the NAT lab left namespaces behind (now removed): {left}"
 
 
 @pytest.fixture(scope="module")
 def node_lab() -> Iterator[NatLab]:
-    """A lab with a public DHT of 10 Node nodes; cells set the routers' NAT themselves."""
+    """A lab with a public DHT of 10 Node nodes and one open host (o1); cells set the routers'
+    NAT themselves."""
     require_lab()
-    with NatLab(dht="node", dht_size=10, timeout=900) as lab:
+    with NatLab(dht="node", dht_size=10, open_hosts=1, timeout=900) as lab:
         yield lab

@@ -3,6 +3,8 @@ it leaves no namespace or process behind, also when the body raises."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 
 import pytest
@@ -62,9 +64,9 @@ def test_teardown_removes_namespaces_and_processes_when_the_body_raises() -> Non
 
 
 def test_requirements_name_the_missing_tool(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(natlab.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(natlab.shutil, "which", lambda tool: None if tool == "nft" else f"/usr/bin/{tool}")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(shutil, "which", lambda tool: None if tool == "nft" else f"/usr/bin/{tool}")
     problem = natlab.requirements_problem()
     assert problem is not None and "nft" in problem and ".ci/install" in problem
-    monkeypatch.setattr(natlab.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert "root" in (natlab.requirements_problem() or "")

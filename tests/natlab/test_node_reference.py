@@ -6,6 +6,7 @@ These are what the Python peer is measured against; the times go to the test rep
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -30,7 +31,7 @@ CONNECTING = [
 @pytest.mark.parametrize(("server_nat", "client_nat", "bound"), CONNECTING,
                          ids=[f"{s}-{c}" for s, c, _ in CONNECTING])
 def test_node_peers_punch_through(node_lab: NatLab, server_nat: str, client_nat: str, bound: float,
-                                  record_property: pytest.RecordProperty) -> None:
+                                  record_property: Callable[[str, object], None]) -> None:
     result = run_cell(node_lab, "node", "node", server_nat, client_nat, deadline=bound)
     record_property("seconds", result.seconds)
     log.info("natlab: %s %s connected in %s s", result.cell, result.pair, result.seconds)
@@ -52,4 +53,11 @@ def test_node_peers_behind_two_random_nats_never_connect(node_lab: NatLab) -> No
 def test_upstream_hyperswarm_peers_punch_through(node_lab: NatLab) -> None:
     """Upstream hyperswarm + hyperdht (no group barrier), consistent/random once."""
     result = run_cell(node_lab, "node-upstream", "node-upstream", "consistent", "random", deadline=60)
+    assert result.connected and result.sha_ok is True, result.describe()
+
+
+@pytest.mark.parametrize("client_nat", ["random", "consistent"])
+def test_node_client_behind_a_nat_reaches_an_open_server(node_lab: NatLab, client_nat: str) -> None:
+    """The server on the public net (o1, no NAT), the client behind rB."""
+    result = run_cell(node_lab, "node", "node", "consistent", client_nat, deadline=30, server_host="o1")
     assert result.connected and result.sha_ok is True, result.describe()

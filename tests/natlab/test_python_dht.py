@@ -1,7 +1,8 @@
 """The lab with a public DHT made of Python nodes (run_node.py testnet): Node hyperswarm-hugin
 peers behind NATs must still find each other and punch through, so our DHT nodes store the
 announcement and route PEER_HANDSHAKE and PEER_HOLEPUNCH between them (hyperdht.md §8, §9.4);
-and a Python swarm peer starts inside the lab (its NAT cells belong to the holepunching work)."""
+and a Python swarm peer starts inside the lab and classifies its NAT (its NAT cells belong to
+the holepunching work; bench/natlab.py --pairs runs them)."""
 
 from __future__ import annotations
 
@@ -31,19 +32,29 @@ def test_node_peers_punch_through_a_python_dht(python_lab: NatLab, server_nat: s
                                                bound: float) -> None:
     assert python_lab.dht_process is not None and "run_node.py" in " ".join(python_lab.dht_process.argv)
     assert len(python_lab.dht_nodes) == 10
-    result = run_cell(python_lab, "node", "node", server_nat, client_nat, deadline=bound)
+    result = run_cell(python_lab, "node", "node", server_nat, client_nat, deadline=bound, trace=True)
     assert result.connected and result.sha_ok is True, result.describe()
+    # The client's round trips through our relays: the handshake and the holepunch rounds answered.
+    trips = [line for line in result.client_lines if line["event"] == "trace"]
+    answered = {line["name"] for line in trips if line["err"] is None}
+    assert answered == {"peerHandshake", "peerHolepunch"}, result.describe()
+    assert all(line["ms"] < 1000 for line in trips if line["err"] is None), trips
 
 
-def test_python_peer_starts_inside_the_lab(python_lab: NatLab) -> None:
+@pytest.mark.parametrize(("nat", "expected"), [("consistent", "consistent"), ("random", "random"),
+                                                ("fully-random", "random")])
+def test_python_peer_starts_inside_the_lab_and_sees_its_nat(python_lab: NatLab, nat: str, expected: str) -> None:
     """run_cell's python implementation: run_node.py peer bound to 0.0.0.0 in hA announces
-    through the Python DHT and says ready."""
+    through the Python DHT and says ready, with the NAT class its samples give behind rA."""
+    python_lab.set_nat("rA", nat)
     seed = os.urandom(32)
     peer = start_peer(python_lab, "hA", "python", role="server", mode="echo", nbytes=0, group_seed=seed,
                       topic=GroupKey.from_seed(seed).topic, timeout=40)
     try:
         ready = peer.wait_for("ready", 30)
-        assert ready["host"] == "0.0.0.0" and ready["topic"] == GroupKey.from_seed(seed).topic.hex()
     finally:
         python_lab.stop_process(peer)
     assert peer.proc.returncode is not None
+    assert ready["topic"] == GroupKey.from_seed(seed).topic.hex(), ready
+    assert ready["firewalled"] is True and ready["nat"] == expected, ready
+    assert ready["publicAddress"].startswith(python_lab.ip["rA"] + ":"), ready

@@ -30,12 +30,12 @@ def serve(host: str, count: int, timeout: float) -> None:
         s.bind((host, 0))
         sel.register(s, selectors.EVENT_READ)
         ports.append(s.getsockname()[1])
-    sel.register(sys.stdin, selectors.EVENT_READ)
+    sel.register(sys.stdin, selectors.EVENT_READ, "stdin")
     out(event="ready", ports=ports)
     end = time.monotonic() + timeout
     while (left := end - time.monotonic()) > 0:
         for key, _ in sel.select(left):
-            if key.fileobj is sys.stdin:
+            if key.data == "stdin":
                 if not sys.stdin.readline():  # stdin closed: the lab is stopping us
                     return
                 continue

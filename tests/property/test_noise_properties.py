@@ -27,7 +27,7 @@ ipv4 = st.tuples(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255), 
     lambda t: ".".join(map(str, t)))
 addresses = st.tuples(ipv4, ports)
 uints = st.integers(0, 2**32)
-uint32 = st.integers(0, 2**32 - 1)  # udx stream ids and seqs: a larger one is a DecodeError
+uint32s = st.integers(0, 2**32 - 1)  # udx stream ids and seqs (libudx)
 
 
 @settings(max_examples=40, deadline=None)
@@ -96,7 +96,7 @@ noise_payloads = st.builds(
     holepunch=st.none() | st.builds(HolepunchInfo, uints, st.lists(st.builds(RelayInfo, addresses, addresses),
                                                                   max_size=3)),
     addresses4=st.lists(addresses, max_size=4),
-    udx=st.none() | st.builds(UdxInfo, uint32, uint32, st.booleans()),
+    udx=st.none() | st.builds(UdxInfo, uint32s, uint32s, st.booleans()),
     secret_stream_version=st.none() | st.just(1),
     relay_through=st.none() | st.builds(RelayThroughInfo, seeds, seeds),
     relay_addresses=st.none() | st.lists(addresses, max_size=3),

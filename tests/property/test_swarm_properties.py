@@ -105,12 +105,11 @@ def test_a_topic_never_runs_two_queries_and_unannounces_what_it_announced(events
         if step.query is not None:
             assert state.running is None or step.state.clock > state.clock  # a new query supersedes
             assert not step.state.left and not step.state.suspended
-            announced = announced or step.query == discovery.ANNOUNCE
+            announced = announced or step.query is discovery.QueryKind.ANNOUNCE
         if step.unannounce:
             assert announced
             announced = False
         state = step.state
-        assert (state.running is None) or (state.running in (discovery.ANNOUNCE, discovery.LOOKUP,
-                                                             discovery.LOOKUP_UNANNOUNCE))
+        assert (state.running is None) or (state.running in discovery.QueryKind)
         if state.left:
             assert state.running is None and state.wake_at is None

@@ -236,6 +236,13 @@ def test_wrong_arguments_raise_clear_errors() -> None:
                 swarm.join(b"short")
             with pytest.raises(ValueError, match="32 bytes"):
                 swarm.join_peer(b"short")
+            with pytest.raises(ValueError, match="public_key is not an Ed25519 public key"):
+                swarm.join_peer(bytes(32))
+            with pytest.raises(TypeError, match="listener must be a function"):
+                swarm.on("update", None)  # type: ignore[arg-type]
+            # on a started node too, a key that is no curve point fails at the call, not in the handshake
+            with pytest.raises(ValueError, match="remote_public_key is not an Ed25519 public key"):
+                await swarm.dht.connect(b"\x01" + bytes(31))
             with pytest.raises(ValueError, match="client, a server or both"):
                 swarm.join(TOPIC, server=False, client=False)
             with pytest.raises(ValueError, match="unknown event"):

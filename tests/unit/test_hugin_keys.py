@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol.hugin import GroupKey, KeyPair, fill32, parse_invite, verify
+from protocol.hugin import GroupKey, KeyPair, fill32, is_public_key, parse_invite, verify
 
 V = json.loads((Path(__file__).parents[1] / "vectors" / "hugin.json").read_text())
 H = bytes.fromhex
@@ -111,3 +111,34 @@ def test_wrong_arguments_raise_clear_errors() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         GroupKey.from_seed(b"x").sign(b"short")
     assert not verify(b"short", b"m", bytes(64))
+
+
+@pytest.mark.parametrize("empty", ["", b"", bytearray()])
+def test_an_empty_invite_is_refused_not_turned_into_the_all_zero_secret(empty: str | bytes) -> None:
+    with pytest.raises(ValueError, match="invite must not be empty"):
+        GroupKey.from_invite(empty)
+
+
+@pytest.mark.parametrize("empty", ["", b"", bytearray(), []])
+def test_an_empty_group_seed_is_refused(empty: str | bytes | list[int]) -> None:
+    with pytest.raises(ValueError, match="seed must not be empty"):
+        GroupKey.from_seed(empty)
+
+
+def test_group_key_arguments_of_the_wrong_kind_are_type_errors() -> None:
+    with pytest.raises(TypeError, match="invite"):
+        GroupKey.from_invite(123)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="seed"):
+        GroupKey.from_seed(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("point", [bytes(32), b"\x01" + bytes(31), b"\xff" * 32, b"short"])
+def test_is_public_key_refuses_what_dh_refuses(point: bytes) -> None:
+    assert not is_public_key(point)
+
+
+def test_is_public_key_accepts_real_keys() -> None:
+    for _ in range(20):
+        key = KeyPair.random()
+        assert is_public_key(key.public_key)
+        assert len(KeyPair.random().dh(key.public_key)) == 32

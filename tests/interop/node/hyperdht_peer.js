@@ -5,11 +5,14 @@
 //
 //   node hyperdht_peer.js --bootstrap 127.0.0.1:P --seed HEX --role server|client
 //        [--impl hugin|upstream] [--group HEX] [--firewall 1|0] [--remote HEX] [--bytes N]
-//        [--host 127.0.0.1] [--timeout S] [--punch 1] [--fast-open 0]
+//        [--host 127.0.0.1] [--timeout S] [--punch 1] [--fast-open 0] [--relay-through HEX]
+//        [--holepunch 0]
 // --punch 1 forces NAT holepunching on one host, as hyperdht's own "force holepunch" test:
 // an ephemeral node without the quick firewall check (so it stays firewalled), a server that
 // keeps its local addresses to itself and a client that never takes a local connection.
 // --fast-open 0: the client sends no probe before the first holepunch round (connect's fastOpen).
+// --relay-through HEX: a blind relay's key (connect's / createServer's relayThrough); --holepunch 0
+// never punches (the server's holepunch: false, the client's holepunch callback saying no).
 // server: {"event":"listening","publicKey"}, then {"event":"connection","remotePublicKey"} and
 //         echoes every message; {"event":"refused","reason"} when its firewall declines.
 // client: connects to --remote, writes --bytes random bytes in 16 KiB messages, reads the echo
@@ -20,7 +23,7 @@ const crypto = require('crypto')
 const readline = require('readline')
 const Keychain = require('keypear')
 
-const args = { impl: 'hugin', firewall: '1', bytes: '0', timeout: '60', host: '127.0.0.1', punch: '0', 'fast-open': '1' }
+const args = { impl: 'hugin', firewall: '1', bytes: '0', timeout: '60', host: '127.0.0.1', punch: '0', 'fast-open': '1', holepunch: '1' }
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] = process.argv[i + 1]
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const hex = (b) => Buffer.from(b).toString('hex')
@@ -63,7 +66,8 @@ function firewall (remotePublicKey, payload) {
 }
 
 async function server () {
-  const s = dht.createServer({ firewall, shareLocalAddress: !punch }, (socket) => {
+  const relayThrough = args['relay-through'] ? Buffer.from(args['relay-through'], 'hex') : null
+  const s = dht.createServer({ firewall, shareLocalAddress: !punch, relayThrough, holepunch: args.holepunch === '0' ? false : undefined }, (socket) => {
     out({ event: 'connection', remotePublicKey: hex(socket.remotePublicKey) })
     socket.on('data', (data) => socket.write(data))
     socket.on('end', () => socket.end())
@@ -76,7 +80,13 @@ async function server () {
 async function client () {
   await dht.fullyBootstrapped()
   const started = Date.now()
-  const socket = dht.connect(Buffer.from(args.remote, 'hex'), { keyPair, localConnection: !punch, fastOpen: args['fast-open'] !== '0' })
+  const socket = dht.connect(Buffer.from(args.remote, 'hex'), {
+    keyPair,
+    localConnection: !punch,
+    fastOpen: args['fast-open'] !== '0',
+    relayThrough: args['relay-through'] ? Buffer.from(args['relay-through'], 'hex') : null,
+    holepunch: args.holepunch === '0' ? () => false : undefined
+  })
   const total = Number(args.bytes)
   const sent = crypto.createHash('sha256')
   const back = crypto.createHash('sha256')

@@ -5,12 +5,14 @@
 //
 //   node swarm_peer.js --bootstrap 127.0.0.1:P --seed HEX --topic HEX [--group HEX]
 //        [--impl hugin|upstream] [--role both|server|client] [--mode echo|source] [--bytes N]
-//        [--host 127.0.0.1] [--timeout S] [--start-at EPOCH_MS]
+//        [--host 127.0.0.1] [--timeout S] [--start-at EPOCH_MS] [--trace 1] [--relay-through HEX]
 // {"event":"ready","publicKey"} once the topic is flushed; {"event":"connection","remotePublicKey",
 // "client","connectMs"} per connection (connectMs: from the swarm's dht.connect call to the open,
 // client side only); {"event":"connect-error","code","ms"} for every outgoing connect the swarm
 // makes that fails (hyperswarm retries it; e.g. HOLEPUNCH_ABORTED); echo mode echoes every
-// message; source mode writes --bytes random
+// message; --trace 1 adds {"event":"trace","name":"peerHandshake"|"peerHolepunch","start","ms",
+// "err"} for every handshake / holepunch round trip through a DHT relay (start: ms since the
+// script began; wraps hyperdht's private _router); source mode writes --bytes random
 // bytes to each connection in 16 KiB messages and reports {"event":"echoed","remotePublicKey",
 // "bytes","ok"} when the same bytes came back.  {"event":"close","remotePublicKey"} per close.
 // Exits by itself after --timeout seconds (default 60) or when stdin closes.
@@ -26,6 +28,9 @@ const hex = (b) => Buffer.from(b).toString('hex')
 const bootstrap = args.bootstrap.split(',').map((a) => ({ host: a.split(':')[0], port: Number(a.split(':')[1]) }))
 const topic = Buffer.from(args.topic, 'hex')
 
+// --relay-through HEX: a blind relay's key (hyperswarm's relayThrough: used when our NAT is random
+// or after a failed punch)
+const relayThrough = args['relay-through'] ? Buffer.from(args['relay-through'], 'hex') : null
 let swarm
 if (args.impl === 'hugin') {
   const HyperDHT = require('hyperdht-hugin')
@@ -35,12 +40,12 @@ if (args.impl === 'hugin') {
   const sig = group.get().sign(dhtKeys.get().publicKey)
   // The apps let the swarm make its DHT (bound to every interface); we bind --host (loopback).
   const dht = new HyperDHT({ bootstrap, host: args.host }, sig, dhtKeys, group)
-  swarm = new Hyperswarm({ dht }, sig, dhtKeys, group)
+  swarm = new Hyperswarm({ dht, relayThrough }, sig, dhtKeys, group)
 } else {
   const HyperDHT = require('hyperdht')
   const Hyperswarm = require('hyperswarm')
   const keyPair = HyperDHT.keyPair(Buffer.from(args.seed, 'hex'))
-  swarm = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: args.host }), keyPair })
+  swarm = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: args.host }), keyPair, relayThrough })
 }
 
 // Every outgoing connect the swarm makes: its start time, and its error if it fails (hyperswarm
@@ -53,6 +58,26 @@ swarm.dht.connect = (...connectArgs) => {
   connectStarted.set(socket, started)
   socket.on('error', (err) => out({ event: 'connect-error', code: err.code || String(err), ms: Date.now() - started }))
   return socket
+}
+
+if (args.trace === '1') {
+  const began = Date.now()
+  const router = swarm.dht._router
+  for (const name of ['peerHandshake', 'peerHolepunch']) {
+    const original = router[name].bind(router)
+    router[name] = async (...callArgs) => {
+      const start = Date.now()
+      const trace = (err) => out({ event: 'trace', name, start: start - began, ms: Date.now() - start, err })
+      try {
+        const reply = await original(...callArgs)
+        trace(null)
+        return reply
+      } catch (err) {
+        trace(err.code || String(err))
+        throw err
+      }
+    }
+  }
 }
 
 async function shutdown (code) {
