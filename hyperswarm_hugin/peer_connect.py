@@ -33,6 +33,7 @@ from hyperswarm_hugin.errors import ConnectError, HolepunchError, ServerRefused
 from hyperswarm_hugin.holepunch import ClientPunch, HolepunchSlots
 from hyperswarm_hugin.holepuncher import Puncher
 from hyperswarm_hugin.local_addresses import local_addresses
+from protocol.admission import RateLimiter
 from protocol.dht.node import SERVER
 from protocol.dht.query import QueryReply
 from protocol.encoding import Address
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_MEMORY = 10.0
 HANDSHAKE_INITIAL_TIMEOUT = 10.0  # hyperdht: an accepted stream with no packet from the client is dropped
+PUNCH_RATE, PUNCH_BURST = 4.0, 32  # punchers a server opens (each pings DHT nodes from a socket of its own)
+MAX_UNSTARTED = 256  # accepted connections waiting for the client's first packet; past it the oldest goes
 REANNOUNCE_INTERVAL = 300.0
 REANNOUNCE_RETRY_MAX = 30.0
 HANDSHAKE_RETRIES = 2  # 3 transmissions, 1 s apart: a silent (refusing) server costs 3 s per relay
@@ -103,6 +106,8 @@ class Server:
         self.relay_addresses: list[Address] = []
         self.stats = ServerStats()
         self.connections: set[Connection] = set()
+        self._unstarted: dict[Connection, None] = {}  # oldest first
+        self._punch_budget = RateLimiter(PUNCH_RATE, PUNCH_BURST, 1)
         self._recent: dict[bytes, tuple[float, list[tuple[Address, int, bytes, bool]]]] = {}
         self._public: Address | None = None
         self._firewall = firewall
@@ -240,7 +245,8 @@ class Server:
             elif payload.relay_through is not None:
                 pairing = (payload.relay_through.public_key, payload.relay_through.token, False)
             if self._public is None and self._holepunch and \
-                    not self._same_network(client_address, event.request.to, payload):
+                    not self._same_network(client_address, event.request.to, payload) \
+                    and self._punch_budget.allow(None, event.now):  # past it: no punching for this one
                 punch_id, puncher = self._punches.open(payload.firewall)
                 transport.on_routed = self._routed(puncher)
                 if pairing is None:  # with a relay coming, a failed punch is no failure
@@ -279,8 +285,15 @@ class Server:
         if pairing is not None:
             self._relay(conn, transport, pairing)
         conn.add_close_callback(lambda: self.connections.discard(conn))
+        if puncher is not None:  # a connection dropped before its first packet frees its punch sockets
+            conn.add_close_callback(puncher.destroy)
         # Handed out (and counted against the swarm's caps) once the client's first packet
-        # arrived; a client that sends none is dropped after HANDSHAKE_INITIAL_TIMEOUT.
+        # arrived; a client that sends none is dropped after HANDSHAKE_INITIAL_TIMEOUT, or
+        # sooner when MAX_UNSTARTED newer ones wait.
+        self._unstarted[conn] = None
+        conn.add_close_callback(lambda: self._unstarted.pop(conn, None))
+        if len(self._unstarted) > MAX_UNSTARTED:
+            self._never_started(next(iter(self._unstarted)))
         transport.expect_start(HANDSHAKE_INITIAL_TIMEOUT, lambda: self._started(conn),
                                lambda: self._never_started(conn))
 
@@ -314,12 +327,14 @@ class Server:
         conn.add_close_callback(stop_pairing)
 
     def _started(self, conn: Connection) -> None:
+        self._unstarted.pop(conn, None)
         if not conn.closed:
             self.on_connection(conn)
 
     def _never_started(self, conn: Connection) -> None:
+        self._unstarted.pop(conn, None)
         self.stats.never_started += 1
-        log.info("dropped a connection whose client sent nothing in %.0f s", HANDSHAKE_INITIAL_TIMEOUT)
+        log.debug("dropped an accepted connection whose client sent nothing (%d so far)", self.stats.never_started)
         conn.destroy(TimeoutError("the client sent no packet after the handshake"))
 
     def _routed(self, puncher: Puncher) -> Callable[[], None]:

@@ -31,13 +31,6 @@ class RateLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def full(self, key: Hashable, now: float) -> bool:
-        """True when ``key`` has (nearly) its whole burst: it has been quiet lately."""
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            return True
-        return bucket.tokens + (now - bucket.updated) * self.rate >= self.burst - 1
-
     def allow(self, key: Hashable, now: float) -> bool:
         """Take one token for ``key``; False when its bucket is empty."""
         bucket = self._buckets.pop(key, None)
@@ -117,8 +110,10 @@ class AdmissionLimits:
     relay_burst: int = burst * RELAY_RATE_FACTOR
     global_rate: float = 200.0  # all handshakes together: bounds the CPU a flood can take
     global_burst: int = 400
-    quiet_rate: float = 200.0  # past the global rate, a reserve for clients that were quiet
-    quiet_burst: int = 400
+    reserve_rate: float = 200.0  # past the global rate, a reserve ...
+    reserve_burst: int = 400
+    reserve_host_rate: float = 2.0  # ... of which each sending host (or relay) gets this much
+    reserve_host_burst: int = 5
     failures: int = 3  # per client (host, port): blocked after this many failures ...
     host_failures: int = 20  # ... and its whole host after this many, within window
     window: float = 60.0
@@ -142,7 +137,8 @@ class HandshakeAdmission:
         self.clients = RateLimiter(lim.rate, lim.burst, lim.max_keys)
         self.relays = RateLimiter(lim.relay_rate, lim.relay_burst, lim.max_keys)
         self.everyone = RateLimiter(lim.global_rate, lim.global_burst, 1)
-        self.quiet = RateLimiter(lim.quiet_rate, lim.quiet_burst, 1)
+        self.reserve = RateLimiter(lim.reserve_rate, lim.reserve_burst, 1)
+        self.reserve_hosts = RateLimiter(lim.reserve_host_rate, lim.reserve_host_burst, lim.max_keys)
         self.client_failures = FailureThrottle(lim.failures, lim.window, lim.block_for, lim.max_keys)
         self.host_failures = FailureThrottle(lim.host_failures, lim.window, lim.block_for, lim.max_keys)
 
@@ -159,16 +155,16 @@ class HandshakeAdmission:
         host_key, client_key = self._keys(source, relayed_for)
         if self.client_failures.blocked(client_key, now) or self.host_failures.blocked(host_key, now):
             return "throttled"
-        quiet = self.clients.full(host_key, now)
         if not self.clients.allow(host_key, now):
             return "rate-limited"
         if relayed_for is not None and not self.relays.allow(source[0], now):
             return "rate-limited"
         if self.everyone.allow(None, now):
             return None
-        # A flood took the global budget: a client that was quiet until now (a member arriving,
-        # not one of the flooding hosts) still gets in, from a reserve of its own.
-        if quiet and self.quiet.allow(None, now):
+        # A flood took the global budget.  What is left is a reserve shared out by sending host
+        # (each gets a trickle of it): a member arriving through its own relay, or directly, still
+        # gets in, as long as the flood comes from fewer hosts than the reserve has trickles.
+        if self.reserve_hosts.allow(source[0], now) and self.reserve.allow(None, now):
             return None
         return "busy"
 
@@ -180,5 +176,5 @@ class HandshakeAdmission:
         return client_blocked or host_blocked
 
     def table_sizes(self) -> dict[str, int]:
-        return {"clients": len(self.clients), "relays": len(self.relays),
+        return {"clients": len(self.clients), "relays": len(self.relays), "reserve_hosts": len(self.reserve_hosts),
                 "client_failures": len(self.client_failures), "host_failures": len(self.host_failures)}

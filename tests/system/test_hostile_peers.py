@@ -85,10 +85,12 @@ class Node:
         return took
 
 
-def with_server(test: Callable[[Node], Awaitable[None]], **server_options: Any) -> None:
+def with_server(test: Callable[[Node], Awaitable[None]], server_dht: dict[str, Any] | None = None,
+                **server_options: Any) -> None:
     async def main() -> None:
         net = await Testnet.create(4)
-        async with net, DHT(bootstrap=net.bootstrap) as node, DHT(bootstrap=net.bootstrap) as member:
+        async with net, DHT(bootstrap=net.bootstrap, **(server_dht or {})) as node, \
+                DHT(bootstrap=net.bootstrap) as member:
             await node.ready(10)
             await member.ready(10)
             server = Server(node.runtime, KeyPair.random(), group=GROUP, **server_options)
@@ -389,3 +391,31 @@ def test_firewall_bans_are_bounded_and_explicit_bans_kept(monkeypatch: pytest.Mo
             assert swarm.stats["banned_peers"] == flood
 
     asyncio.run(main())
+
+
+def test_dropped_half_open_connections_free_their_punch_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A firewalled server opens a puncher (a UDP socket) for each relayed handshake it accepts:
+    past MAX_UNSTARTED (4 here) the oldest half-open connections go, and their punchers with them
+    (they stayed for 10 s, so a member's half-open flood could run the node out of sockets)."""
+    monkeypatch.setattr(peer_connect, "MAX_UNSTARTED", 4)
+
+    async def test(node: Node) -> None:
+        assert node.server._public is None  # firewalled: every relayed handshake gets a puncher
+        probe = await UdpProbe.open()
+        try:
+            for i in range(12):
+                client = KeyPair.random()
+                noise = msg1(node.server.key_pair.public_key, client, mid=GROUP.sign(client.public_key))
+                probe.send(handshake_request(node.server, node.address, noise, tid=i,
+                                             relayed_for=("127.0.0.1", 41000 + i)), node.address)
+            await until(lambda: node.server.stats.handshakes == 12, what="the handshakes handled")
+        finally:
+            probe.close()
+        slots = len(node.server._punches._slots)
+        log.info("12 half-open relayed handshakes: %d accepted, %d dropped, %d punch slots open",
+                 node.server.stats.accepted, node.server.stats.never_started, slots)
+        assert node.server.stats.never_started == 12 - 4
+        assert slots <= 4
+        await node.member_connects()
+
+    with_server(test, server_dht={"mode": "ephemeral", "quick_firewall": False})

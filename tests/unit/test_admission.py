@@ -56,17 +56,18 @@ def test_a_flood_from_many_addresses_stays_bounded_in_memory_and_cpu() -> None:
     sizes = adm.table_sizes()
     print(f"{n} handshakes from ~{n // 2} addresses: {admitted} admitted, tables {sizes}, {took:.2f} s")
     assert all(size <= limits.max_keys for size in sizes.values())
-    # The global bucket and the quiet clients' reserve: at most their bursts plus their rates over 10 s.
+    # The global bucket and the reserve: at most their bursts plus their rates over the 10 s.
     assert admitted <= (limits.global_burst + limits.global_rate * 10
-                        + limits.quiet_burst + limits.quiet_rate * 10 + 2)
+                        + limits.reserve_burst + limits.reserve_rate * 10 + 2)
     assert took / n < 50e-6  # well under the cost of the Noise handshake it guards
 
 
-def test_past_the_global_budget_a_quiet_client_still_gets_in() -> None:
-    adm = HandshakeAdmission(AdmissionLimits(global_rate=1.0, global_burst=10, quiet_rate=1.0, quiet_burst=2))
+def test_past_the_global_budget_each_host_gets_a_trickle_of_the_reserve() -> None:
+    adm = HandshakeAdmission(AdmissionLimits(global_rate=1.0, global_burst=10, reserve_rate=100.0,
+                                             reserve_burst=100, reserve_host_rate=1.0, reserve_host_burst=2))
     flooders = [(f"127.0.1.{i}", 1000) for i in range(10)]
-    refused = [adm.admit(flooders[i % 10], None, 0.0) for i in range(100)]
-    assert refused.count(None) == 10 + 2  # the global burst, then the first (quiet) ones' reserve
-    assert refused[-1] == "busy"
-    assert adm.admit(MEMBER, None, 1.0) is None  # quiet until now: the reserve refilled a token
-    assert adm.admit(flooders[0], None, 1.0) in ("busy", "rate-limited")
+    answers = [adm.admit(flooders[i % 10], None, 0.0) for i in range(100)]
+    assert answers.count(None) == 10 + 10 * 2  # the global burst, then each host's share of the reserve
+    assert answers[-1] == "busy"
+    assert adm.admit(MEMBER, None, 0.0) is None  # a host that did not flood: its share is intact
+    assert adm.admit(RELAY, MEMBER, 0.0) is None  # and a relay that did not either
