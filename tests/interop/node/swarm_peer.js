@@ -4,7 +4,8 @@
 // lines on stdout.
 //
 //   node swarm_peer.js --bootstrap 127.0.0.1:P --seed HEX --topic HEX [--group HEX]
-//        [--impl hugin|upstream] [--role both|server|client] [--mode echo|source] [--bytes N]
+//        [--impl hugin|upstream] [--role both|server|client] [--mode echo|source|sink|ping] [--bytes N]
+//        [--count N]
 //        [--host 127.0.0.1] [--timeout S] [--start-at EPOCH_MS] [--trace 1] [--relay-through HEX]
 // {"event":"ready","publicKey"} once the topic is flushed; {"event":"connection","remotePublicKey",
 // "client","connectMs"} per connection (connectMs: from the swarm's dht.connect call to the open,
@@ -14,7 +15,10 @@
 // "err"} for every handshake / holepunch round trip through a DHT relay (start: ms since the
 // script began; wraps hyperdht's private _router); source mode writes --bytes random
 // bytes to each connection in 16 KiB messages and reports {"event":"echoed","remotePublicKey",
-// "bytes","ok"} when the same bytes came back.  {"event":"close","remotePublicKey"} per close.
+// "bytes","ok"} when the same bytes came back; sink mode reads --bytes and reports {"event":"sunk",
+// "remotePublicKey","bytes","seconds"} (first byte to last), then ends; ping mode (bench/all.py)
+// makes --count round trips of 32 bytes and reports {"event":"pings","count","median_ms","p99_ms"}.
+// {"event":"close","remotePublicKey"} per close.
 // Exits by itself after --timeout seconds (default 60) or when stdin closes.
 
 const crypto = require('crypto')
@@ -96,6 +100,36 @@ swarm.on('connection', (conn, info) => {
   conn.on('close', () => out({ event: 'close', remotePublicKey: remote }))
   if (args.mode === 'echo') {
     conn.on('data', (data) => conn.write(data))
+    return
+  }
+  if (args.mode === 'sink') {
+    const total = Number(args.bytes)
+    let received = 0
+    let first = 0n
+    conn.on('data', (data) => {
+      if (!received) first = process.hrtime.bigint()
+      received += data.length
+      if (received >= total) {
+        out({ event: 'sunk', remotePublicKey: remote, bytes: received, seconds: Number(process.hrtime.bigint() - first) / 1e9 })
+      }
+    })
+    conn.on('end', () => conn.end())
+    return
+  }
+  if (args.mode === 'ping') {
+    const count = Number(args.count || '1000')
+    const payload = Buffer.alloc(32, 7)
+    const rtts = []
+    let start = 0n
+    const next = () => { start = process.hrtime.bigint(); conn.write(payload) }
+    conn.on('data', () => {
+      rtts.push(Number(process.hrtime.bigint() - start) / 1e6)
+      if (rtts.length < count) return next()
+      rtts.sort((a, b) => a - b)
+      out({ event: 'pings', count, median_ms: rtts[Math.floor(count / 2)], p99_ms: rtts[Math.floor(count * 0.99)] })
+      conn.end()
+    })
+    next()
     return
   }
   const total = Number(args.bytes)
