@@ -138,9 +138,11 @@ class StreamTransport:
         if address is None:
             return
         before = self.stream.queued_bytes
-        send = self.endpoint.send
-        for datagram in self.stream.datagrams_to_send(self.mux.loop.time()):
-            send(datagram, address)
+        datagrams = self.stream.datagrams_to_send(self.mux.loop.time())
+        if len(datagrams) == 1:
+            self.endpoint.send(datagrams[0], address)
+        elif datagrams:
+            self.endpoint.send_batch(datagrams, address)
         if before and self.stream.queued_bytes < before:
             self.on_drain()
         self._arm()

@@ -55,6 +55,9 @@ class _Endpoint:
     def send(self, data: bytes, address: Any) -> None:
         pass
 
+    def send_batch(self, datagrams: list[bytes], address: Any) -> None:
+        pass
+
 
 def test_the_node_total_drops_data_for_every_stream_past_it() -> None:
     async def main() -> None:
