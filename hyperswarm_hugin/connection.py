@@ -9,6 +9,7 @@ end of the peer's stream; ``async for message in conn`` does the same.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -44,9 +45,11 @@ class Connection:
                                     handshake_hash=handshake.hash, header=header)
         self._messages: deque[bytes] = deque()
         self._queued = 0
-        self._readable = asyncio.Event()
-        self._writable = asyncio.Event()
-        self._writable.set()
+        # Readers and drainers wait on plain futures of their own (no task or asyncio.wait per
+        # message); whoever makes progress possible wakes them all.
+        self._read_waiters: list[asyncio.Future[None]] = []
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._blocked = False  # writes are past the high-water mark
         self._closed = self._loop.create_future()
         self._remote_ended = False
         self._local_ended = False
@@ -57,8 +60,9 @@ class Connection:
         self.relayed = False  # the stream goes through a blind relay
         self._keep_alive = keep_alive
         self._keep_alive_timer: asyncio.TimerHandle | None = None
+        self._wrote = False  # a write since the keep-alive timer was armed
         self._send(self._secret.header_frame())
-        self._restart_keep_alive()
+        self._arm_keep_alive()
         transport.attach(self._on_data, self._on_end, self._on_close, self._on_drain)
 
     @property
@@ -88,22 +92,25 @@ class Connection:
         if len(data) > MAX_MESSAGE:
             raise ValueError(f"a message is at most {MAX_MESSAGE} bytes")
         self._send(self._secret.encrypt(bytes(data)))
-        self._restart_keep_alive()
+        self._wrote = True
         if self._transport.buffered > HIGH_WATER:
-            self._writable.clear()
+            self._blocked = True
 
     def _send(self, frame: bytes) -> None:
         self.raw_bytes_written += len(frame)
         self._transport.write(frame)
 
+    @property
+    def write_blocked(self) -> bool:
+        """True while the send buffer is past its high-water mark (:meth:`drain` waits)."""
+        return self._blocked
+
     async def drain(self) -> None:
         """Wait until the send buffer is below its low-water mark."""
-        while not self._writable.is_set():
+        while self._blocked:
             if self._closed.done():
                 raise ConnectionClosed("connection closed while draining") from self.error
-            waiter = asyncio.ensure_future(self._writable.wait())
-            await asyncio.wait({waiter, self._closed}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
+            await self._wait(self._drain_waiters)
         if self._closed.done() and self.error is not None:
             raise ConnectionClosed("connection failed") from self.error
 
@@ -124,15 +131,30 @@ class Connection:
                 if self.error is not None:
                     raise ConnectionClosed("connection failed") from self.error
                 return b""
-            self._readable.clear()
-            waiter = asyncio.ensure_future(self._readable.wait())
-            await asyncio.wait({waiter, self._closed}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
+            await self._wait(self._read_waiters)
         message = self._messages.popleft()
         self._queued -= len(message)
         if self._transport.stream.set_backlog(self._queued):
             self._transport.schedule_flush()  # the window reopened: tell the sender
         return message
+
+    async def _wait(self, waiters: list[asyncio.Future[None]]) -> None:
+        waiter = self._loop.create_future()
+        waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            with contextlib.suppress(ValueError):
+                waiters.remove(waiter)
+
+    @staticmethod
+    def _wake(waiters: list[asyncio.Future[None]]) -> None:
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        waiters.clear()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while message := await self.read():
@@ -166,8 +188,9 @@ class Connection:
 
     def _finish(self) -> None:
         self._stop_keep_alive()
-        self._readable.set()
-        self._writable.set()
+        self._blocked = False
+        self._wake(self._read_waiters)
+        self._wake(self._drain_waiters)
         if not self._closed.done():
             self._closed.set_result(None)
 
@@ -184,7 +207,8 @@ class Connection:
             self._queued += len(message)
         if messages:
             self._transport.stream.set_backlog(self._queued)
-            self._readable.set()
+            if self._read_waiters:
+                self._wake(self._read_waiters)
 
     def _on_end(self) -> None:
         try:
@@ -194,7 +218,7 @@ class Connection:
             self.destroy(exc)
             return
         self._remote_ended = True
-        self._readable.set()
+        self._wake(self._read_waiters)
 
     def _on_close(self, error: str | None) -> None:
         if error is not None and self.error is None:
@@ -202,21 +226,25 @@ class Connection:
         self._finish()
 
     def _on_drain(self) -> None:
-        if self._transport.buffered <= LOW_WATER:
-            self._writable.set()
+        if self._blocked and self._transport.buffered <= LOW_WATER:
+            self._blocked = False
+            self._wake(self._drain_waiters)
 
-    def _restart_keep_alive(self) -> None:
+    def _arm_keep_alive(self) -> None:
+        """One timer per period, not one per write (secret-stream's timeout-refresh does the
+        same): a period with a write only re-arms; a silent one sends the keep-alive."""
         if self._keep_alive is None or self._local_ended:
             return
-        if self._keep_alive_timer is not None:
-            self._keep_alive_timer.cancel()
-        self._keep_alive_timer = self._loop.call_later(self._keep_alive, self._send_keep_alive)
+        self._wrote = False
+        self._keep_alive_timer = self._loop.call_later(self._keep_alive, self._keep_alive_due)
 
-    def _send_keep_alive(self) -> None:
+    def _keep_alive_due(self) -> None:
         self._keep_alive_timer = None
-        if not self._local_ended and not self._closed.done():
+        if self._local_ended or self._closed.done():
+            return
+        if not self._wrote:
             self._send(self._secret.encrypt(b""))
-            self._restart_keep_alive()
+        self._arm_keep_alive()
 
     def _stop_keep_alive(self) -> None:
         if self._keep_alive_timer is not None:

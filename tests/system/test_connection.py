@@ -88,7 +88,7 @@ def test_backpressure_holds_the_writer_until_the_reader_reads() -> None:
             sender = a._transport.stream
             # Nobody reads b: its window closes and the writer stalls well short of 64 MiB.
             for _ in range(2000):
-                if sender.peer_rwnd == 0 and not a._writable.is_set():
+                if sender.peer_rwnd == 0 and a.write_blocked:
                     break
                 await asyncio.sleep(0.001)
             assert sender.peer_rwnd == 0
