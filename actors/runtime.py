@@ -357,11 +357,7 @@ class NodeRuntime:
 
     def _handle(self, reply: Any) -> None:
         if isinstance(reply, Outbox):
-            endpoints = self._endpoints
-            for data, to, socket in reply.datagrams:
-                endpoint = endpoints.get(socket)
-                if endpoint is not None:  # a puncher socket may have closed meanwhile
-                    endpoint.send(data, to)
+            self._send_all(reply.datagrams)
             for ev in reply.events:
                 self._event(ev)
             self._arm(reply.wake_at)
@@ -384,6 +380,25 @@ class NodeRuntime:
             pass
         else:
             log.warning("unexpected message from an actor: %r", type(reply).__name__)
+
+    def _send_all(self, datagrams: list[tuple[bytes, Address, int]]) -> None:
+        """Send an outbox in order; consecutive datagrams to one address from one socket go as a
+        batch (one syscall per run of equal sizes, see :meth:`UdpEndpoint.send_batch`)."""
+        endpoints = self._endpoints
+        count = len(datagrams)
+        i = 0
+        while i < count:
+            data, to, socket = datagrams[i]
+            j = i + 1
+            while j < count and datagrams[j][2] == socket and datagrams[j][1] == to:
+                j += 1
+            endpoint = endpoints.get(socket)
+            if endpoint is not None:  # a puncher socket may have closed meanwhile
+                if j - i == 1:
+                    endpoint.send(data, to)
+                else:
+                    endpoint.send_batch([d[0] for d in datagrams[i:j]], to)
+            i = j
 
     def _event(self, ev: DHTEvent) -> None:
         if isinstance(ev, NodeReady) and not self._ready.done():
