@@ -41,7 +41,7 @@ from config.settings import (
     merge,
     relay_keys,
 )
-from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, fill32
+from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, event_loop, fill32
 from hyperswarm_hugin.blind_relay import BlindRelayServer
 from hyperswarm_hugin.local_addresses import local_addresses
 from protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
@@ -350,7 +350,7 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
                         for n in nodes])
         else:
             emit("system", adminPort=admin_port, system=system, convention=convention)
-        asyncio.run(run_until_stopped(timeout, _nothing))
+        event_loop.run(run_until_stopped(timeout, _nothing))
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         asys.shutdown()
@@ -489,17 +489,17 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             if not 2 <= args.peers <= 20:
                 raise SettingsError("demo takes --peers from 2 to 20")
-            asyncio.run(run_demo(args.peers, timeout=30.0))
+            event_loop.run(run_demo(args.peers, timeout=30.0))
         elif args.command == "peer":
-            asyncio.run(run_peer(merge(PeerSettings(), table, flags)))
+            event_loop.run(run_peer(merge(PeerSettings(), table, flags)))
         elif args.command == "relay":
-            asyncio.run(run_relay(merge(RelaySettings(), table, flags)))
+            event_loop.run(run_relay(merge(RelaySettings(), table, flags)))
         elif args.command == "dht":
             if table.get("bootstrap") is None and flags.get("bootstrap") is None:
                 raise SettingsError("dht needs --bootstrap (host:port list, or \"\" for a bootstrapper)")
-            asyncio.run(run_dht(merge(DHTSettings(), table, flags)))
+            event_loop.run(run_dht(merge(DHTSettings(), table, flags)))
         else:
-            asyncio.run(run_testnet(merge(TestnetSettings(), table, flags)))
+            event_loop.run(run_testnet(merge(TestnetSettings(), table, flags)))
     except SettingsError as exc:
         print(f"run_node.py: {exc}", file=sys.stderr)
         return 2

@@ -19,10 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.runtime import NodeRuntime, RuntimeConfig
+from hyperswarm_hugin import event_loop
 from hyperswarm_hugin.connection import Connection
 from protocol.dht.node import NodeOptions
 from protocol.noise import HandshakeResult
-
 
 POOL = 8 * 1024 * 1024
 
@@ -112,4 +112,4 @@ if __name__ == "__main__":
     parser.add_argument("--wait-first", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=300)
     parsed = parser.parse_args()
-    asyncio.run(asyncio.wait_for(main(parsed), parsed.timeout))
+    event_loop.run(asyncio.wait_for(main(parsed), parsed.timeout))
