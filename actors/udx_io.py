@@ -326,8 +326,10 @@ class StreamMux:
         for sid, (data, source) in pending_ack.items():
             touched[sid].received(data, source, now, endpoint)
         for transport in touched.values():
-            transport.flush()
+            # Deliver first and send at the end of this loop turn: a reply the application writes
+            # on what it just read then carries the acknowledgement (one datagram, not two).
             transport._after()
+            transport.schedule_flush()
         return rest
 
 
