@@ -69,7 +69,8 @@ async def main(args: argparse.Namespace) -> None:
                 conn.write(chunk)
                 sent += len(chunk)
                 await conn.drain()
-            emit("sent", bytes=sent, sha256=digest.hexdigest())
+            emit("sent", bytes=sent, sha256=digest.hexdigest(), retransmits=transport.stream.stats_retransmits,
+                 rto=transport.stream.stats_rto)
             conn.end()
             while await conn.read():
                 pass
