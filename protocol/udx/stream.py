@@ -88,10 +88,14 @@ class UdxStream:
         self.max_payload = max_payload
         # Sending.
         self._queue: deque[bytes] = deque()
+        self._head = 0  # bytes of _queue[0] already cut into packets
         self.queued_bytes = 0
         self._next_seq = 0
         self._una = 0
         self._inflight: dict[int, _Sent] = {}
+        # The in-flight packets not SACKed, in seq order (dicts keep insertion order and seqs are
+        # inserted ascending): loss detection walks only these.
+        self._unsacked: dict[int, _Sent] = {}
         self._sacked = 0
         self._retransmit: deque[int] = deque()
         self._scan_limit = 0  # one past the highest SACKed seq
@@ -265,6 +269,7 @@ class UdxStream:
         while self._una < ack:
             sent = inflight.pop(self._una, None)
             if sent is not None:
+                self._unsacked.pop(self._una, None)
                 newly += 1
                 if sent.sacked:
                     self._sacked -= 1
@@ -286,6 +291,7 @@ class UdxStream:
             sent = inflight.get(seq)
             if sent is not None and not sent.sacked:
                 sent.sacked = True
+                del self._unsacked[seq]
                 self._sacked += 1
                 if sent.sent_at > self._rack_time:
                     self._rack_time = sent.sent_at
@@ -302,15 +308,17 @@ class UdxStream:
         deadline = self._rack_time - reorder
         fack = limit - DUP_THRESHOLD
         lost = False
-        inflight = self._inflight
-        for seq in range(self._una, limit):
-            sent = inflight.get(seq)
-            if sent is None or sent.sacked or sent.pending:
+        for seq, sent in self._unsacked.items():
+            if seq >= limit:
+                break
+            if sent.pending:
                 continue
             if (seq < fack and sent.retransmits == 0) or sent.sent_at < deadline:
                 sent.pending = True
                 self._retransmit.append(seq)
                 lost = True
+            elif seq >= fack and sent.retransmits == 0:
+                break  # every later packet was first sent after this one, so after the deadline
         if lost and self._recovery_until is None:
             self.ssthresh = max(self.cwnd / 2, MIN_CWND)
             self.cwnd = self.ssthresh
@@ -408,7 +416,7 @@ class UdxStream:
                 break
             seq = self._next_seq
             self._next_seq += 1
-            inflight[seq] = _Sent(kind, payload, now)
+            inflight[seq] = self._unsacked[seq] = _Sent(kind, payload, now)
             out.append(self._packet(kind, seq, payload))
         if out and self._rto_at is None and inflight:
             self._rto_at = now + self.rto
@@ -429,24 +437,42 @@ class UdxStream:
         return out
 
     def _take_payload(self) -> bytes:
+        """The next payload: up to ``max_payload`` queued bytes, across writes if need be.  A long
+        write is cut from an offset into it (no copy of its remainder per packet)."""
         queue = self._queue
         limit = self.max_payload
         first = queue[0]
-        if len(first) <= limit and (len(first) == limit or len(queue) == 1):
-            queue.popleft()
-            self.queued_bytes -= len(first)
-            return first
+        head = self._head
+        left = len(first) - head
+        if left >= limit or (left < limit and len(queue) == 1):
+            if head == 0 and left <= limit:
+                queue.popleft()
+                self.queued_bytes -= left
+                return first
+            take = min(left, limit)
+            payload = first[head:head + take]
+            if take == left:
+                queue.popleft()
+                self._head = 0
+            else:
+                self._head = head + take
+            self.queued_bytes -= take
+            return payload
         parts: list[bytes] = []
         size = 0
         while queue and size < limit:
             chunk = queue[0]
+            head = self._head
+            left = len(chunk) - head
             take = limit - size
-            if len(chunk) <= take:
-                parts.append(queue.popleft())
-                size += len(chunk)
+            if left <= take:
+                parts.append(chunk[head:] if head else chunk)
+                queue.popleft()
+                self._head = 0
+                size += left
             else:
-                parts.append(chunk[:take])
-                queue[0] = chunk[take:]
+                parts.append(chunk[head:head + take])
+                self._head = head + take
                 size += take
         self.queued_bytes -= size
         return b"".join(parts)
@@ -517,8 +543,10 @@ class UdxStream:
         self.closed = True
         self.error = error
         self._queue.clear()
+        self._head = 0
         self.queued_bytes = 0
         self._inflight.clear()
+        self._unsacked.clear()
         self._retransmit.clear()
         self._rto_at = None
         self._ooo.clear()
