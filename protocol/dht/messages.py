@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from protocol.encoding import (
     Address,
     Reader,
+    encode_ipv4_address,
     write_buffer,
     write_fixed,
     write_ipv4_address,
@@ -118,8 +119,7 @@ class Response:
             write_fixed(out, self.token, 32)
         if self.closer_nodes:
             write_uint(out, len(self.closer_nodes))
-            for addr in self.closer_nodes:
-                write_ipv4_address(out, addr)
+            out += b"".join(map(encode_ipv4_address, self.closer_nodes))
         if self.error:
             write_uint(out, self.error)
         if self.value is not None:

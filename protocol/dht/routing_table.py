@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protocol.dht.ids import ID_SIZE, shared_prefix_bits, xor_distance
 from protocol.encoding import Address
@@ -30,6 +30,11 @@ class TableNode:
     pinged: int = 0
     down_hints: int = 0
     sampled: int = 0
+    key: int = field(init=False, repr=False, compare=False)
+    """``id`` as a big-endian integer, for XOR distances."""
+
+    def __post_init__(self) -> None:
+        self.key = int.from_bytes(self.id, "big")
 
     @property
     def address(self) -> Address:
@@ -95,6 +100,11 @@ class RoutingTable:
     def closest(self, target: bytes, k: int | None = None) -> list[TableNode]:
         """The ``k`` members nearest ``target`` by XOR distance, nearest first."""
         want = self.k if k is None else k
+        t = int.from_bytes(target, "big")
+        rows = self.rows
+        if self._size <= 2 * want:  # a small table: one sort of everything is cheapest
+            everyone = {n.key ^ t: n for i in self._filled for n in rows[i].values()}
+            return [everyone[d] for d in sorted(everyone)[:want]]
         d = shared_prefix_bits(self.id, target)
         # Distances grow in this order of rows: row d; every row above d (they all
         # differ from the target first at bit d); then rows d-1, d-2, ... 0.
@@ -111,12 +121,11 @@ class RoutingTable:
             if i < d:
                 groups.append(list(self.rows[i].values()))
         found: list[TableNode] = []
-        t = int.from_bytes(target, "big")
         for group in groups:
             if not group:
                 continue
-            group.sort(key=lambda n: int.from_bytes(n.id, "big") ^ t)
-            found.extend(group[: want - len(found)])
+            by_distance = {n.key ^ t: n for n in group}  # distinct ids: distinct distances
+            found.extend(by_distance[d] for d in sorted(by_distance)[: want - len(found)])
             if len(found) >= want:
                 break
         return found
