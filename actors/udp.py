@@ -62,6 +62,10 @@ class UdpEndpoint:
         self.on_closed: Callable[[UdpEndpoint], None] = lambda endpoint: None
         self.gso = False  # batches leave with UDP_SEGMENT
         self.gro = False  # the socket receives coalesced runs (UDP_GRO)
+        # One receive buffer for every read: a datagram is copied out at its own size (recvfrom
+        # would allocate 64 KiB per datagram and shrink it).
+        self._buffer = bytearray(MAX_DATAGRAM)
+        self._view = memoryview(self._buffer)
 
     def bind(self, host: str, port: int) -> Address:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -101,28 +105,30 @@ class UdpEndpoint:
         if self.gro:
             self._read_coalesced(sock, received)
         else:
-            recv = sock.recvfrom
+            recv = sock.recvfrom_into
+            buffer, view = self._buffer, self._view
             for _ in range(self.batch):
                 try:
-                    data, addr = recv(MAX_DATAGRAM)
+                    size, addr = recv(buffer)
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError as exc:  # e.g. ICMP port unreachable reported on the next read
                     self.errors += 1
                     log.debug("udp receive error: %s", exc)
                     continue
-                received.append((data, (addr[0], addr[1])))
+                received.append((view[:size].tobytes(), (addr[0], addr[1])))
         if received:
             self.on_batch(received)
 
     def _read_coalesced(self, sock: socket.socket, received: list[tuple[bytes, Address]]) -> None:
         """Drain up to ``batch`` datagrams with recvmsg, cutting GRO runs into their datagrams."""
-        recv = sock.recvmsg
+        recv = sock.recvmsg_into
         append = received.append
         batch = self.batch
+        buffers, view = [self._buffer], self._view
         while len(received) < batch:
             try:
-                data, ancillary, _flags, addr = recv(MAX_DATAGRAM, GRO_CMSG)
+                length, ancillary, _flags, addr = recv(buffers, GRO_CMSG)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
@@ -134,11 +140,11 @@ class UdpEndpoint:
                 level, kind, value = ancillary[0]
                 if level == SOL_UDP and kind == UDP_GRO:
                     size = int.from_bytes(value[:4], sys.byteorder)
-                    if 0 < size < len(data):
-                        for offset in range(0, len(data), size):
-                            append((data[offset:offset + size], source))
+                    if 0 < size < length:
+                        for offset in range(0, length, size):
+                            append((view[offset:min(offset + size, length)].tobytes(), source))
                         continue
-            append((data, source))
+            append((view[:length].tobytes(), source))
 
     def send(self, data: bytes, address: Address) -> None:
         """Send now, or queue behind earlier datagrams while the kernel buffer is full."""
