@@ -169,7 +169,7 @@ class StreamTransport:
                 self.mux.forget(self)
             self._arm()
             return
-        if stream.inbox:
+        if stream.inbox_bytes:
             self.on_data(stream.take_inbox())
         if stream.messages:
             messages, stream.messages = stream.messages, []

@@ -66,17 +66,22 @@ class SecretStream:
     def receive(self, data: bytes) -> list[bytes]:
         """Feed stream bytes; returns the complete messages they finish (empty ones dropped)."""
         buf = self._buffer
-        buf += data
+        if buf:  # the rest of an unfinished frame is waiting
+            buf += data
+            src = bytes(buf)
+            buf.clear()
+        else:
+            src = bytes(data)
         out: list[bytes] = []
         pos = 0
-        end = len(buf)
+        end = len(src)
         while end - pos >= 3:
-            length = buf[pos] | (buf[pos + 1] << 8) | (buf[pos + 2] << 16)
+            length = src[pos] | (src[pos + 1] << 8) | (src[pos + 2] << 16)
             if length == 0:
                 raise SecretStreamError("empty frame")
             if end - pos - 3 < length:
                 break
-            body = bytes(buf[pos + 3:pos + 3 + length])
+            body = src[pos + 3:pos + 3 + length]
             pos += 3 + length
             if self._pull is None:
                 self._open(body)
@@ -89,7 +94,8 @@ class SecretStream:
                 raise SecretStreamError("pull failed: message corrupted or forged") from None
             if message:
                 out.append(message)
-        del buf[:pos]
+        if pos < end:
+            buf += src[pos:]
         return out
 
     def finish(self) -> None:

@@ -3,7 +3,7 @@
 Feed it datagrams with :meth:`UdxStream.receive`, time with
 :meth:`UdxStream.handle_timer`; take what to send from
 :meth:`UdxStream.datagrams_to_send`.  Received bytes accumulate in
-:attr:`UdxStream.inbox` for the caller to take.
+:meth:`UdxStream.take_inbox` for the caller to take.
 
 Sending follows libudx's rules on the wire (one seq per DATA/END packet, every
 packet carrying the current ack and window, SACK blocks for out-of-order data,
@@ -118,7 +118,8 @@ class UdxStream:
         self.receive_limit = RECEIVE_LIMIT
         self.stats_dropped = 0  # received packets dropped because they were beyond what we hold
         self._remote_end: int | None = None
-        self.inbox = bytearray()
+        self._inbox: list[bytes] = []  # in-order payloads not yet taken
+        self.inbox_bytes = 0
         self.messages: list[bytes] = []
         self.backlog = 0
         self._ack_needed = False
@@ -182,12 +183,20 @@ class UdxStream:
     @property
     def held_bytes(self) -> int:
         """Received bytes held for the reader: its backlog, the inbox and out-of-order packets."""
-        return self.backlog + len(self.inbox) + self._ooo_bytes
+        return self.backlog + self.inbox_bytes + self._ooo_bytes
 
     def take_inbox(self) -> bytes:
-        data = bytes(self.inbox)
-        self.inbox.clear()
+        """The bytes delivered in order since the last call, at once."""
+        parts = self._inbox
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
+        self.inbox_bytes = 0
         return data
+
+    @property
+    def inbox(self) -> bytes:
+        """What :meth:`take_inbox` would return now (without taking it)."""
+        return b"".join(self._inbox)
 
     # ------------------------------------------------------------------ receiving
 
@@ -257,7 +266,8 @@ class UdxStream:
 
     def _deliver(self, payload: bytes, is_end: bool) -> None:
         if payload:
-            self.inbox += payload
+            self._inbox.append(payload)
+            self.inbox_bytes += len(payload)
         if is_end:
             self._remote_end = self._ack
             self.remote_ended = True
@@ -357,7 +367,7 @@ class UdxStream:
         return min(int(self.cwnd), max(1, self.peer_rwnd // self.max_payload))
 
     def _advertised_window(self) -> int:
-        window = DEFAULT_RWND - self.backlog - len(self.inbox)
+        window = DEFAULT_RWND - self.backlog - self.inbox_bytes
         return window if window >= self.max_payload else 0
 
     def set_backlog(self, unread: int) -> bool:
