@@ -68,6 +68,8 @@ class SecretStream:
         buf = self._buffer
         if buf:  # the rest of an unfinished frame is waiting
             buf += data
+            if len(buf) < 3 or len(buf) - 3 < (buf[0] | (buf[1] << 8) | (buf[2] << 16)):
+                return []  # still unfinished: no copy until it is whole
             src = bytes(buf)
             buf.clear()
         else:
