@@ -37,7 +37,8 @@ GSO_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS on older kernels
 GSO_BYTES = 65000  # a GSO buffer stays under the 64 KiB IP datagram limit
 GRO_CMSG = socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
 GSO_AVAILABLE = sys.platform == "linux" and GRO_CMSG > 0
-_GSO_REFUSED = {errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EMSGSIZE}
+_GSO_UNSUPPORTED = {errno.EIO, errno.ENOPROTOOPT, errno.EOPNOTSUPP}  # this socket cannot segment
+_GSO_REFUSED = {errno.EINVAL, errno.EMSGSIZE}  # not this run (e.g. segments past the path MTU)
 
 
 class UdpEndpoint:
@@ -197,9 +198,10 @@ class UdpEndpoint:
             self._pending.extend((data, address) for data in run)
             self.loop.add_writer(sock.fileno(), self._writable)
         except OSError as exc:
-            if exc.errno in _GSO_REFUSED:
-                log.debug("UDP segmentation refused (%s): sending datagrams one by one", exc)
-                self.gso = False
+            if exc.errno in _GSO_UNSUPPORTED or exc.errno in _GSO_REFUSED:
+                if exc.errno in _GSO_UNSUPPORTED:
+                    log.debug("no UDP segmentation here (%s): sending datagrams one by one", exc)
+                    self.gso = False
                 for data in run:
                     self.send(data, address)
             else:

@@ -1,0 +1,80 @@
+"""UdpEndpoint.send_batch: whatever the sizes, the peer receives the same datagrams in order,
+with segmentation offload and without it; GRO trains are cut back into their datagrams."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from actors.udp import UdpEndpoint
+from protocol.encoding import Address
+
+SIZES = [1172] * 70 + [300] + [1172] * 3 + [20, 20, 20] + [700, 1172, 1172, 64]
+
+
+def datagrams() -> list[bytes]:
+    return [bytes([i % 251]) * size for i, size in enumerate(SIZES)]
+
+
+def received_by_plain_socket(gso: bool) -> list[bytes]:
+    async def main() -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        receiver.bind(("127.0.0.1", 0))
+        receiver.setblocking(False)
+        sender = UdpEndpoint(loop, lambda batch: None)
+        sender.bind("127.0.0.1", 0)
+        sender.gso = sender.gso and gso
+        try:
+            sender.send_batch(datagrams(), receiver.getsockname()[:2])
+            got: list[bytes] = []
+            for _ in range(200):
+                try:
+                    got.append(receiver.recv(65535))
+                except BlockingIOError:
+                    if len(got) >= len(SIZES):
+                        break
+                    await asyncio.sleep(0.01)
+            return got
+        finally:
+            sender.close()
+            receiver.close()
+
+    return asyncio.run(main())
+
+
+def test_a_batch_arrives_as_the_same_datagrams_in_order() -> None:
+    assert received_by_plain_socket(gso=True) == datagrams()
+
+
+def test_without_segmentation_the_same_datagrams_arrive() -> None:
+    assert received_by_plain_socket(gso=False) == datagrams()
+
+
+def test_an_endpoint_receives_a_batch_datagram_by_datagram() -> None:
+    async def main() -> list[tuple[bytes, Address]]:
+        loop = asyncio.get_running_loop()
+        got: list[tuple[bytes, Address]] = []
+        done = loop.create_future()
+
+        def on_batch(batch: list[tuple[bytes, Address]]) -> None:
+            got.extend(batch)
+            if len(got) >= len(SIZES) and not done.done():
+                done.set_result(None)
+
+        receiver = UdpEndpoint(loop, on_batch)
+        address = receiver.bind("127.0.0.1", 0)
+        sender = UdpEndpoint(loop, lambda batch: None)
+        sender.bind("127.0.0.1", 0)
+        try:
+            sender.send_batch(datagrams(), address)
+            await asyncio.wait_for(done, 10)
+            return got
+        finally:
+            sender.close()
+            receiver.close()
+
+    got = asyncio.run(main())
+    assert [data for data, _ in got] == datagrams()
+    assert {source for _, source in got} == {got[0][1]}
