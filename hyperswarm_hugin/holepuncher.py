@@ -100,7 +100,7 @@ class Puncher:
                 self.runtime.release_socket(other)
         self._sockets = [socket]
         self.socket = socket
-        self._end_randomized(connected=True)
+        self._end_randomized()
         self._cancel_tasks()
         if not self.result.done():
             self.result.set_result((socket, source))
@@ -259,10 +259,10 @@ class Puncher:
             self.randomized = True
             self.runtime.punch_budget.begin()
 
-    def _end_randomized(self, connected: bool) -> None:
+    def _end_randomized(self) -> None:
         if self.randomized:
             self.randomized = False
-            self.runtime.punch_budget.end(self.runtime.loop.time(), connected)
+            self.runtime.punch_budget.end(self.runtime.loop.time())
 
     # ------------------------------------------------------------------ lifetime
 
@@ -304,7 +304,7 @@ class Puncher:
             for socket in self._sockets:
                 self.runtime.release_socket(socket)
             self._sockets = []
-            self._end_randomized(connected=False)
+            self._end_randomized()
             if not self.result.done():
                 self.result.set_exception(HolepunchError.aborted())
                 self.result.exception()  # retrieved: nobody may be waiting any more
