@@ -263,6 +263,13 @@ class NodeRuntime:
     async def status(self) -> DHTStatus:
         return await self._ask(StatusRequest, DHTStatus)
 
+    def status_now(self) -> DHTStatus:
+        """The node's status at once (the in-process DHTActor answers inside ``tell``)."""
+        answer = self.ask_actor(self.dht, StatusRequest(0), (DHTStatus,))
+        if not isinstance(answer, DHTStatus):
+            raise RuntimeError("the DHT actor gave no status")
+        return answer
+
     async def _ask(self, make: Callable[[int], Any], answer: type[T]) -> T:
         if self.closed:
             raise RuntimeError("the node is closed")

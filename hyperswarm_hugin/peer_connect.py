@@ -64,11 +64,15 @@ HANDSHAKE_RETRIES = 2  # 3 transmissions, 1 s apart: a silent (refusing) server 
 MAX_RELAYS = 3
 
 
-def public_address(status: Any) -> Address | None:
-    """Our reachable address when the node is persistent and not firewalled."""
-    if status.firewalled or status.public_address is None or not status.public_address[1]:
+def public_address(status: Any, server_port: int) -> Address | None:
+    """Where clients reach our server socket directly, or None (dht-rpc's ``remoteAddress``): not
+    firewalled, and the sampled address names the server socket's port (samples taken on the
+    client socket name its own port, where nothing listens for handshakes)."""
+    if status.firewalled or status.public_address is None:
         return None
     host, port = status.public_address
+    if port != server_port or host == "0.0.0.0":
+        return None
     return (host, port)
 
 
@@ -128,7 +132,7 @@ class Server:
         ~5 minutes while listening, as hyperdht's announcer does; within seconds while no node
         has stored the announcement)."""
         status = await self.runtime.status()
-        self._public = public_address(status)
+        self._public = public_address(status, self.runtime.server_address[1])
         self.runtime.serve(self.target, self._on_handshake, self._punches.on_holepunch)
         await self._announce()
         self._schedule_refresh()
@@ -230,6 +234,8 @@ class Server:
         if self._admit is not None and (reason := self._admit(remote_key)) is not None:
             self._refuse(reason, remote_key)
             return
+        # hyperdht computes our address per handshake: the node may have become reachable.
+        self._public = public_address(self.runtime.status_now(), self.runtime.server_address[1])
         transport = self.runtime.create_stream(SERVER)
         puncher = None
         punch_id = 0
@@ -400,7 +406,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     mid = group.sign(key_pair.public_key) if group is not None else None
     target = blake2b_256(remote_public_key)
     status = await runtime.status()
-    ours = public_address(status)
+    ours = public_address(status, runtime.server_address[1])
     # A Hugin client never says it is reachable: the server then opens its side only when our
     # first packet arrives, and we send none until its mid verified.  An outsider's server (an
     # upstream peer that checks no mid) so never sees a connection from us, not even briefly.

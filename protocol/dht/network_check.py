@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from protocol.dht import messages as m
 from protocol.dht.events import NodeBecamePersistent
 from protocol.dht.ids import node_id
+from protocol.dht.nat_sampler import NatSampler
 from protocol.dht.outgoing import SERVER, Outgoing, RequestKind
 from protocol.dht.query_runner import QueryPurpose
 from protocol.dht.routing_table import RoutingTable
@@ -140,6 +141,11 @@ class NetworkCheck:
         if reachable and host is not None:
             node.firewalled = False
             if not probe.firewall_only and node.options.ephemeral is not True and node.ephemeral:
+                # dht-rpc swaps in the samples taken on the server socket: from now on our
+                # address is where the server socket is seen, not the client socket.
+                node.nat = NatSampler()
+                for answer in answers:
+                    node.nat.add(answer)
                 self.become_persistent((host, node.server_port))
         if probe.then_bootstrap:
             node._queries.start(node.table.id, m.FIND_NODE, internal=True, value=None, now=now,

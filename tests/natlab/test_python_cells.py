@@ -124,3 +124,19 @@ def test_an_open_client_reaches_a_server_behind_a_random_nat(node_lab: NatLab, s
     assert result.connected and result.sha_ok is True, result.describe()
     if client_impl == "python":
         assert result.errors == [], result.describe()  # the first attempt connects
+
+
+@pytest.mark.parametrize("client_nat", ["consistent", "random"])
+def test_a_python_server_on_the_public_net_is_reached_as_a_node_server_is(
+        node_lab: NatLab, client_nat: str, record_property: pytest.RecordProperty) -> None:
+    """The server on o1 (public, no NAT), a Node client behind rB: reached on the first attempt,
+    as a Node server there is (it advertises where its server socket is, never its client
+    socket's port or 0.0.0.0)."""
+    reference = run_cell(node_lab, "node", "node", "consistent", client_nat, deadline=30, server_host="o1")
+    _report(record_property, reference)
+    assert reference.connected and reference.sha_ok, reference.describe()
+    result = run_cell(node_lab, "python", "node", "consistent", client_nat, deadline=30, server_host="o1")
+    _report(record_property, result)
+    assert result.connected and result.sha_ok is True, result.describe()
+    assert result.errors == [], result.describe()  # no HOLEPUNCH_ABORTED before it connected
+    assert result.seconds is not None and result.seconds < 5, result.describe()
