@@ -41,7 +41,8 @@ from protocol.errors import DecodeError
 from protocol.hugin import GroupKey, KeyPair
 from protocol.hyperdht import messages as h
 from protocol.hyperdht.constants import Firewall
-from protocol.hyperdht.holepunch import first_public_address, is_private, match_address
+from protocol.hyperdht.holepunch import is_private, match_address
+from protocol.hyperdht.paths import PathKind, choose_path
 from protocol.hyperdht.payloads import (
     HolepunchInfo,
     NoisePayload,
@@ -460,23 +461,23 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
         server_address = reply_msg.peer_address or relay
         relayed = reply_msg.peer_address is not None
         transport.connect(remote.udx.id)
-        holepunchable = remote.holepunch is not None and bool(remote.holepunch.relays)
-        client_address = response.to
+        path = choose_path(
+            relayed=relayed, relay=relay, server_address=server_address, client_address=response.to,
+            remote_firewall=remote.firewall,
+            holepunchable=remote.holepunch is not None and bool(remote.holepunch.relays),
+            remote_addresses=remote.addresses4, we_are_open=claim_open, local_connection=local_connection,
+            local_hosts=[a[0] for a in local_addresses(runtime.server_address)])
         relayed_path: RelayedPath | None = None
-        if not relayed:
-            transport.remote_address = relay
-        elif remote.firewall == Firewall.OPEN or not holepunchable:
-            transport.remote_address = first_public_address(remote.addresses4, server_address)
-        elif claim_open:
+        if path.kind in (PathKind.SERVER_ITSELF, PathKind.SERVER_ADDRESS):
+            transport.remote_address = path.address
+        elif path.kind is PathKind.PASSIVE:
             pass  # we are reachable: the server connects to us
-        elif local_connection and client_address[0] == server_address[0] and \
-                (private := [a for a in remote.addresses4 if is_private(a[0])]):
-            # Behind the same NAT: the server's local address (hyperdht's LAN path).
-            address = match_address([a[0] for a in local_addresses(runtime.server_address)], private) or private[0]
-            ping = await runtime.ping(address)
+        elif path.kind is PathKind.LAN:
+            assert path.address is not None
+            ping = await runtime.ping(path.address)
             if not ping.ok:
                 raise HolepunchError.aborted("the server's local address did not answer")
-            transport.remote_address = address
+            transport.remote_address = path.address
         else:
             pairing = None
             if relay_key is not None and relay_token is not None:
