@@ -394,6 +394,7 @@ class DHTNode:
         existing = self.table.get(nid)
         if existing is not None:
             existing.seen = self.tick
+            existing.heard += 1
             if reported_to is not None and (existing.sampled == 0 or self.tick - existing.sampled > OLD_NODE_TICKS):
                 existing.sampled = self.tick
                 self.nat.add(reported_to)
@@ -415,12 +416,32 @@ class DHTNode:
         oldest = min(candidates, key=lambda n: (n.pinged, n.added))
         if self.tick - oldest.pinged < RECENT_PING_TICKS and self.tick - oldest.added > OLD_NODE_TICKS:
             return
-        oldest.pinged = self.tick
         self._evictions += 1
-        out = self._new_request(oldest.address, m.PING, internal=True, retries=self.options.request_retries,
-                                kind=RequestKind.EVICT)
+        out = self._check_ping(oldest, RequestKind.EVICT)
         out.evict = (oldest, newcomer)
         self._send_request(out, now)
+
+    def _check_ping(self, node: TableNode, kind: RequestKind) -> Outgoing:
+        """A PING deciding whether ``node`` stays: it must answer *with its id* (dht-rpc keeps
+        only nodes it heard from since; a node that went ephemeral answers without one)."""
+        node.pinged = self.tick
+        self.stats.check_pings += 1
+        out = self._new_request(node.address, m.PING, internal=True, retries=self.options.request_retries,
+                                kind=kind)
+        out.subject = node
+        out.heard = node.heard
+        return out
+
+    @staticmethod
+    def _vouched(out: Outgoing, res: m.Response | None) -> bool:
+        """Did the node a check ping went to answer it with its verified id?"""
+        return res is not None and out.subject is not None and out.subject.heard != out.heard
+
+    def _drop(self, node: TableNode) -> None:
+        current = self.table.get(node.id)
+        if current is not None and current.address == node.address:
+            self.table.remove(node.id)
+            self.stats.table_removals += 1
 
     # ------------------------------------------------------------------ outgoing
 
@@ -473,9 +494,12 @@ class DHTNode:
         out.done = True
         self._inflight.pop(out.tid, None)
         self.stats.request_timeouts += 1
-        dead = self.table.get(node_id(out.address))
-        if dead is not None and dead.address == out.address:
-            self.table.remove(dead.id)
+        if out.kind is RequestKind.QUERY:
+            # As dht-rpc: only a request that names the node's id (a query visit) evicts it on a
+            # timeout; an application request (a silent refusal) or a commit does not.
+            dead = self.table.get(node_id(out.address))
+            if dead is not None and dead.address == out.address:
+                self._drop(dead)
         self._complete(out, None, out.address, out.socket, now)
 
     def _complete(
@@ -494,18 +518,18 @@ class DHTNode:
             self._evictions -= 1
             assert out.evict is not None
             old, newcomer = out.evict
-            if res is None or self.table.get(old.id) is None:
-                self.table.remove(old.id)
+            if not self._vouched(out, res) or self.table.get(old.id) is None:
+                self._drop(old)
                 self.table.add(newcomer)
-        elif kind is RequestKind.CHECK:
-            self._checks -= 1
-            if res is None:
-                node = self.table.get(node_id(address))
-                if node is not None:
-                    self.table.remove(node.id)
+        elif kind is RequestKind.CHECK or kind is RequestKind.SWEEP:
+            if kind is RequestKind.CHECK:
+                self._checks -= 1
+            if not self._vouched(out, res):
+                assert out.subject is not None
+                self._drop(out.subject)
         elif kind in PING_NAT_KINDS:
             self._network.ping_nat_done(out, res, socket, now)
-        # SWEEP and HINT need nothing more: a timeout already removed the node.
+        # HINT needs nothing more.
 
     # ------------------------------------------------------------------ readiness and down hints
 
@@ -535,11 +559,8 @@ class DHTNode:
         if node.pinged == self.tick and node.down_hints > 0:
             return
         node.down_hints += 1
-        node.pinged = self.tick
         self._checks += 1
-        out = self._new_request(addr, m.PING, internal=True, retries=self.options.request_retries,
-                                kind=RequestKind.CHECK)
-        self._send_request(out, now)
+        self._send_request(self._check_ping(node, RequestKind.CHECK), now)
 
     # ------------------------------------------------------------------ time
 
@@ -582,11 +603,8 @@ class DHTNode:
         count = 3 if len(self._inflight) > 2 else 5
         if oldest and self.tick - oldest[0].pinged < RECENT_PING_TICKS:
             count = 2
-        for node in oldest[:count]:
-            node.pinged = self.tick
-            out = self._new_request(node.address, m.PING, internal=True,
-                                    retries=self.options.request_retries, kind=RequestKind.SWEEP)
-            self._send_request(out, now)
+        for node in [n for n in oldest if n.pinged != self.tick][:count]:
+            self._send_request(self._check_ping(node, RequestKind.SWEEP), now)
 
     def _refresh(self, now: float) -> None:
         self._refresh_ticks = REFRESH_IDLE_TICKS if len(self.table) >= self.options.k else REFRESH_SMALL_TICKS

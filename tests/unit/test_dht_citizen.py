@@ -1,0 +1,75 @@
+"""A good citizen of a real DHT (issue 17): tables that stay healthy, wake-up detection, lookups
+that see every reply.  Long runs on the fake clock of :mod:`tests.simnet`."""
+
+from __future__ import annotations
+
+from protocol.dht import messages as m
+from protocol.dht.events import RequestDone
+from protocol.dht.node import DHTNode
+from protocol.errors import DecodeError
+from tests.simnet import SimNet, sim_testnet
+
+
+def kill(net: SimNet, node: DHTNode) -> None:
+    """Take ``node`` off the network: nothing reaches it and it sends nothing more."""
+    net.nodes.remove(node)
+    net.sockets = {a: s for a, s in net.sockets.items() if s[0] is not node}
+
+
+def entries_for(net: SimNet, nodes: list[DHTNode]) -> int:
+    """How many table entries of the nodes still on ``net`` point at ``nodes``."""
+    addresses = {net.address(n) for n in nodes}
+    return sum(1 for holder in net.nodes for entry in holder.table if entry.address in addresses)
+
+
+def test_nodes_that_answer_without_their_id_leave_the_tables_and_dead_ones_do_not_linger() -> None:
+    # Three nodes go ephemeral (a Node adaptive node after waking: its replies carry no id) and
+    # five die.  dht-rpc drops a table node whose check ping comes back without its id; a node
+    # that keeps such entries also keeps re-pinging them first, and its dead entries stay.
+    net = sim_testnet(30, seed=7)
+    net.advance(60.0)
+    idless = net.nodes[3:6]
+    dead = net.nodes[10:15]
+    assert entries_for(net, idless) > 0 and entries_for(net, dead) > 0
+    for node in idless:
+        node.ephemeral = True
+    for node in dead:
+        kill(net, node)
+    net.advance(15 * 60.0)
+    assert entries_for(net, dead) == 0
+    assert entries_for(net, idless) == 0
+    assert all(len(n.table) >= 15 for n in net.nodes if n not in idless)
+
+
+def _silent_to_app_requests(data: bytes) -> bool:
+    """A loss rule: application (non-internal) requests vanish, everything else arrives."""
+    try:
+        msg = m.decode_message(data)
+    except DecodeError:
+        return False
+    return isinstance(msg, m.Request) and not msg.internal
+
+
+def test_an_application_request_that_times_out_does_not_evict_a_healthy_node() -> None:
+    # A silent Hugin refusal or a stale route: the node is alive and answers pings.
+    net = sim_testnet(6)
+    net.loss = _silent_to_app_requests
+    origin, peer = net.nodes[1], net.nodes[4]
+    assert peer.id is not None and origin.table.has(peer.id)
+    rid = origin.request(net.address(peer), 77, now=net.now, target=bytes(32))
+    done: list[RequestDone] = []
+    net.run_until(lambda: bool(done.extend(e for e in net.take_events(origin)
+                                           if isinstance(e, RequestDone) and e.rid == rid) or done))
+    assert done[0].error == "REQUEST_TIMEOUT"
+    assert origin.table.has(peer.id)
+
+
+def test_a_query_visit_that_times_out_evicts_the_node() -> None:
+    net = sim_testnet(6)
+    origin, victim = net.nodes[1], net.nodes[4]
+    victim_id = victim.id
+    assert victim_id is not None and origin.table.has(victim_id)
+    kill(net, victim)
+    origin.find_node(victim_id, net.now)
+    net.run_until(lambda: not origin.table.has(victim_id), limit=30.0)
+    assert origin.stats.table_removals >= 1
