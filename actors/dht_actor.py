@@ -139,7 +139,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         if request_id is None:
             return
         if isinstance(ev, QueryDone):
-            self.send(self.runtime, FindNodeResult(request_id, ev.closest, ev.error))
+            self.send(self.runtime, FindNodeResult(request_id, ev.closest, ev.error, ev.replies))
         elif ev.rid in self.raw_requests:
             self.raw_requests.discard(ev.rid)
             self.send(self.runtime, RequestResult(request_id, ev.response, ev.address, ev.error))

@@ -162,6 +162,8 @@ class FindNodeResult:
     request_id: int
     closest: list[QueryReply]
     error: str | None
+    replies: list[QueryReply] = field(default_factory=list)
+    """Every reply of the walk that carried a value, closest or not (what hyperdht streams)."""
 
 
 @dataclass(frozen=True, slots=True)

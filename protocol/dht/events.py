@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from protocol.dht.messages import Response
@@ -46,6 +46,8 @@ class QueryDone:
     qid: int
     closest: list[QueryReply]
     error: ErrorCode | str | None
+    replies: list[QueryReply] = field(default_factory=list)
+    """Every successful reply of the walk that carried a value (closest or not), in arrival order."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,16 @@ that see every reply.  Long runs on the fake clock of :mod:`tests.simnet`."""
 
 from __future__ import annotations
 
+import random
+
+from actors.messages import FindNodeResult
+from hyperswarm_hugin.dht import _peers
 from protocol.dht import messages as m
-from protocol.dht.events import RequestDone
+from protocol.dht.events import QueryDone, RequestDone
 from protocol.dht.node import DHTNode
 from protocol.errors import DecodeError
+from protocol.hyperdht import messages as h
+from protocol.hyperdht.handler import HyperDHTHandler
 from tests.simnet import SimNet, sim_testnet
 
 
@@ -73,3 +79,29 @@ def test_a_query_visit_that_times_out_evicts_the_node() -> None:
     origin.find_node(victim_id, net.now)
     net.run_until(lambda: not origin.table.has(victim_id), limit=30.0)
     assert origin.stats.table_removals >= 1
+
+
+def test_a_lookup_finds_records_held_just_outside_the_final_closest_nodes() -> None:
+    # After churn, nodes closer to a topic joined and the records sit at the 21st-30th closest.
+    # hyperdht streams every reply of the walk; DHT.lookup (and the swarm's announce_and_lookup)
+    # must see those records too, not only the final closest 20.
+    net = sim_testnet(60, seed=3)
+    for node in net.nodes:
+        node.app = HyperDHTHandler(node)
+    topic = random.Random(5).randbytes(32)
+    by_distance = sorted(net.nodes, key=lambda n: int.from_bytes(n.table.id, "big") ^ int.from_bytes(topic, "big"))
+    key = bytes(range(32))
+    for holder in by_distance[20:30]:
+        handler = holder.app
+        assert isinstance(handler, HyperDHTHandler)
+        handler.storage.records.add(topic, key, h.PeerRecord(key, []).encode(), net.now)
+    origin = by_distance[-1]
+    qid = origin.query(topic, h.LOOKUP, now=net.now)
+    done: list[QueryDone] = []
+    net.run_until(lambda: bool(done.extend(e for e in net.take_events(origin)
+                                           if isinstance(e, QueryDone) and e.qid == qid) or done))
+    result = done[0]
+    assert {r.address for r in result.closest} == {net.address(n) for n in by_distance[:20]}
+    assert _peers(FindNodeResult(0, result.closest, result.error)) == []  # the final 20 hold none
+    found = _peers(FindNodeResult(0, result.closest, result.error, result.replies))
+    assert [p.public_key for p in found] == [key]
