@@ -59,7 +59,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         if isinstance(msg, DatagramsReceived):
             self._receive_datagrams(node, msg)
         elif isinstance(msg, TimerFired):
-            node.handle_timer(msg.now)
+            node.handle_timer(msg.now, msg.wall)
         elif isinstance(msg, FindNode):
             self.pending[node.find_node(msg.target, msg.now)] = msg.request_id
         elif isinstance(msg, RunQuery):
@@ -112,7 +112,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         self.runtime = runtime
         self.node = DHTNode(
             msg.options, server_port=msg.server_port, client_port=msg.client_port, now=msg.now,
-            rng=random.Random(msg.seed),
+            rng=random.Random(msg.seed), wall=None if msg.wall_offset is None else msg.now + msg.wall_offset,
         )
         self.hyperdht = HyperDHTHandler(self.node, wall_offset=msg.wall_offset)
         self.node.app = self.hyperdht

@@ -331,7 +331,7 @@ class NodeRuntime:
         self._timer = None
         self._wake_at = None
         if not self.closed:
-            self._tell(TimerFired(self.loop.time()))
+            self._tell(TimerFired(self.loop.time(), time.time()))
 
     def _tell(self, msg: Any) -> None:
         if self.system is None:

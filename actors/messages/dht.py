@@ -40,6 +40,8 @@ class DatagramsReceived:
 @dataclass(frozen=True, slots=True)
 class TimerFired:
     now: float
+    wall: float | None = None
+    """The wall clock (Unix seconds): its jump between ticks tells the node the machine slept."""
 
 
 @dataclass(frozen=True, slots=True)

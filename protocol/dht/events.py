@@ -40,6 +40,12 @@ class NodeBecamePersistent:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeWokeUp:
+    """The wall clock jumped between two ticks (the machine slept): the node re-checks its table,
+    refreshes, and (adaptive) is ephemeral again until a network check passes."""
+
+
+@dataclass(frozen=True, slots=True)
 class QueryDone:
     """A query finished: the k closest nodes that replied, nearest first."""
 
@@ -60,4 +66,4 @@ class RequestDone:
     error: ErrorCode | None
 
 
-DHTEvent = NodeReady | NodeBecamePersistent | QueryDone | RequestDone
+DHTEvent = NodeReady | NodeBecamePersistent | NodeWokeUp | QueryDone | RequestDone

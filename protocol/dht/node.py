@@ -1,7 +1,8 @@
 """The dht-rpc node as a sans-IO state machine.
 
 Feed it datagrams with :meth:`DHTNode.receive_datagram` and time with
-:meth:`DHTNode.handle_timer`; collect what to send with
+:meth:`DHTNode.handle_timer` (monotonic ``now`` for its timers, and the wall clock, whose jump
+between two ticks tells that the machine slept); collect what to send with
 :meth:`DHTNode.datagrams_to_send`, when to wake it with :meth:`DHTNode.get_timer`
 and what happened with :meth:`DHTNode.next_event`.  The node has two sockets,
 ``SERVER`` (the announced port) and ``CLIENT`` (requests while firewalled),
@@ -28,11 +29,12 @@ from protocol.dht.events import (
     DHTEvent,
     ErrorCode,
     NodeReady,
+    NodeWokeUp,
     RequestDone,
 )
 from protocol.dht.ids import node_id
 from protocol.dht.nat_sampler import NatSampler
-from protocol.dht.network_check import PERSISTENCE_RECHECK_TICKS, NetworkCheck
+from protocol.dht.network_check import NetworkCheck
 from protocol.dht.outgoing import CLIENT as CLIENT
 from protocol.dht.outgoing import PING_NAT_KINDS, Outgoing, RequestKind
 from protocol.dht.outgoing import SERVER as SERVER
@@ -100,6 +102,7 @@ class DHTNode:
         client_port: int,
         now: float,
         rng: random.Random | None = None,
+        wall: float | None = None,
     ) -> None:
         self.options = options
         self.server_port = server_port
@@ -115,6 +118,7 @@ class DHTNode:
         self.table = RoutingTable(self.rng.randbytes(32), options.k)
         self.tick = 50 + self.rng.randrange(50)
         self._last_tick_time = now
+        self._last_tick_wall = wall
         self._refresh_ticks = REFRESH_SMALL_TICKS
         self._tid = self.rng.randrange(65536)
         self._ids = itertools.count(1)
@@ -238,8 +242,12 @@ class DHTNode:
         """When :meth:`handle_timer` must next be called, or None."""
         return self._timers.next_deadline()
 
-    def handle_timer(self, now: float) -> None:
-        """Run every timer due at ``now``."""
+    def handle_timer(self, now: float, wall: float | None = None) -> None:
+        """Run every timer due at ``now`` (monotonic); ``wall`` is the wall clock (Unix seconds).
+
+        A monotonic clock stops while the machine is suspended, so only the wall clock shows a
+        sleep: a jump of more than SLEEP_GAP between two ticks is a wake-up (dht-rpc's
+        ``_ontick``).  Without ``wall`` only a stall of the monotonic clock is noticed."""
         while (due := self._timers.pop_due(now)) is not None:
             kind, ref = due
             if kind is TimerKind.RETRY:
@@ -249,7 +257,7 @@ class DHTNode:
             elif kind is TimerKind.DRAIN:
                 self._drain(now)
             elif kind is TimerKind.TICK:
-                self._tick(now)
+                self._tick(now, wall)
             elif kind is TimerKind.SEND:
                 assert isinstance(ref, tuple)
                 self._out.append(ref)
@@ -572,16 +580,18 @@ class DHTNode:
             self.tokens.rotate()
         self._timers.schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN)
 
-    def _tick(self, now: float) -> None:
+    def _tick(self, now: float, wall: float | None) -> None:
         slept = now - self._last_tick_time > SLEEP_GAP
+        if wall is not None:
+            slept = slept or (self._last_tick_wall is not None and wall - self._last_tick_wall > SLEEP_GAP)
+            self._last_tick_wall = wall
         self._last_tick_time = now
         self._timers.schedule(now + TICK_INTERVAL, TimerKind.TICK)
-        self.tick += 1
         self._down_hints_left = self.options.down_hints_per_tick
         if slept:
-            self.tick += PERSISTENCE_RECHECK_TICKS
-            self._refresh_ticks = 1
-            self._network.after_sleep()
+            self._wake_up()
+        else:
+            self.tick += 1
         if not self.bootstrapped:
             return
         if self.tick % PING_SWEEP_TICKS == 0:
@@ -594,6 +604,20 @@ class DHTNode:
         if self._refresh_ticks <= 0:
             self._refresh(now)
         self._network.on_tick(now)
+
+    def _wake_up(self) -> None:
+        """After a sleep (dht-rpc's ``_onwakeup``): every table node looks old, so it is
+        re-pinged (the sweep comes two ticks later) and re-sampled; refresh next tick; an
+        adaptive node is ephemeral until a network check passes.  We also forget our sampled
+        address (dht-rpc keeps it): the machine may have woken on another network, and 13 of
+        16 old samples would otherwise outvote the new address for a long while."""
+        self.tick += 2 * OLD_NODE_TICKS
+        self.tick += PING_SWEEP_TICKS - (self.tick % PING_SWEEP_TICKS) - 2
+        self._refresh_ticks = 1
+        self.nat = NatSampler()
+        self._anonymous_samplers.clear()
+        self._network.after_sleep()
+        self._events.append(NodeWokeUp())
 
     def _ping_sweep(self, now: float) -> None:
         if not len(self.table):

@@ -8,8 +8,9 @@ import random
 from actors.messages import FindNodeResult
 from hyperswarm_hugin.dht import _peers
 from protocol.dht import messages as m
-from protocol.dht.events import QueryDone, RequestDone
-from protocol.dht.node import DHTNode
+from protocol.dht.events import NodeWokeUp, QueryDone, RequestDone
+from protocol.dht.ids import node_id
+from protocol.dht.node import DHTNode, NodeOptions
 from protocol.errors import DecodeError
 from protocol.hyperdht import messages as h
 from protocol.hyperdht.handler import HyperDHTHandler
@@ -105,3 +106,35 @@ def test_a_lookup_finds_records_held_just_outside_the_final_closest_nodes() -> N
     assert _peers(FindNodeResult(0, result.closest, result.error)) == []  # the final 20 hold none
     found = _peers(FindNodeResult(0, result.closest, result.error, result.replies))
     assert [p.public_key for p in found] == [key]
+
+
+def test_a_node_that_slept_notices_the_wall_clock_jump_and_rechecks_its_table() -> None:
+    # Its monotonic clock stood still for the hour it slept; only the wall clock tells.
+    net = sim_testnet(10, seed=4)
+    laptop = net.add_node(NodeOptions(bootstrap=[net.address(net.nodes[0])], ephemeral=None))
+    net.advance(25 * 60.0)
+    assert laptop.id is not None  # the adaptive node became persistent
+    gone = [n for n in net.nodes[1:4] if laptop.table.has(n.table.id)]
+    assert gone
+    net.take_events(laptop)
+    for node in gone:
+        kill(net, node)
+    net.sleep(laptop, 3600.0)
+    net.advance(6.0)
+    assert any(isinstance(e, NodeWokeUp) for e in net.take_events(laptop))
+    assert laptop.id is None  # adaptive: ephemeral again until a check passes (as dht-rpc)
+    net.run_until(lambda: not any(laptop.table.has(n.table.id) for n in gone), limit=60.0)
+
+
+def test_a_persistent_node_that_wakes_on_another_network_gives_up_its_old_id() -> None:
+    net = sim_testnet(10, seed=6)
+    server = net.nodes[5]
+    old_id = server.id
+    assert old_id == node_id(net.address(server))
+    net.advance(30.0)
+    net.move(server, "127.0.0.2")
+    net.sleep(server, 600.0)
+    new_id = node_id(net.address(server))
+    net.run_until(lambda: server.id == new_id, limit=180.0)
+    net.advance(60.0)
+    assert sum(1 for n in net.nodes if n is not server and n.table.has(new_id)) >= 3
