@@ -68,7 +68,7 @@ class DHTActor(Actor):  # type: ignore[misc]
             self.pending[qid] = msg.request_id
         elif isinstance(msg, SendRequest):
             rid = node.request(msg.address, msg.command, now=msg.now, internal=msg.internal, target=msg.target,
-                               value=msg.value, retries=msg.retries, socket=msg.socket)
+                               value=msg.value, retries=msg.retries, socket=msg.socket, token=msg.token)
             self.pending[rid] = msg.request_id
             self.raw_requests.add(rid)
         elif isinstance(msg, ServeTarget):

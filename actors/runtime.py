@@ -152,12 +152,12 @@ class NodeRuntime:
 
     async def request(self, address: Address, command: int, *, target: bytes | None = None,
                       value: bytes | None = None, internal: bool = False, retries: int | None = None,
-                      socket: int | None = None) -> RequestResult:
+                      socket: int | None = None, token: bytes | None = None) -> RequestResult:
         """One request with retries (from ``socket``, e.g. a puncher socket); the result carries
         the full response (or an error)."""
         return await self._ask(
             lambda rid: SendRequest(rid, address, command, self.loop.time(), target, value, internal, retries,
-                                    socket),
+                                    socket, token),
             RequestResult)
 
     def serve(self, target: bytes, handler: Callable[[IncomingHandshake], None] | None,

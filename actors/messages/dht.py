@@ -78,6 +78,7 @@ class SendRequest:
     internal: bool = False
     retries: int | None = None
     socket: int | None = None  # which socket sends it (a puncher socket); None: the node's choice
+    token: bytes | None = None  # the token the node gave us (ANNOUNCE / UNANNOUNCE to one node)
 
 
 @dataclass(frozen=True, slots=True)
