@@ -87,6 +87,7 @@ class NodeRuntime:
         self._requests = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._ready: asyncio.Future[NodeReady] = self.loop.create_future()
+        self.wall_skew = 0.0  # added to the wall clock the node is told: a bench moves it to fake a sleep
         self.listeners: list[Callable[[DHTEvent], None]] = []
         self.streams = StreamMux(self.loop)
         self.handshake_handlers: dict[bytes, Callable[[IncomingHandshake], None]] = {}
@@ -331,7 +332,7 @@ class NodeRuntime:
         self._timer = None
         self._wake_at = None
         if not self.closed:
-            self._tell(TimerFired(self.loop.time(), time.time()))
+            self._tell(TimerFired(self.loop.time(), time.time() + self.wall_skew))
 
     def _tell(self, msg: Any) -> None:
         if self.system is None:

@@ -96,6 +96,7 @@ class Announcer:
         relays = self.generations.current()
         results = await asyncio.gather(*(self.runtime.ping(a) for a in relays))
         answered = sum(1 for r in results if r.ok)
+        log.debug("ping round: %d of %d relays answered", answered, len(relays))
         self.stats.ping_rounds += 1
         if too_few_answered(answered, len(relays)):
             self.stats.relays_lost += 1
@@ -112,6 +113,8 @@ class Announcer:
         for relay in relays:
             self.generations.stored(relay.relay_address)
         self._closest = [r.address for r in result.closest] or None
+        log.debug("announced at %d of %d closest: relays %s", len(relays), len(result.closest),
+                  [r.relay_address for r in relays])
         if not self._stopped:
             self.relays = relays
             self.on_relays(relays)
