@@ -250,13 +250,13 @@ async def _relay_deaths(nodenet: NodeNet, pys: list[DHT], py_server: Server,
 
 def _table(out: dict[str, Outcome]) -> str:
     def row(name: str, fn: Callable[[Outcome], str]) -> str:
-        return f"{name:<44}" + "".join(f"{fn(out[impl]):>14}" for impl in ("Python", "Node"))
+        return f"{name:<44}" + "".join(f"{fn(out[impl]):>18}" for impl in ("Python", "Node"))
 
     def per(n: int, d: int) -> str:
         return f"{n} ({n / d:.1f}/node)" if d else "-"
 
     lines = [
-        f"{'':<44}{'Python':>14}{'Node':>14}",
+        f"{'':<44}{'Python':>18}{'Node':>18}",
         row("dead entries left in tables", lambda o: per(o.dead_entries, o.holders)),
         row("eviction pings sent", lambda o: per(o.eviction_pings, o.pingers)),
         row("records found per lookup vs announced", lambda o: f"{sum(o.found) / len(o.found):.0%}"
