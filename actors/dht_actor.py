@@ -59,7 +59,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         if isinstance(msg, DatagramsReceived):
             self._receive_datagrams(node, msg)
         elif isinstance(msg, TimerFired):
-            node.handle_timer(msg.now)
+            node.handle_timer(msg.now, msg.wall)
         elif isinstance(msg, FindNode):
             self.pending[node.find_node(msg.target, msg.now)] = msg.request_id
         elif isinstance(msg, RunQuery):
@@ -68,7 +68,7 @@ class DHTActor(Actor):  # type: ignore[misc]
             self.pending[qid] = msg.request_id
         elif isinstance(msg, SendRequest):
             rid = node.request(msg.address, msg.command, now=msg.now, internal=msg.internal, target=msg.target,
-                               value=msg.value, retries=msg.retries, socket=msg.socket)
+                               value=msg.value, retries=msg.retries, socket=msg.socket, token=msg.token)
             self.pending[rid] = msg.request_id
             self.raw_requests.add(rid)
         elif isinstance(msg, ServeTarget):
@@ -112,7 +112,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         self.runtime = runtime
         self.node = DHTNode(
             msg.options, server_port=msg.server_port, client_port=msg.client_port, now=msg.now,
-            rng=random.Random(msg.seed),
+            rng=random.Random(msg.seed), wall=None if msg.wall_offset is None else msg.now + msg.wall_offset,
         )
         self.hyperdht = HyperDHTHandler(self.node, wall_offset=msg.wall_offset)
         self.node.app = self.hyperdht
@@ -139,7 +139,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         if request_id is None:
             return
         if isinstance(ev, QueryDone):
-            self.send(self.runtime, FindNodeResult(request_id, ev.closest, ev.error))
+            self.send(self.runtime, FindNodeResult(request_id, ev.closest, ev.error, ev.replies))
         elif ev.rid in self.raw_requests:
             self.raw_requests.discard(ev.rid)
             self.send(self.runtime, RequestResult(request_id, ev.response, ev.address, ev.error))

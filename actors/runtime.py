@@ -87,6 +87,7 @@ class NodeRuntime:
         self._requests = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._ready: asyncio.Future[NodeReady] = self.loop.create_future()
+        self.wall_skew = 0.0  # added to the wall clock the node is told: a bench moves it to fake a sleep
         self.listeners: list[Callable[[DHTEvent], None]] = []
         self.streams = StreamMux(self.loop)
         self.handshake_handlers: dict[bytes, Callable[[IncomingHandshake], None]] = {}
@@ -152,12 +153,12 @@ class NodeRuntime:
 
     async def request(self, address: Address, command: int, *, target: bytes | None = None,
                       value: bytes | None = None, internal: bool = False, retries: int | None = None,
-                      socket: int | None = None) -> RequestResult:
+                      socket: int | None = None, token: bytes | None = None) -> RequestResult:
         """One request with retries (from ``socket``, e.g. a puncher socket); the result carries
         the full response (or an error)."""
         return await self._ask(
             lambda rid: SendRequest(rid, address, command, self.loop.time(), target, value, internal, retries,
-                                    socket),
+                                    socket, token),
             RequestResult)
 
     def serve(self, target: bytes, handler: Callable[[IncomingHandshake], None] | None,
@@ -339,7 +340,7 @@ class NodeRuntime:
         self._timer = None
         self._wake_at = None
         if not self.closed:
-            self._tell(TimerFired(self.loop.time()))
+            self._tell(TimerFired(self.loop.time(), time.time() + self.wall_skew))
 
     def _tell(self, msg: Any) -> None:
         if self.system is None:

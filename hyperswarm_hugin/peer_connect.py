@@ -20,6 +20,7 @@ from typing import Any
 from actors.messages import AdmitHandshake, CheckPeer, ConfigureAuth, IncomingHandshake, Verdict
 from actors.runtime import NodeRuntime
 from actors.udx_io import StreamTransport
+from hyperswarm_hugin.announcer import Announcer
 from hyperswarm_hugin.blind_relay import (
     RelayedPath,
     RelayThrough,
@@ -35,7 +36,6 @@ from hyperswarm_hugin.holepuncher import Puncher
 from hyperswarm_hugin.local_addresses import local_addresses
 from protocol.admission import RateLimiter
 from protocol.dht.node import SERVER
-from protocol.dht.query import QueryReply
 from protocol.encoding import Address
 from protocol.errors import DecodeError
 from protocol.hugin import GroupKey, KeyPair
@@ -50,7 +50,7 @@ from protocol.hyperdht.payloads import (
     RelayThroughInfo,
     UdxInfo,
 )
-from protocol.hyperdht.signing import blake2b_256, sign_announce
+from protocol.hyperdht.signing import blake2b_256
 from protocol.noise import HandshakeError, NoiseHandshake
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,6 @@ HANDSHAKE_MEMORY = 10.0
 HANDSHAKE_INITIAL_TIMEOUT = 10.0  # hyperdht: an accepted stream with no packet from the client is dropped
 PUNCH_RATE, PUNCH_BURST = 4.0, 32  # punchers a server opens (each pings DHT nodes from a socket of its own)
 MAX_UNSTARTED = 256  # accepted connections waiting for the client's first packet; past it the oldest goes
-REANNOUNCE_INTERVAL = 300.0
-REANNOUNCE_RETRY_MAX = 30.0
 HANDSHAKE_RETRIES = 2  # 3 transmissions, 1 s apart: a silent (refusing) server costs 3 s per relay
 MAX_RELAYS = 3
 
@@ -118,9 +116,7 @@ class Server:
         self._firewall = firewall
         self._admit = admit
         self._on_refused = on_refused
-        self._refresh_timer: asyncio.TimerHandle | None = None
-        self._refresh_task: asyncio.Task[None] | None = None
-        self._announce_failures = 0
+        self._announcer: Announcer | None = None
         self._punches = HolepunchSlots(runtime)
         self._share_local_address = share_local_address
         self._relay_through = check_relay_through(relay_through)
@@ -129,39 +125,21 @@ class Server:
         self.mid = runtime.configure_auth(ConfigureAuth(group, key_pair, firewall))
 
     async def listen(self) -> None:
-        """Start answering handshakes and announce ourselves at the closest nodes (again every
-        ~5 minutes while listening, as hyperdht's announcer does; within seconds while no node
-        has stored the announcement)."""
+        """Start answering handshakes and announce ourselves at the closest nodes; the
+        :class:`~hyperswarm_hugin.announcer.Announcer` then pings the relays every 3 s and
+        announces again when too few answer, or every ~5 minutes."""
         status = await self.runtime.status()
         self._public = public_address(status, self.runtime.server_address[1])
         self.runtime.serve(self.target, self._on_handshake, self._punches.on_holepunch)
         await self._announce()
-        self._schedule_refresh()
-
-    def _schedule_refresh(self) -> None:
-        # Stored nowhere (no DHT node answered yet): try again after 1, 2, 4 .. 30 s, not 5 minutes.
-        self._announce_failures = 0 if self.relays else self._announce_failures + 1
-        delay = min(REANNOUNCE_RETRY_MAX, 2.0 ** min(self._announce_failures - 1, 5)) \
-            if self._announce_failures else REANNOUNCE_INTERVAL
-        self._refresh_timer = self.runtime.loop.call_later(delay, self._refresh)
-
-    def _refresh(self) -> None:
-        self._refresh_task = self.runtime.loop.create_task(self._announce())
-        self._refresh_task.add_done_callback(lambda task: self._schedule_refresh() if not task.cancelled() else None)
 
     async def _announce(self) -> None:
-        relays: list[RelayInfo] = []
-        record = h.PeerRecord(self.key_pair.public_key, [])
-        encoded = record.encode()
+        """Start the announcer: returns once its first announce is done."""
+        self._announcer = Announcer(self.runtime, self.key_pair, self.target, self._set_relays)
+        await self._announcer.start()
 
-        def commit(reply: QueryReply) -> tuple[int, bytes] | None:
-            if reply.id is None or reply.token is None or len(relays) >= MAX_RELAYS:
-                return None
-            relays.append(RelayInfo(reply.address, reply.to))
-            signature = sign_announce(self.key_pair, self.target, reply.id, reply.token, encoded)
-            return h.ANNOUNCE, h.Announce(peer=record, signature=signature).encode()
-
-        await self.runtime.query(self.target, h.FIND_PEER, commit=commit)
+    def _set_relays(self, relays: list[RelayInfo]) -> None:
+        """The nodes that stored our record (they answered ANNOUNCE with error 0)."""
         self.relays = relays
         self._punches.relays = relays
         self.relay_addresses = ([self._public] if self._public else []) + [r.relay_address for r in relays]
@@ -169,25 +147,12 @@ class Server:
 
     async def close(self) -> None:
         """Stop answering, take our record back from the relays, close our connections."""
-        if self._refresh_timer is not None:
-            self._refresh_timer.cancel()
-        if self._refresh_task is not None:
-            self._refresh_task.cancel()
         self.runtime.serve(self.target, None)
         self._punches.close()
         for task in list(self._relaying):
             task.cancel()
-        record = h.PeerRecord(self.key_pair.public_key, []).encode()
-
-        def commit(reply: QueryReply) -> tuple[int, bytes] | None:
-            if reply.id is None or reply.token is None or not reply.value:
-                return None
-            signature = sign_announce(self.key_pair, self.target, reply.id, reply.token, record, unannounce=True)
-            peer = h.PeerRecord(self.key_pair.public_key, [])
-            return h.UNANNOUNCE, h.Announce(peer=peer, signature=signature).encode()
-
-        if not self.runtime.closed:
-            await self.runtime.query(self.target, h.FIND_PEER, commit=commit)
+        if self._announcer is not None:
+            await self._announcer.stop()
         for conn in list(self.connections):
             await conn.close()
 
@@ -436,7 +401,9 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
                 break
         if answer is None:
             found = await runtime.query(target, h.FIND_PEER, nodes=relay_addresses or None)
-            candidates = [r for r in found.closest if r.value]
+            # Every node that answered with the record, in the order they answered (hyperdht
+            # streams them), not only those that ended among the closest.
+            candidates = [r for r in found.replies if r.value] or [r for r in found.closest if r.value]
             if not candidates:
                 raise ConnectError("PEER_NOT_FOUND", "no node knows that public key")
             for reply in candidates[:2]:
@@ -525,8 +492,8 @@ async def _punch_or_relay(runtime: NodeRuntime, transport: StreamTransport, punc
                 if (exc := task.exception()) is not None:
                     errors.append(exc)
                     continue
-                if task is punching and punch is not None:
-                    socket, address = task.result()
+                if task is punching and punching is not None and punch is not None:
+                    socket, address = punching.result()
                     log.debug("holepunched to %s on socket %d (local %s, remote %s)", address, socket,
                               punch.puncher.nat.firewall.name, Firewall(punch.puncher.remote_firewall).name)
                     transport.route(runtime.endpoint(socket), address)
