@@ -113,6 +113,7 @@ class FakeRuntime:
         self.closest = closest
         self.refusing = refusing
         self.sent: list[tuple[int, Address]] = []
+        self.server_address = ("127.0.0.1", 9999)
 
     async def status(self) -> Any:
         return SimpleNamespace(firewalled=True, public_address=None)
