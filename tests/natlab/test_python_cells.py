@@ -14,18 +14,20 @@ import pytest
 from tests.natlab.cells import CellResult, run_cell
 from tests.natlab.lab import INET_IP, LabProcess, NatLab
 
-pytestmark = [pytest.mark.natlab, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.natlab, pytest.mark.timeout(900)]
 
 log = logging.getLogger("natlab")
 
 PAIRS = [("python", "node"), ("node", "python"), ("python", "python")]
 
-# (server NAT, client NAT, bound on seconds).  A cell with a RANDOM side is a birthday search
-# (one full window is ~35 s of probes), so its bound is a window and a retry.
+# (server NAT, client NAT, bound on seconds).  A cell with a RANDOM side is a birthday search:
+# one window is ~35 s of probes and misses now and then (Node's too), so its bound is two
+# windows and hyperswarm's retry in between.
+RANDOM_BOUND = 110.0
 CONNECTING = [
     ("consistent", "consistent", 15.0),
-    ("consistent", "random", 80.0),
-    ("random", "consistent", 80.0),
+    ("consistent", "random", RANDOM_BOUND),
+    ("random", "consistent", RANDOM_BOUND),
 ]
 
 
@@ -51,10 +53,10 @@ def test_python_peers_connect_where_node_peers_do(node_lab: NatLab, server_nat: 
 
 
 def test_fully_random_nat_against_a_consistent_one(node_lab: NatLab, record_property: pytest.RecordProperty) -> None:
-    reference = run_cell(node_lab, "node", "node", "fully-random", "consistent", deadline=80)
+    reference = run_cell(node_lab, "node", "node", "fully-random", "consistent", deadline=RANDOM_BOUND)
     _report(record_property, reference)
     assert reference.connected and reference.sha_ok, reference.describe()
-    result = run_cell(node_lab, "python", "python", "fully-random", "consistent", deadline=80)
+    result = run_cell(node_lab, "python", "python", "fully-random", "consistent", deadline=RANDOM_BOUND)
     _report(record_property, result)
     assert result.connected and result.sha_ok is True, result.describe()
 
