@@ -142,3 +142,19 @@ def test_a_python_server_on_the_public_net_is_reached_as_a_node_server_is(
     assert result.connected and result.sha_ok is True, result.describe()
     assert result.errors == [], result.describe()  # no HOLEPUNCH_ABORTED before it connected
     assert result.seconds is not None and result.seconds < 5, result.describe()
+
+
+@pytest.mark.parametrize("server_impl", ["node", "python"])
+def test_a_server_behind_a_nat_that_forgets_quickly_stays_reachable(node_lab: NatLab, server_impl: str) -> None:
+    """rA forgets a UDP mapping after 5 s without traffic (10 s once answered).  The server
+    announced through rA long before the client comes: its relays reach it only if it kept those
+    mappings warm (hyperdht's announcer pings its relays every 3 s).  The client connects on its
+    first attempt, no PEER_CONNECTION_FAILED."""
+    node_lab.set_udp_timeouts("rA", 5, 10)
+    try:
+        result = run_cell(node_lab, server_impl, "node", "consistent", "consistent", deadline=30,
+                          client_delay=25.0)
+    finally:
+        node_lab.set_udp_timeouts("rA", 30, 120)
+    assert result.connected and result.sha_ok is True, result.describe()
+    assert result.errors == [], result.describe()
