@@ -271,7 +271,7 @@ async def run_demo(peers: int, timeout: float) -> None:
             message = await conn.read()
             if not message:  # a duplicate connection, closed by the swarm: the other one greets
                 return
-            emit("message", to=me, frm=names.get(conn.remote_public_key, "?"), text=message.decode())
+            emit("message", **{"to": me, "from": names.get(conn.remote_public_key, "?"), "text": message.decode()})
             greeted.put_nowait(None)
 
         try:
