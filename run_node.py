@@ -362,16 +362,29 @@ def end_lingering_admin(pid: int, grace: float = 5.0) -> None:
 
     end = time.monotonic() + grace
     while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not process_alive(pid):
             return
-        time.sleep(0.1)
+        time.sleep(0.05)
     log.warning("the actor system's admin (pid %d) outlived shutdown; ending it", pid)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
         time.sleep(1.0)
         os.kill(pid, signal.SIGKILL)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (ended, its parent, often init, not yet reaping) does not."""
+    if not os.path.isdir("/proc"):  # no /proc here: a zombie counts as running
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 async def _nothing() -> None:

@@ -16,6 +16,7 @@ jitter are in seconds, not milliseconds.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -47,6 +48,11 @@ from protocol.encoding import Address
 from protocol.hugin import GroupKey, KeyPair
 
 __all__ = ["Hyperswarm", "PeerDiscovery", "PeerInfo", "SwarmDestroyed", "TopicDiscovery"]
+
+log = logging.getLogger(__name__)
+
+UNANNOUNCE_GRACE = 1.0
+"""destroy() waits this many seconds at most for our topic records to be taken back."""
 
 
 class Hyperswarm(SwarmHost):
@@ -204,12 +210,14 @@ class Hyperswarm(SwarmHost):
         self._topics.clear()
         for task in list(self._dials.values()):
             task.cancel()
-        if self._unannouncing:
-            await asyncio.gather(*self._unannouncing.values(), return_exceptions=True)
-        if self._listening is not None:
-            await asyncio.gather(self._listening, return_exceptions=True)
-        if self._server is not None:
-            await self._server.close()
+        # Taking our records back from the DHT is a courtesy (they expire on their own): with the
+        # DHT unreachable it would wait out every query's retries, so it gets UNANNOUNCE_GRACE.
+        deadline = self._loop.time() + UNANNOUNCE_GRACE
+        late = await _within([self._listening] if self._listening is not None else [], deadline)
+        closing = [self._loop.create_task(self._server.close())] if self._server is not None else []
+        late += await _within([*self._unannouncing.values(), *closing], deadline)
+        if late:
+            log.info("gave up taking %d record(s) back from the DHT after %.1f s", late, UNANNOUNCE_GRACE)
         for conn in list(self._conns.values()):
             conn.destroy()
         for task in list(self._tasks):
@@ -360,3 +368,13 @@ class Hyperswarm(SwarmHost):
         self._check_started()
         self._ban(check.bytes32(public_key, "public_key"), bool(banned))
 
+
+async def _within(tasks: list[asyncio.Task[Any]], deadline: float) -> int:
+    """Wait for ``tasks`` until the loop time ``deadline``, cancel the late ones; how many were late."""
+    if not tasks:
+        return 0
+    _, late = await asyncio.wait(tasks, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return len(late)
