@@ -44,6 +44,7 @@ from config.settings import (
 from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, fill32
 from hyperswarm_hugin.blind_relay import BlindRelayServer
 from hyperswarm_hugin.local_addresses import local_addresses
+from hyperswarm_hugin.metrics import Collector, MetricsServer, NodeCollector, cluster_collector, serve_metrics
 from protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
 from protocol.encoding import Address
 
@@ -91,10 +92,14 @@ async def run_dht(settings: DHTSettings) -> None:
         if found:
             emit(found[0], **found[1])
 
+    metrics: MetricsServer | None = None
+
     async def body() -> None:
+        nonlocal metrics
         await node.start()
         host, port = node.address
-        emit("listening", host=host, port=port, id=node.expected_id.hex())
+        metrics = start_metrics(settings, NodeCollector(asyncio.get_running_loop(), dht=node))
+        emit("listening", host=host, port=port, id=node.expected_id.hex(), **metrics_fields(metrics))
         node.on_event(on_event)
 
     try:
@@ -103,6 +108,8 @@ async def run_dht(settings: DHTSettings) -> None:
             status = await node.status()
             emit("stats", **status.stats, table_size=len(status.table))
     finally:
+        if metrics is not None:
+            metrics.close()
         await node.close()
         emit("close")
 
@@ -213,21 +220,40 @@ async def run_peer(settings: PeerSettings) -> None:
     swarm.on("connect_error", lambda key, exc: emit("connect-error", remotePublicKey=key.hex(), code=exc.code,
                                                     reason=getattr(exc, "reason", exc.code), message=str(exc)))
 
+    metrics: MetricsServer | None = None
+
     async def body() -> None:
+        nonlocal metrics
         await swarm.start()
+        metrics = start_metrics(settings, NodeCollector(asyncio.get_running_loop(), swarm=swarm))
         discovery = swarm.join(topic, server=settings.role != "client", client=settings.role != "server")
         await discovery.flushed()
         status = await swarm.dht.status()
         emit("ready", publicKey=swarm.key_pair.public_key.hex(), topic=topic.hex(),
-             host=swarm.dht.address[0], port=swarm.dht.address[1], **nat_view(status, swarm.dht.address))
+             host=swarm.dht.address[0], port=swarm.dht.address[1], **nat_view(status, swarm.dht.address),
+             **metrics_fields(metrics))
 
     try:
         await run_until_stopped(settings.timeout, body)
     finally:
+        if metrics is not None:
+            metrics.close()
         for task in list(tasks):
             task.cancel()
         await swarm.destroy()
         emit("stopped")
+
+
+def start_metrics(settings: DHTSettings | PeerSettings, collector: Collector) -> MetricsServer | None:
+    """``--metrics-port``: serve /metrics on it (on ``--metrics-host``, loopback by default)."""
+    if settings.metrics_port is None:
+        return None
+    return serve_metrics(settings.metrics_host, settings.metrics_port, collector)
+
+
+def metrics_fields(metrics: MetricsServer | None) -> dict[str, Any]:
+    """``metrics``: where /metrics is served, for the first JSON line (only with --metrics-port)."""
+    return {"metrics": f"http://{metrics.address[0]}:{metrics.address[1]}/metrics"} if metrics else {}
 
 
 async def run_relay(settings: RelaySettings) -> None:
@@ -292,7 +318,7 @@ async def run_demo(peers: int, timeout: float) -> None:
 
 
 def run_cluster(config_path: str | None, admin_port: int, system: str, convention: str | None,
-                timeout: float | None) -> None:
+                timeout: float | None, metrics_at: tuple[str, int] | None = None) -> None:
     """A Thespian multiprocTCPBase system on ``admin_port`` and, with a config, its nodes."""
     from thespian.actors import ActorExitRequest, ActorSystem
 
@@ -324,6 +350,7 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
     previous = signal.signal(signal.SIGTERM, stop_now)
     asys = ActorSystem("multiprocTCPBase", capabilities, logDefs=LOG_DEFS)
     admin_pid: int | None = None
+    metrics: MetricsServer | None = None
     try:
         probe = asys.createActor(AdminProbe)
         admin_pid = asys.ask(probe, "admin-pid", 30)
@@ -339,7 +366,9 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
                 message = p.decode_event(answer)
                 if message.get("type") == "cluster-started":
                     nodes = message["nodes"]
-            emit("cluster", adminPort=admin_port, system=system,
+            if metrics_at is not None:
+                metrics = serve_metrics(*metrics_at, cluster_collector(admin_port))
+            emit("cluster", adminPort=admin_port, system=system, **metrics_fields(metrics),
                  nodes=[{"name": n["name"], "kind": n.get("kind"), "running": n["running"], "port": n.get("port"),
                          "pid": n.get("pid"), "publicKey": n["public_key"].hex() if n.get("public_key") else None}
                         for n in nodes])
@@ -348,6 +377,8 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
         asyncio.run(run_until_stopped(timeout, _nothing))
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if metrics is not None:
+            metrics.close()
         asys.shutdown()
         if isinstance(admin_pid, int):
             end_lingering_admin(admin_pid)
@@ -434,6 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
     dht.add_argument("--mode", choices=["persistent", "adaptive", "ephemeral"],
                      help="persistent (default): join routing tables once reachable")
     dht.add_argument("--timeout", type=float, help="stop after this many seconds")
+    dht.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on /metrics at this port")
+    dht.add_argument("--metrics-host", help="the address /metrics binds (default 127.0.0.1)")
 
     net = sub.add_parser("testnet", help="run a local network of DHT nodes in this process")
     net.add_argument("--size", type=int, help="how many nodes (default 5)")
@@ -456,6 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--relay-through", help="blind relays' public keys (HEX[,HEX...]): used when our NAT is "
                       "random or punching to a peer failed")
     peer.add_argument("--timeout", type=float, help="stop after this many seconds")
+    peer.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on /metrics at this port")
+    peer.add_argument("--metrics-host", help="the address /metrics binds (default 127.0.0.1)")
 
     relay = sub.add_parser("relay", help="a blind relay for anyone (its own DHT node); first line "
                            "{\"event\": \"relay\", \"publicKey\", \"host\", \"port\"}")
@@ -471,6 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--system", default="a", help="this actor system's name (nodes choose one by it)")
     cluster.add_argument("--convention", help="host:port of the convention leader's admin port, to join it")
     cluster.add_argument("--timeout", type=float, help="stop after this many seconds")
+    cluster.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on /metrics at this port")
+    cluster.add_argument("--metrics-host", help="the address /metrics binds (default 127.0.0.1)")
 
     status = sub.add_parser("status", help="print the state of a running cluster's nodes")
     status.add_argument("--admin-port", type=int, required=True)
@@ -491,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "cluster":
             if args.config is None and args.convention is None:
                 raise SettingsError("cluster needs --config FILE (or --convention to lend this system to one)")
-            run_cluster(args.config, args.admin_port, args.system, args.convention, args.timeout)
+            metrics_at = None if args.metrics_port is None else (args.metrics_host or "127.0.0.1", args.metrics_port)
+            run_cluster(args.config, args.admin_port, args.system, args.convention, args.timeout, metrics_at)
         elif args.command == "status":
             print_status(args.admin_port, args.json)
         elif args.command == "demo":

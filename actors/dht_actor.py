@@ -167,6 +167,14 @@ class DHTActor(Actor):  # type: ignore[misc]
                             target=req.target, value=msg.value)
         node.send_raw(out.encode(), msg.to, socket)
 
+    def _storage_sizes(self) -> dict[str, int]:
+        """What this node keeps for others: peer records, router entries, mutable / immutable values."""
+        if self.hyperdht is None:
+            return {}
+        storage = self.hyperdht.storage
+        return {"storage_records": len(storage.records), "storage_router": len(storage.router),
+                "storage_mutable": len(storage.mutables), "storage_immutable": len(storage.immutables)}
+
     def _status(self, node: DHTNode, request_id: int) -> DHTStatus:
         return DHTStatus(
             request_id=request_id,
@@ -177,5 +185,5 @@ class DHTActor(Actor):  # type: ignore[misc]
             bootstrapped=node.bootstrapped,
             public_address=node.nat.address,
             table=[(n.id, n.address) for n in node.table],
-            stats={**node.stats.as_dict(), "datagram_errors": self.datagram_errors},
+            stats={**node.stats.as_dict(), "datagram_errors": self.datagram_errors, **self._storage_sizes()},
         )

@@ -42,6 +42,7 @@ from hyperswarm_hugin import arguments as check
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT
 from hyperswarm_hugin.discovery import PeerDiscovery, TopicDiscovery
+from hyperswarm_hugin.peer_connect import ServerStats
 from hyperswarm_hugin.peer_info import PeerInfo
 from hyperswarm_hugin.swarm_host import EVENTS, SwarmDestroyed, SwarmHost, SwarmRelayThrough, swarm_relay_function
 from protocol.encoding import Address
@@ -166,9 +167,12 @@ class Hyperswarm(SwarmHost):
     @property
     def stats(self) -> dict[str, Any]:
         """hyperswarm's counters, plus ``actor_restarts`` (actors the supervisor restarted),
-        ``topic_queries`` and ``topic_queries_failed`` (announces/lookups that reached no DHT node)."""
+        ``topic_queries`` and ``topic_queries_failed`` (announces/lookups that reached no DHT node),
+        ``connect_failures`` (our dials that failed, by reason) and ``bytes_in`` / ``bytes_out``
+        (encrypted bytes of every connection, open or closed)."""
         s = self._stats()
         c = s.counters
+        live = list(self._conns.values())
         return {
             "updates": c.get("updates", 0) + self._updates,
             "connects": {
@@ -184,7 +188,16 @@ class Hyperswarm(SwarmHost):
             "queued": s.queued,
             "client_connections": s.client_connections,
             "server_connections": s.server_connections,
+            "connect_failures": {k.partition(":")[2]: v for k, v in c.items() if k.startswith("client-failed:")},
+            "bytes_in": self._closed_bytes[0] + sum(conn.raw_bytes_read for conn in live),
+            "bytes_out": self._closed_bytes[1] + sum(conn.raw_bytes_written for conn in live),
         }
+
+    @property
+    def server_stats(self) -> ServerStats | None:
+        """The handshakes our server answered (accepted, refused by reason, holepunched, relayed),
+        or None before the swarm listens."""
+        return self._server.stats if self._server is not None else None
 
     def _stats(self) -> SwarmStats:
         self._check_started()

@@ -92,7 +92,7 @@ class ClusterSupervisor(Actor):  # type: ignore[misc]
         self.launcher = None
 
     def _node_list(self) -> list[dict[str, Any]]:
-        return [{"name": name, "running": r.info is not None, "restarts": r.restarts,
+        return [{"name": name, "kind": r.spec.get("kind"), "running": r.info is not None, "restarts": r.restarts,
                  "system": r.spec.get("system"), **(r.info or {})} for name, r in self.nodes.items()]
 
     def _spawn(self, name: str) -> None:
