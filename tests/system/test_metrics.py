@@ -83,7 +83,10 @@ def test_peers_and_a_dht_node_serve_their_metrics() -> None:
                     assert (value(s, "hyperswarm_received_bytes_total") or 0) > 50000
                     assert (value(s, "hyperswarm_sent_bytes_total") or 0) > 50000
                     assert (value(s, "hyperdht_routing_table_nodes") or 0) >= 1
-                    assert value(s, "hyperdht_nat_type", type="open") == 1
+                    nat = {kind: value(s, "hyperdht_nat_type", type=kind)
+                           for kind in ("open", "consistent", "random", "unknown")}
+                    assert sorted(nat.values()) == [0, 0, 0, 1], nat  # one NAT type at a time
+                    assert value(s, "hyperdht_firewalled") == (0 if nat["open"] else 1)
                     assert (value(s, "process_resident_memory_bytes") or 0) > 0
 
                     c = scrape(client_url)
