@@ -318,15 +318,17 @@ async def run_demo(peers: int, timeout: float) -> None:
 
 
 def run_cluster(config_path: str | None, admin_port: int, system: str, convention: str | None,
-                timeout: float | None, metrics_at: tuple[str, int] | None = None) -> None:
-    """A Thespian multiprocTCPBase system on ``admin_port`` and, with a config, its nodes."""
+                timeout: float | None, metrics_at: tuple[str, int] | None = None, host: str | None = None) -> None:
+    """A Thespian multiprocTCPBase system on ``admin_port`` and, with a config, its nodes; ``host``:
+    this system's address when the cluster spans several hosts (default: loopback only)."""
     from thespian.actors import ActorExitRequest, ActorSystem
 
     from config.cluster import load_cluster
     from hyperswarm_hugin.cluster import protocol as p
-    from hyperswarm_hugin.cluster.remote import LOG_DEFS, admin_is_listening, loopback_only
+    from hyperswarm_hugin.cluster.remote import LOG_DEFS, admin_is_listening, system_host, use_host
     from hyperswarm_hugin.cluster.supervisor import (
         GLOBAL_NAME,
+        LEADER_CAPABILITY,
         START_DEADLINE,
         AdminProbe,
         ClusterSupervisor,
@@ -334,16 +336,17 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
     )
 
     config = load_cluster(config_path) if config_path else None
-    loopback_only()
+    use_host(host)
     if admin_is_listening(admin_port):
         raise SettingsError(f"admin port {admin_port} is in use")
-    capabilities: dict[str, Any] = {"Admin Port": admin_port, "hugin-system": system}
+    capabilities: dict[str, Any] = {"Admin Port": admin_port, "hugin-system": system, "hugin-host": system_host(),
+                                    LEADER_CAPABILITY: config is not None}
     # Thespian's convention: members name the leader's admin address; the leader names its own.
     if convention:
         host, _, port = convention.rpartition(":")
         capabilities["Convention Address.IPv4"] = (host, int(port))
     else:
-        capabilities["Convention Address.IPv4"] = ("127.0.0.1", admin_port)
+        capabilities["Convention Address.IPv4"] = (system_host(), admin_port)
     def stop_now(signum: int, frame: Any) -> None:
         raise SystemExit(0)  # unwinds to the finally below: the actor system is always shut down
 
@@ -357,7 +360,8 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
         asys.tell(probe, ActorExitRequest())
         if config is not None:
             supervisor = asys.createActor(ClusterSupervisor, globalName=GLOBAL_NAME)
-            asys.tell(supervisor, StartCluster([n.to_map() for n in config.nodes], config.data_dir))
+            asys.tell(supervisor, StartCluster([n.to_map() for n in config.nodes], config.data_dir, system,
+                                               system_host(), admin_port))
             nodes: list[dict[str, Any]] | None = None
             while nodes is None:
                 answer = asys.listen(START_DEADLINE + 30)
@@ -373,7 +377,7 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
                          "pid": n.get("pid"), "publicKey": n["public_key"].hex() if n.get("public_key") else None}
                         for n in nodes])
         else:
-            emit("system", adminPort=admin_port, system=system, convention=convention)
+            emit("system", adminPort=admin_port, system=system, convention=convention, host=system_host())
         asyncio.run(run_until_stopped(timeout, _nothing))
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -422,10 +426,10 @@ async def _nothing() -> None:
     return None
 
 
-def print_status(admin_port: int, as_json: bool) -> None:
+def print_status(admin_port: int, as_json: bool, host: str | None = None) -> None:
     from hyperswarm_hugin.cluster.remote import RemoteError, RemoteSwarm
 
-    remote = RemoteSwarm.connect_cluster(admin_port)
+    remote = RemoteSwarm.connect_cluster(admin_port, host=host)
     rows = []
     for node in remote.nodes():
         row = {"name": node["name"], "kind": node.get("kind"), "running": node["running"],
@@ -442,13 +446,29 @@ def print_status(admin_port: int, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(rows) + "\n")
         return
-    columns = ("name", "kind", "system", "running", "restarts", "pid", "port", "dht_size", "peers", "connections",
-               "topics")
-    table = [[str(len(r[c]) if c == "topics" and c in r else r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(columns)]
+    print_table([{k: str(v) for k, v in s.items()} for s in remote.systems()],
+                ("name", "host", "admin_port", "up"))
+    print()
+    columns = ("name", "kind", "system", "running", "restarts", "pid", "host", "port", "dht_size", "peers",
+               "connections", "topics")
+    print_table([{c: str(len(r[c]) if c == "topics" and c in r else r.get(c, "")) for c in columns} for r in rows],
+                columns)
+
+
+def print_table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> None:
+    """``rows`` as text columns under a header line."""
+    table = [[r.get(c, "") for c in columns] for r in rows]
+    widths = [max([len(c), *(len(t[i]) for t in table)]) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for t in table:
         print("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
+
+
+def print_systems(admin_port: int, host: str | None) -> None:
+    """The convention's actor systems as the supervisor knows them, one JSON array."""
+    from hyperswarm_hugin.cluster.remote import RemoteSwarm
+
+    sys.stdout.write(json.dumps(RemoteSwarm.connect_cluster(admin_port, host=host).systems()) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -505,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--admin-port", type=int, required=True, help="the actor system's admin port")
     cluster.add_argument("--system", default="a", help="this actor system's name (nodes choose one by it)")
     cluster.add_argument("--convention", help="host:port of the convention leader's admin port, to join it")
+    cluster.add_argument("--host", help="this system's IPv4 address, which the other hosts reach (several hosts; "
+                         "default: 127.0.0.1 only); nodes without a host in the file bind it")
     cluster.add_argument("--timeout", type=float, help="stop after this many seconds")
     cluster.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on /metrics at this port")
     cluster.add_argument("--metrics-host", help="the address /metrics binds (default 127.0.0.1)")
@@ -512,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="print the state of a running cluster's nodes")
     status.add_argument("--admin-port", type=int, required=True)
     status.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    status.add_argument("--systems", action="store_true", help="the convention's actor systems (JSON array)")
+    status.add_argument("--host", help="this host's address, when the cluster spans several hosts")
 
     demo = sub.add_parser("demo", help="a local testnet and peers that find and greet each other")
     demo.add_argument("--peers", type=int, default=3, help="swarm peers (default 3)")
@@ -529,9 +553,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.config is None and args.convention is None:
                 raise SettingsError("cluster needs --config FILE (or --convention to lend this system to one)")
             metrics_at = None if args.metrics_port is None else (args.metrics_host or "127.0.0.1", args.metrics_port)
-            run_cluster(args.config, args.admin_port, args.system, args.convention, args.timeout, metrics_at)
+            run_cluster(args.config, args.admin_port, args.system, args.convention, args.timeout, metrics_at,
+                        args.host)
         elif args.command == "status":
-            print_status(args.admin_port, args.json)
+            if args.systems:
+                print_systems(args.admin_port, args.host)
+            else:
+                print_status(args.admin_port, args.json, args.host)
         elif args.command == "demo":
             if not 2 <= args.peers <= 20:
                 raise SettingsError("demo takes --peers from 2 to 20")
