@@ -141,8 +141,13 @@ class ClusterSupervisor(Actor):  # type: ignore[misc]
                     "joined" if msg.remoteAdded else "left")
         if not msg.remoteAdded or self.stopping:
             return
-        for node, record in self.nodes.items():  # its nodes waiting out a restart delay: start them now
-            if record.spec.get("system") == name and record.address is None:
+        # Its nodes that do not run: start them now.  A create still pending was sent before this
+        # system was known (it fails) or to its dead former self (never answered): drop it.
+        for node, record in self.nodes.items():
+            if record.spec.get("system") == name and record.info is None:
+                if record.address is not None:
+                    self.send(record.address, ActorExitRequest())
+                    self.children = [(a, n) for a, n in self.children if a != record.address]
                 self._spawn(node)
 
     def _node_list(self) -> list[dict[str, Any]]:

@@ -143,7 +143,7 @@ def test_a_cluster_over_three_hosts_survives_one_host_dying(lab: NatLab, tmp_pat
     members["b"] = member(lab, "b")
     began = time.monotonic()
     try:
-        back = {r["name"]: r for r in until(lambda: meshed(status(lab)), 90, "p1 back and the mesh whole")}
+        back = {r["name"]: r for r in until(lambda: meshed(status(lab)), 120, "p1 back and the mesh whole")}
     except AssertionError as exc:
         raise AssertionError(f"{exc}; status {status(lab)}; leader: {leader.stderr_tail()}; "
                              f"b: {members['b'].stderr_tail()}") from None
