@@ -90,6 +90,18 @@ def dht_metrics(status: DHTStatus) -> Iterator[Metric]:
     for kind in NAT_TYPES:
         nat.add_metric([kind], int(kind == current))
     yield nat
+    commands = CounterMetricFamily("hyperdht_commands_received", "hyperdht requests received, by command",
+                                   labels=["command"])
+    dropped = CounterMetricFamily("hyperdht_commands_dropped", "hyperdht requests dropped, by reason",
+                                  labels=["reason"])
+    for key, count in sorted(status.stats.items()):
+        kind, _, name = key.partition(":")
+        if kind == "command":
+            commands.add_metric([name], count)
+        elif kind == "dropped":
+            dropped.add_metric([name], count)
+    yield commands
+    yield dropped
     stored = GaugeMetricFamily("hyperdht_storage_records", "records this node keeps for others", labels=["kind"])
     for key, kind in STORAGE.items():
         if key in status.stats:

@@ -99,6 +99,8 @@ def test_peers_and_a_dht_node_serve_their_metrics() -> None:
             d = scrape_until(dht_url, lambda s: (value(s, "hyperdht_storage_records", kind="peer") or 0) >= 1, 20,
                              "a topic record stored on the DHT node")
             assert (value(d, "hyperdht_requests_received_total") or 0) > 0
+            assert (value(d, "hyperdht_commands_received_total", command="announce") or 0) >= 1
+            assert (value(d, "hyperdht_commands_received_total", command="lookup") or 0) >= 1
             assert (value(d, "hyperdht_responses_sent_total") or 0) > 0
             assert value(d, "hyperdht_firewalled") == 0
             assert value(d, "hyperdht_dropped_malformed_total") == 0
