@@ -8,11 +8,13 @@
                             [--host 0.0.0.0] [--relay-through HEX[,HEX]]
     python run_node.py relay --bootstrap 127.0.0.1:P[,...] [--host H --port P] [--seed HEX]
     python run_node.py cluster --config FILE --admin-port 1900 [--system NAME] [--convention HOST:PORT]
-    python run_node.py status --admin-port 1900 [--json]
+                               [--host IP]
+    python run_node.py status --admin-port 1900 [--json | --systems] [--host IP]
     python run_node.py demo
 
 stdout carries one JSON object per line (the first says where the node
-listens); diagnostics go to stderr.  A node stops cleanly on SIGINT, SIGTERM
+listens); diagnostics go to stderr.  dht, peer and cluster take ``--metrics-port P
+[--metrics-host H]`` to serve Prometheus metrics on /metrics (docs/metrics.md).  A node stops cleanly on SIGINT, SIGTERM
 or after ``--timeout`` seconds.
 """
 
