@@ -454,6 +454,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
             self._attempt_client_connections()
             return
         if not msg.opened:
+            self.counters[f"client-failed:{msg.error or 'unknown'}"] += 1
             self._ended(msg.conn_id, msg.now)
             return
         record.opened = True
