@@ -8,11 +8,13 @@
                             [--host 0.0.0.0] [--relay-through HEX[,HEX]]
     python run_node.py relay --bootstrap 127.0.0.1:P[,...] [--host H --port P] [--seed HEX]
     python run_node.py cluster --config FILE --admin-port 1900 [--system NAME] [--convention HOST:PORT]
-    python run_node.py status --admin-port 1900 [--json]
+                               [--host IP]
+    python run_node.py status --admin-port 1900 [--json | --systems] [--host IP]
     python run_node.py demo
 
 stdout carries one JSON object per line (the first says where the node
-listens); diagnostics go to stderr.  A node stops cleanly on SIGINT, SIGTERM
+listens); diagnostics go to stderr.  dht, peer and cluster take ``--metrics-port P
+[--metrics-host H]`` to serve Prometheus metrics on /metrics (docs/metrics.md).  A node stops cleanly on SIGINT, SIGTERM
 or after ``--timeout`` seconds.
 """
 
@@ -44,6 +46,7 @@ from config.settings import (
 from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, event_loop, fill32
 from hyperswarm_hugin.blind_relay import BlindRelayServer
 from hyperswarm_hugin.local_addresses import local_addresses
+from hyperswarm_hugin.metrics import Collector, MetricsServer, NodeCollector, cluster_collector, serve_metrics
 from protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
 from protocol.encoding import Address
 
@@ -91,10 +94,14 @@ async def run_dht(settings: DHTSettings) -> None:
         if found:
             emit(found[0], **found[1])
 
+    metrics: MetricsServer | None = None
+
     async def body() -> None:
+        nonlocal metrics
         await node.start()
         host, port = node.address
-        emit("listening", host=host, port=port, id=node.expected_id.hex())
+        metrics = start_metrics(settings, NodeCollector(asyncio.get_running_loop(), dht=node))
+        emit("listening", host=host, port=port, id=node.expected_id.hex(), **metrics_fields(metrics))
         node.on_event(on_event)
 
     try:
@@ -103,6 +110,8 @@ async def run_dht(settings: DHTSettings) -> None:
             status = await node.status()
             emit("stats", **status.stats, table_size=len(status.table))
     finally:
+        if metrics is not None:
+            metrics.close()
         await node.close()
         emit("close")
 
@@ -218,21 +227,40 @@ async def run_peer(settings: PeerSettings) -> None:
     swarm.on("connect_error", lambda key, exc: emit("connect-error", remotePublicKey=key.hex(), code=exc.code,
                                                     reason=getattr(exc, "reason", exc.code), message=str(exc)))
 
+    metrics: MetricsServer | None = None
+
     async def body() -> None:
+        nonlocal metrics
         await swarm.start()
+        metrics = start_metrics(settings, NodeCollector(asyncio.get_running_loop(), swarm=swarm))
         discovery = swarm.join(topic, server=settings.role != "client", client=settings.role != "server")
         await discovery.flushed()
         status = await swarm.dht.status()
         emit("ready", publicKey=swarm.key_pair.public_key.hex(), topic=topic.hex(),
-             host=swarm.dht.address[0], port=swarm.dht.address[1], **nat_view(status, swarm.dht.address))
+             host=swarm.dht.address[0], port=swarm.dht.address[1], **nat_view(status, swarm.dht.address),
+             **metrics_fields(metrics))
 
     try:
         await run_until_stopped(settings.timeout, body)
     finally:
+        if metrics is not None:
+            metrics.close()
         for task in list(tasks):
             task.cancel()
         await swarm.destroy()
         emit("stopped")
+
+
+def start_metrics(settings: DHTSettings | PeerSettings, collector: Collector) -> MetricsServer | None:
+    """``--metrics-port``: serve /metrics on it (on ``--metrics-host``, loopback by default)."""
+    if settings.metrics_port is None:
+        return None
+    return serve_metrics(settings.metrics_host, settings.metrics_port, collector)
+
+
+def metrics_fields(metrics: MetricsServer | None) -> dict[str, Any]:
+    """``metrics``: where /metrics is served, for the first JSON line (only with --metrics-port)."""
+    return {"metrics": f"http://{metrics.address[0]}:{metrics.address[1]}/metrics"} if metrics else {}
 
 
 async def run_relay(settings: RelaySettings) -> None:
@@ -276,7 +304,7 @@ async def run_demo(peers: int, timeout: float) -> None:
             message = await conn.read()
             if not message:  # a duplicate connection, closed by the swarm: the other one greets
                 return
-            emit("message", to=me, frm=names.get(conn.remote_public_key, "?"), text=message.decode())
+            emit("message", **{"to": me, "from": names.get(conn.remote_public_key, "?"), "text": message.decode()})
             greeted.put_nowait(None)
 
         try:
@@ -297,15 +325,17 @@ async def run_demo(peers: int, timeout: float) -> None:
 
 
 def run_cluster(config_path: str | None, admin_port: int, system: str, convention: str | None,
-                timeout: float | None) -> None:
-    """A Thespian multiprocTCPBase system on ``admin_port`` and, with a config, its nodes."""
+                timeout: float | None, metrics_at: tuple[str, int] | None = None, host: str | None = None) -> None:
+    """A Thespian multiprocTCPBase system on ``admin_port`` and, with a config, its nodes; ``host``:
+    this system's address when the cluster spans several hosts (default: loopback only)."""
     from thespian.actors import ActorExitRequest, ActorSystem
 
     from config.cluster import load_cluster
     from hyperswarm_hugin.cluster import protocol as p
-    from hyperswarm_hugin.cluster.remote import LOG_DEFS, admin_is_listening, loopback_only
+    from hyperswarm_hugin.cluster.remote import LOG_DEFS, admin_is_listening, system_host, use_host
     from hyperswarm_hugin.cluster.supervisor import (
         GLOBAL_NAME,
+        LEADER_CAPABILITY,
         START_DEADLINE,
         AdminProbe,
         ClusterSupervisor,
@@ -313,29 +343,32 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
     )
 
     config = load_cluster(config_path) if config_path else None
-    loopback_only()
+    use_host(host)
     if admin_is_listening(admin_port):
         raise SettingsError(f"admin port {admin_port} is in use")
-    capabilities: dict[str, Any] = {"Admin Port": admin_port, "hugin-system": system}
+    capabilities: dict[str, Any] = {"Admin Port": admin_port, "hugin-system": system, "hugin-host": system_host(),
+                                    LEADER_CAPABILITY: config is not None}
     # Thespian's convention: members name the leader's admin address; the leader names its own.
     if convention:
         host, _, port = convention.rpartition(":")
         capabilities["Convention Address.IPv4"] = (host, int(port))
     else:
-        capabilities["Convention Address.IPv4"] = ("127.0.0.1", admin_port)
+        capabilities["Convention Address.IPv4"] = (system_host(), admin_port)
     def stop_now(signum: int, frame: Any) -> None:
         raise SystemExit(0)  # unwinds to the finally below: the actor system is always shut down
 
     previous = signal.signal(signal.SIGTERM, stop_now)
     asys = ActorSystem("multiprocTCPBase", capabilities, logDefs=LOG_DEFS)
     admin_pid: int | None = None
+    metrics: MetricsServer | None = None
     try:
         probe = asys.createActor(AdminProbe)
         admin_pid = asys.ask(probe, "admin-pid", 30)
         asys.tell(probe, ActorExitRequest())
         if config is not None:
             supervisor = asys.createActor(ClusterSupervisor, globalName=GLOBAL_NAME)
-            asys.tell(supervisor, StartCluster([n.to_map() for n in config.nodes], config.data_dir))
+            asys.tell(supervisor, StartCluster([n.to_map() for n in config.nodes], config.data_dir, system,
+                                               system_host(), admin_port))
             nodes: list[dict[str, Any]] | None = None
             while nodes is None:
                 answer = asys.listen(START_DEADLINE + 30)
@@ -344,15 +377,19 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
                 message = p.decode_event(answer)
                 if message.get("type") == "cluster-started":
                     nodes = message["nodes"]
-            emit("cluster", adminPort=admin_port, system=system,
+            if metrics_at is not None:
+                metrics = serve_metrics(*metrics_at, cluster_collector(admin_port))
+            emit("cluster", adminPort=admin_port, system=system, **metrics_fields(metrics),
                  nodes=[{"name": n["name"], "kind": n.get("kind"), "running": n["running"], "port": n.get("port"),
                          "pid": n.get("pid"), "publicKey": n["public_key"].hex() if n.get("public_key") else None}
                         for n in nodes])
         else:
-            emit("system", adminPort=admin_port, system=system, convention=convention)
+            emit("system", adminPort=admin_port, system=system, convention=convention, host=system_host())
         event_loop.run(run_until_stopped(timeout, _nothing))
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if metrics is not None:
+            metrics.close()
         asys.shutdown()
         if isinstance(admin_pid, int):
             end_lingering_admin(admin_pid)
@@ -367,11 +404,9 @@ def end_lingering_admin(pid: int, grace: float = 5.0) -> None:
 
     end = time.monotonic() + grace
     while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not process_alive(pid):
             return
-        time.sleep(0.1)
+        time.sleep(0.05)
     log.warning("the actor system's admin (pid %d) outlived shutdown; ending it", pid)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
@@ -379,14 +414,29 @@ def end_lingering_admin(pid: int, grace: float = 5.0) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (ended, its parent, often init, not yet reaping) does not."""
+    if not os.path.isdir("/proc"):  # no /proc here: a zombie counts as running
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 async def _nothing() -> None:
     return None
 
 
-def print_status(admin_port: int, as_json: bool) -> None:
+def print_status(admin_port: int, as_json: bool, host: str | None = None) -> None:
     from hyperswarm_hugin.cluster.remote import RemoteError, RemoteSwarm
 
-    remote = RemoteSwarm.connect_cluster(admin_port)
+    remote = RemoteSwarm.connect_cluster(admin_port, host=host)
     rows = []
     for node in remote.nodes():
         row = {"name": node["name"], "kind": node.get("kind"), "running": node["running"],
@@ -403,13 +453,29 @@ def print_status(admin_port: int, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(rows) + "\n")
         return
-    columns = ("name", "kind", "system", "running", "restarts", "pid", "port", "dht_size", "peers", "connections",
-               "topics")
-    table = [[str(len(r[c]) if c == "topics" and c in r else r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(t[i]) for t in table)) for i, c in enumerate(columns)]
+    print_table([{k: str(v) for k, v in s.items()} for s in remote.systems()],
+                ("name", "host", "admin_port", "up"))
+    print()
+    columns = ("name", "kind", "system", "running", "restarts", "pid", "host", "port", "dht_size", "peers",
+               "connections", "topics")
+    print_table([{c: str(len(r[c]) if c == "topics" and c in r else r.get(c, "")) for c in columns} for r in rows],
+                columns)
+
+
+def print_table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> None:
+    """``rows`` as text columns under a header line."""
+    table = [[r.get(c, "") for c in columns] for r in rows]
+    widths = [max([len(c), *(len(t[i]) for t in table)]) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
     for t in table:
         print("  ".join(v.ljust(w) for v, w in zip(t, widths, strict=True)))
+
+
+def print_systems(admin_port: int, host: str | None) -> None:
+    """The convention's actor systems as the supervisor knows them, one JSON array."""
+    from hyperswarm_hugin.cluster.remote import RemoteSwarm
+
+    sys.stdout.write(json.dumps(RemoteSwarm.connect_cluster(admin_port, host=host).systems()) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -426,6 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     dht.add_argument("--mode", choices=["persistent", "adaptive", "ephemeral"],
                      help="persistent (default): join routing tables once reachable")
     dht.add_argument("--timeout", type=float, help="stop after this many seconds")
+    dht.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on /metrics at this port")
+    dht.add_argument("--metrics-host", help="the address /metrics binds (default 127.0.0.1)")
 
     net = sub.add_parser("testnet", help="run a local network of DHT nodes in this process")
     net.add_argument("--size", type=int, help="how many nodes (default 5)")
@@ -448,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     peer.add_argument("--relay-through", help="blind relays' public keys (HEX[,HEX...]): used when our NAT is "
                       "random or punching to a peer failed")
     peer.add_argument("--timeout", type=float, help="stop after this many seconds")
+    peer.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on /metrics at this port")
+    peer.add_argument("--metrics-host", help="the address /metrics binds (default 127.0.0.1)")
 
     relay = sub.add_parser("relay", help="a blind relay for anyone (its own DHT node); first line "
                            "{\"event\": \"relay\", \"publicKey\", \"host\", \"port\"}")
@@ -462,11 +532,17 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--admin-port", type=int, required=True, help="the actor system's admin port")
     cluster.add_argument("--system", default="a", help="this actor system's name (nodes choose one by it)")
     cluster.add_argument("--convention", help="host:port of the convention leader's admin port, to join it")
+    cluster.add_argument("--host", help="this system's IPv4 address, which the other hosts reach (several hosts; "
+                         "default: 127.0.0.1 only); nodes without a host in the file bind it")
     cluster.add_argument("--timeout", type=float, help="stop after this many seconds")
+    cluster.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on /metrics at this port")
+    cluster.add_argument("--metrics-host", help="the address /metrics binds (default 127.0.0.1)")
 
     status = sub.add_parser("status", help="print the state of a running cluster's nodes")
     status.add_argument("--admin-port", type=int, required=True)
     status.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    status.add_argument("--systems", action="store_true", help="the convention's actor systems (JSON array)")
+    status.add_argument("--host", help="this host's address, when the cluster spans several hosts")
 
     demo = sub.add_parser("demo", help="a local testnet and peers that find and greet each other")
     demo.add_argument("--peers", type=int, default=3, help="swarm peers (default 3)")
@@ -483,9 +559,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "cluster":
             if args.config is None and args.convention is None:
                 raise SettingsError("cluster needs --config FILE (or --convention to lend this system to one)")
-            run_cluster(args.config, args.admin_port, args.system, args.convention, args.timeout)
+            metrics_at = None if args.metrics_port is None else (args.metrics_host or "127.0.0.1", args.metrics_port)
+            run_cluster(args.config, args.admin_port, args.system, args.convention, args.timeout, metrics_at,
+                        args.host)
         elif args.command == "status":
-            print_status(args.admin_port, args.json)
+            if args.systems:
+                print_systems(args.admin_port, args.host)
+            else:
+                print_status(args.admin_port, args.json, args.host)
         elif args.command == "demo":
             if not 2 <= args.peers <= 20:
                 raise SettingsError("demo takes --peers from 2 to 20")

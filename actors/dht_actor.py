@@ -31,9 +31,16 @@ from actors.messages import (
 from protocol.dht import messages as m
 from protocol.dht.events import DHTEvent, QueryDone, RequestDone
 from protocol.dht.node import DHTNode
+from protocol.hyperdht import messages as h
 from protocol.hyperdht.handler import HyperDHTHandler
 
 log = logging.getLogger(__name__)
+
+COMMAND_NAMES = {h.PEER_HANDSHAKE: "peer_handshake", h.PEER_HOLEPUNCH: "peer_holepunch", h.FIND_PEER: "find_peer",
+                 h.LOOKUP: "lookup", h.ANNOUNCE: "announce", h.UNANNOUNCE: "unannounce",
+                 h.MUTABLE_PUT: "mutable_put", h.MUTABLE_GET: "mutable_get", h.IMMUTABLE_PUT: "immutable_put",
+                 h.IMMUTABLE_GET: "immutable_get"}
+"""hyperdht's commands, as DHTStatus.stats names them (``command:announce``)."""
 
 
 class DHTActor(Actor):  # type: ignore[misc]
@@ -59,7 +66,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         if isinstance(msg, DatagramsReceived):
             self._receive_datagrams(node, msg)
         elif isinstance(msg, TimerFired):
-            node.handle_timer(msg.now)
+            node.handle_timer(msg.now, msg.wall)
         elif isinstance(msg, FindNode):
             self.pending[node.find_node(msg.target, msg.now)] = msg.request_id
         elif isinstance(msg, RunQuery):
@@ -68,7 +75,7 @@ class DHTActor(Actor):  # type: ignore[misc]
             self.pending[qid] = msg.request_id
         elif isinstance(msg, SendRequest):
             rid = node.request(msg.address, msg.command, now=msg.now, internal=msg.internal, target=msg.target,
-                               value=msg.value, retries=msg.retries, socket=msg.socket)
+                               value=msg.value, retries=msg.retries, socket=msg.socket, token=msg.token)
             self.pending[rid] = msg.request_id
             self.raw_requests.add(rid)
         elif isinstance(msg, ServeTarget):
@@ -112,7 +119,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         self.runtime = runtime
         self.node = DHTNode(
             msg.options, server_port=msg.server_port, client_port=msg.client_port, now=msg.now,
-            rng=random.Random(msg.seed),
+            rng=random.Random(msg.seed), wall=None if msg.wall_offset is None else msg.now + msg.wall_offset,
         )
         self.hyperdht = HyperDHTHandler(self.node, wall_offset=msg.wall_offset)
         self.node.app = self.hyperdht
@@ -139,7 +146,7 @@ class DHTActor(Actor):  # type: ignore[misc]
         if request_id is None:
             return
         if isinstance(ev, QueryDone):
-            self.send(self.runtime, FindNodeResult(request_id, ev.closest, ev.error))
+            self.send(self.runtime, FindNodeResult(request_id, ev.closest, ev.error, ev.replies))
         elif ev.rid in self.raw_requests:
             self.raw_requests.discard(ev.rid)
             self.send(self.runtime, RequestResult(request_id, ev.response, ev.address, ev.error))
@@ -167,6 +174,17 @@ class DHTActor(Actor):  # type: ignore[misc]
                             target=req.target, value=msg.value)
         node.send_raw(out.encode(), msg.to, socket)
 
+    def _hyperdht_stats(self) -> dict[str, int]:
+        """What this node keeps for others (peer records, router entries, mutable / immutable
+        values), the hyperdht requests it received by command and those it dropped, by reason."""
+        if self.hyperdht is None:
+            return {}
+        storage = self.hyperdht.storage
+        return {**{f"command:{COMMAND_NAMES.get(c, str(c))}": n for c, n in self.hyperdht.received.items()},
+                **{f"dropped:{why}": n for why, n in self.hyperdht.dropped.items()},
+                "storage_records": len(storage.records), "storage_router": len(storage.router),
+                "storage_mutable": len(storage.mutables), "storage_immutable": len(storage.immutables)}
+
     def _status(self, node: DHTNode, request_id: int) -> DHTStatus:
         return DHTStatus(
             request_id=request_id,
@@ -177,5 +195,5 @@ class DHTActor(Actor):  # type: ignore[misc]
             bootstrapped=node.bootstrapped,
             public_address=node.nat.address,
             table=[(n.id, n.address) for n in node.table],
-            stats={**node.stats.as_dict(), "datagram_errors": self.datagram_errors},
+            stats={**node.stats.as_dict(), "datagram_errors": self.datagram_errors, **self._hyperdht_stats()},
         )

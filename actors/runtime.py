@@ -87,6 +87,7 @@ class NodeRuntime:
         self._requests = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._ready: asyncio.Future[NodeReady] = self.loop.create_future()
+        self.wall_skew = 0.0  # added to the wall clock the node is told: a bench moves it to fake a sleep
         self.listeners: list[Callable[[DHTEvent], None]] = []
         self.streams = StreamMux(self.loop)
         self.handshake_handlers: dict[bytes, Callable[[IncomingHandshake], None]] = {}
@@ -152,12 +153,12 @@ class NodeRuntime:
 
     async def request(self, address: Address, command: int, *, target: bytes | None = None,
                       value: bytes | None = None, internal: bool = False, retries: int | None = None,
-                      socket: int | None = None) -> RequestResult:
+                      socket: int | None = None, token: bytes | None = None) -> RequestResult:
         """One request with retries (from ``socket``, e.g. a puncher socket); the result carries
         the full response (or an error)."""
         return await self._ask(
             lambda rid: SendRequest(rid, address, command, self.loop.time(), target, value, internal, retries,
-                                    socket),
+                                    socket, token),
             RequestResult)
 
     def serve(self, target: bytes, handler: Callable[[IncomingHandshake], None] | None,
@@ -263,6 +264,13 @@ class NodeRuntime:
     async def status(self) -> DHTStatus:
         return await self._ask(StatusRequest, DHTStatus)
 
+    def status_now(self) -> DHTStatus:
+        """The node's status at once (the in-process DHTActor answers inside ``tell``)."""
+        answer = self.ask_actor(self.dht, StatusRequest(0), (DHTStatus,))
+        if not isinstance(answer, DHTStatus):
+            raise RuntimeError("the DHT actor gave no status")
+        return answer
+
     async def _ask(self, make: Callable[[int], Any], answer: type[T]) -> T:
         if self.closed:
             raise RuntimeError("the node is closed")
@@ -332,7 +340,7 @@ class NodeRuntime:
         self._timer = None
         self._wake_at = None
         if not self.closed:
-            self._tell(TimerFired(self.loop.time()))
+            self._tell(TimerFired(self.loop.time(), time.time() + self.wall_skew))
 
     def _tell(self, msg: Any) -> None:
         if self.system is None:

@@ -37,6 +37,7 @@ from actors.messages import (
     JoinPeer,
     LeavePeer,
     LeaveTopic,
+    PeerAction,
     PeerBanned,
     PeerChanged,
     PeerConnected,
@@ -62,6 +63,7 @@ from actors.messages import (
     SwarmUpdated,
     SwarmWake,
     TopicChanged,
+    TopicEvent,
     TopicInput,
     TopicQueryDone,
     UnannounceTopic,
@@ -236,12 +238,12 @@ class SwarmActor(Actor):  # type: ignore[misc]
         address = self.topics.get(msg.topic)
         if address is None:
             address = self._spawn_topic(msg.topic, TopicState(msg.topic, suspended=self.suspended))
-        self.send(address, TopicInput("refresh", msg.now, server=msg.server, client=msg.client))
+        self.send(address, TopicInput(TopicEvent.REFRESH, msg.now, server=msg.server, client=msg.client))
 
     def on_leave_topic(self, msg: LeaveTopic) -> None:
         address = self.topics.pop(msg.topic, None)
         if address is not None:
-            self.send(address, TopicInput("leave", msg.now))
+            self.send(address, TopicInput(TopicEvent.LEAVE, msg.now))
 
     def on_topic_query_done(self, msg: TopicQueryDone) -> None:
         address = self.topics.get(msg.topic)
@@ -250,7 +252,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
             return
         if not msg.ok:
             self.counters["topic-queries-failed"] += 1
-        self.send(address, TopicInput("done", msg.now, clock=msg.clock, ok=msg.ok))
+        self.send(address, TopicInput(TopicEvent.DONE, msg.now, clock=msg.clock, ok=msg.ok))
         if msg.clock != state.clock or not state.is_client or self.suspended or self.stopped:
             return
         for public_key, relay_addresses in msg.peers:
@@ -285,16 +287,16 @@ class SwarmActor(Actor):  # type: ignore[misc]
         key = state.public_key
         self.peer_states[key] = state
         self.disconnecting.discard(key)
-        if msg.action == "enqueue":
+        if msg.action is PeerAction.ENQUEUE:
             self.flush_ticks[key] = self.flush_tick
             self.queue.setdefault(state.priority, []).append(key)
-        elif msg.action == "dial":
+        elif msg.action is PeerAction.DIAL:
             self._dial(msg.conn_id, state)
-        elif msg.action == "skip":
+        elif msg.action is PeerAction.SKIP:
             self._dial_skipped(msg.conn_id, msg.queued)
-        elif msg.action == "dequeued" and msg.queued:
+        elif msg.action is PeerAction.DEQUEUED and msg.queued:
             self._flush_maybe(key)
-        elif msg.action == "wait" and msg.backoff is not None:
+        elif msg.action is PeerAction.WAIT and msg.backoff is not None:
             self.retry.add(key, msg.backoff, self.now)
         self._tell_host(PeerView(key, state))
         self._collect_maybe(key)
@@ -452,6 +454,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
             self._attempt_client_connections()
             return
         if not msg.opened:
+            self.counters[f"client-failed:{msg.error or 'unknown'}"] += 1
             self._ended(msg.conn_id, msg.now)
             return
         record.opened = True
@@ -589,7 +592,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
         for topic, state in list(self.topic_states.items()):
             address = self.topics.get(topic)
             if address is not None and state.wake_at is not None and state.wake_at <= msg.now:
-                self.send(address, TopicInput("tick", msg.now))
+                self.send(address, TopicInput(TopicEvent.TICK, msg.now))
 
     def _rearm(self) -> None:
         if self.host is None:
@@ -620,7 +623,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
             return
         self.suspended = True
         for address in self.topics.values():
-            self.send(address, TopicInput("suspend", msg.now))
+            self.send(address, TopicInput(TopicEvent.SUSPEND, msg.now))
         self._close_all("suspended")
         self._reset_queue()
 
@@ -629,7 +632,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
             return
         self.suspended = False
         for address in self.topics.values():
-            self.send(address, TopicInput("resume", msg.now))
+            self.send(address, TopicInput(TopicEvent.RESUME, msg.now))
         self._attempt_client_connections()
 
     def on_stop(self, msg: StopSwarm) -> None:

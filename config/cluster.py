@@ -4,7 +4,7 @@
 
     [[dht]]
     name = "boot1"
-    port = 49701                         # host defaults to 127.0.0.1
+    port = 49701                         # host: the address of its actor system (--host, 127.0.0.1)
     bootstrap = []                       # empty: a bootstrapper
 
     [[peer]]
@@ -37,7 +37,7 @@ class NodeSpec:
     name: str
     kind: str
     bootstrap: list[tuple[str, int]]
-    host: str = "127.0.0.1"
+    host: str | None = None  # None: the address of the actor system it runs on (127.0.0.1 on one host)
     port: int = 0
     group: str | None = None
     invite: str | None = None
@@ -77,7 +77,7 @@ def _node(kind: str, table: dict[str, Any], index: int) -> NodeSpec:
         raise SettingsError(f"[[{kind}]] #{index + 1}: needs a name (text without ':')")
     try:
         spec = NodeSpec(name=name, kind=kind, bootstrap=parse_address_list(table.get("bootstrap", [])),
-                        host=check_host(table.get("host", "127.0.0.1")),
+                        host=check_host(table["host"]) if "host" in table else None,
                         port=check_port(table.get("port", 0)), group=table.get("group"),
                         invite=table.get("invite"), topics=list(table.get("topics", [])),
                         role=table.get("role", "both"), system=table.get("system"),

@@ -65,12 +65,15 @@ class DHTSettings:
     mode: str = "persistent"
     firewalled: bool = True
     timeout: float | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
 
     def validated(self) -> DHTSettings:
         check_host(self.host)
         check_port(self.port)
         if self.mode not in MODES:
             raise SettingsError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        _check_metrics(self.metrics_host, self.metrics_port)
         _check_timeout(self.timeout)
         return self
 
@@ -111,6 +114,8 @@ class PeerSettings:
     port: int = 0
     relay_through: str | None = None
     timeout: float | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
 
     def validated(self) -> PeerSettings:
         check_host(self.host)
@@ -137,6 +142,7 @@ class PeerSettings:
         if self.bytes < 0:
             raise SettingsError("bytes must not be negative")
         relay_keys(self.relay_through)
+        _check_metrics(self.metrics_host, self.metrics_port)
         _check_timeout(self.timeout)
         return self
 
@@ -186,6 +192,12 @@ class RelaySettings:
 
 
 S = TypeVar("S", DHTSettings, TestnetSettings, PeerSettings, RelaySettings)
+
+
+def _check_metrics(host: str, port: int | None) -> None:
+    check_host(host)
+    if port is not None:
+        check_port(port)
 
 
 def _check_timeout(timeout: float | None) -> None:

@@ -270,7 +270,7 @@ class DHT:
         """The record a listening server left at the nodes closest to ``hash(public_key)``."""
         public_key = check.public_key(public_key, "public_key")
         result = await self.runtime.query(blake2b_256(public_key), h.FIND_PEER)
-        for reply in result.closest:
+        for reply in result.replies:
             if reply.value:
                 try:
                     return h.PeerRecord.decode(reply.value)
@@ -293,7 +293,7 @@ class DHT:
         """The value whose hash is ``target``, or None."""
         target = check.bytes32(target, "target")
         result = await self.runtime.query(target, h.IMMUTABLE_GET)
-        for reply in result.closest:
+        for reply in result.replies:
             if reply.value and blake2b_256(reply.value) == target:
                 return reply.value
         return None
@@ -318,7 +318,7 @@ class DHT:
         check.non_negative_int(seq, "seq")
         result = await self.runtime.query(blake2b_256(public_key), h.MUTABLE_GET, _uint(seq))
         best: h.MutableRecord | None = None
-        for reply in result.closest:
+        for reply in result.replies:
             if not reply.value:
                 continue
             try:
@@ -357,9 +357,10 @@ def _replied(result: FindNodeResult, what: str) -> FindNodeResult:
 
 
 def _peers(result: FindNodeResult) -> list[h.PeerRecord]:
-    """The peer records in a LOOKUP query's replies, each public key once."""
+    """The peer records in every reply of a LOOKUP query (not only the closest: as hyperdht's
+    stream, records held just outside the final closest set count), each public key once."""
     seen: dict[bytes, h.PeerRecord] = {}
-    for reply in result.closest:
+    for reply in result.replies:
         if not reply.value:
             continue
         try:

@@ -164,7 +164,7 @@ class ClientPunch:
                 punching=True, token=self.secure.token(server_address[0]), remote_token=remote_token))
         finally:
             if randomized:
-                budget.end(self.runtime.loop.time(), connected=False)
+                budget.release()
         if not puncher.remote_punching:
             raise HolepunchError.remote_not_holepunching()
         if not await puncher.punch():

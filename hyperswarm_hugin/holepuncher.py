@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from actors.runtime import NodeRuntime
@@ -46,8 +46,11 @@ class Puncher:
     """One side of one holepunch."""
 
     def __init__(self, runtime: NodeRuntime, *, initiator: bool, remote_firewall: int,
-                 firewalled: bool = True, rng: random.Random | None = None) -> None:
+                 firewalled: bool = True, rng: random.Random | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """``sleep`` waits between probes (a test passes a fake clock's)."""
         self.runtime = runtime
+        self._sleep = sleep
         self.initiator = initiator
         self.firewalled = firewalled
         self.rng = rng or random.Random()
@@ -100,7 +103,7 @@ class Puncher:
                 self.runtime.release_socket(other)
         self._sockets = [socket]
         self.socket = socket
-        self._end_randomized(connected=True)
+        self._end_randomized()
         self._cancel_tasks()
         if not self.result.done():
             self.result.set_result((socket, source))
@@ -206,7 +209,7 @@ class Puncher:
 
     async def _consistent_probes(self) -> None:
         if not self.initiator:
-            await asyncio.sleep(SERVER_FIRST_PROBE_DELAY)  # our fast-mode ping just went out
+            await self._sleep(SERVER_FIRST_PROBE_DELAY)  # our fast-mode ping just went out
         tick = 0
         while self.punching and tick < CONSISTENT_TICKS:
             tick += 1
@@ -214,7 +217,7 @@ class Puncher:
                 if probe_this_tick(verified, tick):
                     self.probe(address)
             if self.punching:
-                await asyncio.sleep(CONSISTENT_INTERVAL)
+                await self._sleep(CONSISTENT_INTERVAL)
         self._give_up()
 
     async def _random_port_probes(self, remote: Address) -> None:
@@ -222,7 +225,7 @@ class Puncher:
             if not self.punching:
                 break
             self.probe((remote[0], random_port(self.rng)))
-            await asyncio.sleep(PROBE_INTERVAL)
+            await self._sleep(PROBE_INTERVAL)
         self._give_up()
 
     async def _open_birthday_sockets(self, remote: Address) -> None:
@@ -237,7 +240,7 @@ class Puncher:
                 await asyncio.sleep(0)  # let the loop read replies while we open the rest
 
     async def _birthday_probes(self, remote: Address) -> None:
-        await asyncio.sleep(BIRTHDAY_PAUSE)
+        await self._sleep(BIRTHDAY_PAUSE)
         index, low_ttl_rounds = 0, 1
         for _ in range(RANDOM_PROBES):
             if not self.punching:
@@ -247,7 +250,7 @@ class Puncher:
                 low_ttl_rounds = max(0, low_ttl_rounds - 1)
             self.probe(remote, self._sockets[index], low_ttl=low_ttl_rounds > 0)
             index += 1
-            await asyncio.sleep(PROBE_INTERVAL)
+            await self._sleep(PROBE_INTERVAL)
         self._give_up()
 
     def _give_up(self) -> None:
@@ -259,10 +262,10 @@ class Puncher:
             self.randomized = True
             self.runtime.punch_budget.begin()
 
-    def _end_randomized(self, connected: bool) -> None:
+    def _end_randomized(self) -> None:
         if self.randomized:
             self.randomized = False
-            self.runtime.punch_budget.end(self.runtime.loop.time(), connected)
+            self.runtime.punch_budget.end(self.runtime.loop.time())
 
     # ------------------------------------------------------------------ lifetime
 
@@ -304,7 +307,7 @@ class Puncher:
             for socket in self._sockets:
                 self.runtime.release_socket(socket)
             self._sockets = []
-            self._end_randomized(connected=False)
+            self._end_randomized()
             if not self.result.done():
                 self.result.set_exception(HolepunchError.aborted())
                 self.result.exception()  # retrieved: nobody may be waiting any more

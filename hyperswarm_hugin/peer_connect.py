@@ -20,6 +20,7 @@ from typing import Any
 from actors.messages import AdmitHandshake, CheckPeer, ConfigureAuth, IncomingHandshake, Verdict
 from actors.runtime import NodeRuntime
 from actors.udx_io import StreamTransport
+from hyperswarm_hugin.announcer import Announcer
 from hyperswarm_hugin.blind_relay import (
     RelayedPath,
     RelayThrough,
@@ -35,13 +36,13 @@ from hyperswarm_hugin.holepuncher import Puncher
 from hyperswarm_hugin.local_addresses import local_addresses
 from protocol.admission import RateLimiter
 from protocol.dht.node import SERVER
-from protocol.dht.query import QueryReply
 from protocol.encoding import Address
 from protocol.errors import DecodeError
 from protocol.hugin import GroupKey, KeyPair
 from protocol.hyperdht import messages as h
 from protocol.hyperdht.constants import Firewall
-from protocol.hyperdht.holepunch import first_public_address, is_private, match_address
+from protocol.hyperdht.holepunch import is_private, match_address
+from protocol.hyperdht.paths import PathKind, choose_path
 from protocol.hyperdht.payloads import (
     HolepunchInfo,
     NoisePayload,
@@ -49,7 +50,7 @@ from protocol.hyperdht.payloads import (
     RelayThroughInfo,
     UdxInfo,
 )
-from protocol.hyperdht.signing import blake2b_256, sign_announce
+from protocol.hyperdht.signing import blake2b_256
 from protocol.noise import HandshakeError, NoiseHandshake
 
 log = logging.getLogger(__name__)
@@ -58,17 +59,19 @@ HANDSHAKE_MEMORY = 10.0
 HANDSHAKE_INITIAL_TIMEOUT = 10.0  # hyperdht: an accepted stream with no packet from the client is dropped
 PUNCH_RATE, PUNCH_BURST = 4.0, 32  # punchers a server opens (each pings DHT nodes from a socket of its own)
 MAX_UNSTARTED = 256  # accepted connections waiting for the client's first packet; past it the oldest goes
-REANNOUNCE_INTERVAL = 300.0
-REANNOUNCE_RETRY_MAX = 30.0
 HANDSHAKE_RETRIES = 2  # 3 transmissions, 1 s apart: a silent (refusing) server costs 3 s per relay
 MAX_RELAYS = 3
 
 
-def public_address(status: Any) -> Address | None:
-    """Our reachable address when the node is persistent and not firewalled."""
-    if status.firewalled or status.public_address is None or not status.public_address[1]:
+def public_address(status: Any, server_port: int) -> Address | None:
+    """Where clients reach our server socket directly, or None (dht-rpc's ``remoteAddress``): not
+    firewalled, and the sampled address names the server socket's port (samples taken on the
+    client socket name its own port, where nothing listens for handshakes)."""
+    if status.firewalled or status.public_address is None:
         return None
     host, port = status.public_address
+    if port != server_port or host == "0.0.0.0":
+        return None
     return (host, port)
 
 
@@ -113,9 +116,7 @@ class Server:
         self._firewall = firewall
         self._admit = admit
         self._on_refused = on_refused
-        self._refresh_timer: asyncio.TimerHandle | None = None
-        self._refresh_task: asyncio.Task[None] | None = None
-        self._announce_failures = 0
+        self._announcer: Announcer | None = None
         self._punches = HolepunchSlots(runtime)
         self._share_local_address = share_local_address
         self._relay_through = check_relay_through(relay_through)
@@ -124,39 +125,21 @@ class Server:
         self.mid = runtime.configure_auth(ConfigureAuth(group, key_pair, firewall))
 
     async def listen(self) -> None:
-        """Start answering handshakes and announce ourselves at the closest nodes (again every
-        ~5 minutes while listening, as hyperdht's announcer does; within seconds while no node
-        has stored the announcement)."""
+        """Start answering handshakes and announce ourselves at the closest nodes; the
+        :class:`~hyperswarm_hugin.announcer.Announcer` then pings the relays every 3 s and
+        announces again when too few answer, or every ~5 minutes."""
         status = await self.runtime.status()
-        self._public = public_address(status)
+        self._public = public_address(status, self.runtime.server_address[1])
         self.runtime.serve(self.target, self._on_handshake, self._punches.on_holepunch)
         await self._announce()
-        self._schedule_refresh()
-
-    def _schedule_refresh(self) -> None:
-        # Stored nowhere (no DHT node answered yet): try again after 1, 2, 4 .. 30 s, not 5 minutes.
-        self._announce_failures = 0 if self.relays else self._announce_failures + 1
-        delay = min(REANNOUNCE_RETRY_MAX, 2.0 ** min(self._announce_failures - 1, 5)) \
-            if self._announce_failures else REANNOUNCE_INTERVAL
-        self._refresh_timer = self.runtime.loop.call_later(delay, self._refresh)
-
-    def _refresh(self) -> None:
-        self._refresh_task = self.runtime.loop.create_task(self._announce())
-        self._refresh_task.add_done_callback(lambda task: self._schedule_refresh() if not task.cancelled() else None)
 
     async def _announce(self) -> None:
-        relays: list[RelayInfo] = []
-        record = h.PeerRecord(self.key_pair.public_key, [])
-        encoded = record.encode()
+        """Start the announcer: returns once its first announce is done."""
+        self._announcer = Announcer(self.runtime, self.key_pair, self.target, self._set_relays)
+        await self._announcer.start()
 
-        def commit(reply: QueryReply) -> tuple[int, bytes] | None:
-            if reply.id is None or reply.token is None or len(relays) >= MAX_RELAYS:
-                return None
-            relays.append(RelayInfo(reply.address, reply.to))
-            signature = sign_announce(self.key_pair, self.target, reply.id, reply.token, encoded)
-            return h.ANNOUNCE, h.Announce(peer=record, signature=signature).encode()
-
-        await self.runtime.query(self.target, h.FIND_PEER, commit=commit)
+    def _set_relays(self, relays: list[RelayInfo]) -> None:
+        """The nodes that stored our record (they answered ANNOUNCE with error 0)."""
         self.relays = relays
         self._punches.relays = relays
         self.relay_addresses = ([self._public] if self._public else []) + [r.relay_address for r in relays]
@@ -164,25 +147,12 @@ class Server:
 
     async def close(self) -> None:
         """Stop answering, take our record back from the relays, close our connections."""
-        if self._refresh_timer is not None:
-            self._refresh_timer.cancel()
-        if self._refresh_task is not None:
-            self._refresh_task.cancel()
         self.runtime.serve(self.target, None)
         self._punches.close()
         for task in list(self._relaying):
             task.cancel()
-        record = h.PeerRecord(self.key_pair.public_key, []).encode()
-
-        def commit(reply: QueryReply) -> tuple[int, bytes] | None:
-            if reply.id is None or reply.token is None or not reply.value:
-                return None
-            signature = sign_announce(self.key_pair, self.target, reply.id, reply.token, record, unannounce=True)
-            peer = h.PeerRecord(self.key_pair.public_key, [])
-            return h.UNANNOUNCE, h.Announce(peer=peer, signature=signature).encode()
-
-        if not self.runtime.closed:
-            await self.runtime.query(self.target, h.FIND_PEER, commit=commit)
+        if self._announcer is not None:
+            await self._announcer.stop()
         for conn in list(self.connections):
             await conn.close()
 
@@ -230,6 +200,8 @@ class Server:
         if self._admit is not None and (reason := self._admit(remote_key)) is not None:
             self._refuse(reason, remote_key)
             return
+        # hyperdht computes our address per handshake: the node may have become reachable.
+        self._public = public_address(self.runtime.status_now(), self.runtime.server_address[1])
         transport = self.runtime.create_stream(SERVER)
         puncher = None
         punch_id = 0
@@ -400,7 +372,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     mid = group.sign(key_pair.public_key) if group is not None else None
     target = blake2b_256(remote_public_key)
     status = await runtime.status()
-    ours = public_address(status)
+    ours = public_address(status, runtime.server_address[1])
     # A Hugin client never says it is reachable: the server then opens its side only when our
     # first packet arrives, and we send none until its mid verified.  An outsider's server (an
     # upstream peer that checks no mid) so never sees a connection from us, not even briefly.
@@ -429,7 +401,9 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
                 break
         if answer is None:
             found = await runtime.query(target, h.FIND_PEER, nodes=relay_addresses or None)
-            candidates = [r for r in found.closest if r.value]
+            # Every node that answered with the record, in the order they answered (hyperdht
+            # streams them), not only those that ended among the closest.
+            candidates = [r for r in found.replies if r.value] or [r for r in found.closest if r.value]
             if not candidates:
                 raise ConnectError("PEER_NOT_FOUND", "no node knows that public key")
             for reply in candidates[:2]:
@@ -454,23 +428,23 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
         server_address = reply_msg.peer_address or relay
         relayed = reply_msg.peer_address is not None
         transport.connect(remote.udx.id)
-        holepunchable = remote.holepunch is not None and bool(remote.holepunch.relays)
-        client_address = response.to
+        path = choose_path(
+            relayed=relayed, relay=relay, server_address=server_address, client_address=response.to,
+            remote_firewall=remote.firewall,
+            holepunchable=remote.holepunch is not None and bool(remote.holepunch.relays),
+            remote_addresses=remote.addresses4, we_are_open=claim_open, local_connection=local_connection,
+            local_hosts=[a[0] for a in local_addresses(runtime.server_address)])
         relayed_path: RelayedPath | None = None
-        if not relayed:
-            transport.remote_address = relay
-        elif remote.firewall == Firewall.OPEN or not holepunchable:
-            transport.remote_address = first_public_address(remote.addresses4, server_address)
-        elif claim_open:
+        if path.kind in (PathKind.SERVER_ITSELF, PathKind.SERVER_ADDRESS):
+            transport.remote_address = path.address
+        elif path.kind is PathKind.PASSIVE:
             pass  # we are reachable: the server connects to us
-        elif local_connection and client_address[0] == server_address[0] and \
-                (private := [a for a in remote.addresses4 if is_private(a[0])]):
-            # Behind the same NAT: the server's local address (hyperdht's LAN path).
-            address = match_address([a[0] for a in local_addresses(runtime.server_address)], private) or private[0]
-            ping = await runtime.ping(address)
+        elif path.kind is PathKind.LAN:
+            assert path.address is not None
+            ping = await runtime.ping(path.address)
             if not ping.ok:
                 raise HolepunchError.aborted("the server's local address did not answer")
-            transport.remote_address = address
+            transport.remote_address = path.address
         else:
             pairing = None
             if relay_key is not None and relay_token is not None:
@@ -518,8 +492,8 @@ async def _punch_or_relay(runtime: NodeRuntime, transport: StreamTransport, punc
                 if (exc := task.exception()) is not None:
                     errors.append(exc)
                     continue
-                if task is punching and punch is not None:
-                    socket, address = task.result()
+                if task is punching and punching is not None and punch is not None:
+                    socket, address = punching.result()
                     log.debug("holepunched to %s on socket %d (local %s, remote %s)", address, socket,
                               punch.puncher.nat.firewall.name, Firewall(punch.puncher.remote_firewall).name)
                     transport.route(runtime.endpoint(socket), address)

@@ -16,6 +16,7 @@ jitter are in seconds, not milliseconds.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -41,12 +42,18 @@ from hyperswarm_hugin import arguments as check
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT
 from hyperswarm_hugin.discovery import PeerDiscovery, TopicDiscovery
+from hyperswarm_hugin.peer_connect import ServerStats
 from hyperswarm_hugin.peer_info import PeerInfo
 from hyperswarm_hugin.swarm_host import EVENTS, SwarmDestroyed, SwarmHost, SwarmRelayThrough, swarm_relay_function
 from protocol.encoding import Address
 from protocol.hugin import GroupKey, KeyPair
 
 __all__ = ["Hyperswarm", "PeerDiscovery", "PeerInfo", "SwarmDestroyed", "TopicDiscovery"]
+
+log = logging.getLogger(__name__)
+
+UNANNOUNCE_GRACE = 1.0
+"""destroy() waits this many seconds at most for our topic records to be taken back."""
 
 
 class Hyperswarm(SwarmHost):
@@ -160,9 +167,12 @@ class Hyperswarm(SwarmHost):
     @property
     def stats(self) -> dict[str, Any]:
         """hyperswarm's counters, plus ``actor_restarts`` (actors the supervisor restarted),
-        ``topic_queries`` and ``topic_queries_failed`` (announces/lookups that reached no DHT node)."""
+        ``topic_queries`` and ``topic_queries_failed`` (announces/lookups that reached no DHT node),
+        ``connect_failures`` (our dials that failed, by reason) and ``bytes_in`` / ``bytes_out``
+        (encrypted bytes of every connection, open or closed)."""
         s = self._stats()
         c = s.counters
+        live = list(self._conns.values())
         return {
             "updates": c.get("updates", 0) + self._updates,
             "connects": {
@@ -178,7 +188,16 @@ class Hyperswarm(SwarmHost):
             "queued": s.queued,
             "client_connections": s.client_connections,
             "server_connections": s.server_connections,
+            "connect_failures": {k.partition(":")[2]: v for k, v in c.items() if k.startswith("client-failed:")},
+            "bytes_in": self._closed_bytes[0] + sum(conn.raw_bytes_read for conn in live),
+            "bytes_out": self._closed_bytes[1] + sum(conn.raw_bytes_written for conn in live),
         }
+
+    @property
+    def server_stats(self) -> ServerStats | None:
+        """The handshakes our server answered (accepted, refused by reason, holepunched, relayed),
+        or None before the swarm listens."""
+        return self._server.stats if self._server is not None else None
 
     def _stats(self) -> SwarmStats:
         self._check_started()
@@ -204,12 +223,14 @@ class Hyperswarm(SwarmHost):
         self._topics.clear()
         for task in list(self._dials.values()):
             task.cancel()
-        if self._unannouncing:
-            await asyncio.gather(*self._unannouncing.values(), return_exceptions=True)
-        if self._listening is not None:
-            await asyncio.gather(self._listening, return_exceptions=True)
-        if self._server is not None:
-            await self._server.close()
+        # Taking our records back from the DHT is a courtesy (they expire on their own): with the
+        # DHT unreachable it would wait out every query's retries, so it gets UNANNOUNCE_GRACE.
+        deadline = self._loop.time() + UNANNOUNCE_GRACE
+        late = await _within([self._listening] if self._listening is not None else [], deadline)
+        closing = [self._loop.create_task(self._server.close())] if self._server is not None else []
+        late += await _within([*self._unannouncing.values(), *closing], deadline)
+        if late:
+            log.info("gave up taking %d record(s) back from the DHT after %.1f s", late, UNANNOUNCE_GRACE)
         for conn in list(self._conns.values()):
             conn.destroy()
         for task in list(self._tasks):
@@ -360,3 +381,13 @@ class Hyperswarm(SwarmHost):
         self._check_started()
         self._ban(check.bytes32(public_key, "public_key"), bool(banned))
 
+
+async def _within(tasks: list[asyncio.Task[Any]], deadline: float) -> int:
+    """Wait for ``tasks`` until the loop time ``deadline``, cancel the late ones; how many were late."""
+    if not tasks:
+        return 0
+    _, late = await asyncio.wait(tasks, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return len(late)

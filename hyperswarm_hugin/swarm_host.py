@@ -104,6 +104,7 @@ class SwarmHost:
         self._abandoned: set[int] = set()
         self._conns: dict[int, Connection] = {}
         self._opened: dict[int, Connection] = {}
+        self._closed_bytes = [0, 0]  # raw bytes read / written by connections that closed
         self.peers: dict[bytes, PeerInfo] = {}
         self._listeners: dict[str, list[Callable[..., Any]]] = {e: [] for e in EVENTS}
         self._streams: list[asyncio.Queue[tuple[Connection, PeerInfo] | None]] = []
@@ -265,6 +266,8 @@ class SwarmHost:
         self._conns[conn_id] = conn
 
         def closed() -> None:
+            self._closed_bytes[0] += conn.raw_bytes_read
+            self._closed_bytes[1] += conn.raw_bytes_written
             self._conns.pop(conn_id, None)
             self._opened.pop(conn_id, None)
             self._tell(ConnectionEnded(conn_id, conn.remote_public_key, self._now()))

@@ -13,7 +13,12 @@ HOST = "127.0.0.1"
 
 
 class SimNet:
-    """Nodes addressed by (host, port); datagrams delivered in order at the next step."""
+    """Nodes addressed by (host, port); datagrams delivered in order at the next step.
+
+    ``now`` is the wall clock of the network.  A node's monotonic clock is ``now`` less the time
+    it spent asleep (:meth:`sleep`: nothing reaches it, its timers stand still, as a suspended
+    laptop's); nodes are told both.
+    """
 
     def __init__(self, seed: int = 1, loss: Callable[[bytes], bool] | None = None) -> None:
         self.rng = random.Random(seed)
@@ -24,6 +29,9 @@ class SimNet:
         self.loss = loss
         self._next_port = 20000
         self.delivered = 0
+        self.hosts: dict[int, str] = {}
+        self.lag: dict[int, float] = {}  # node -> seconds its monotonic clock stood still
+        self.asleep: set[int] = set()
 
     def add_node(self, options: NodeOptions, *, bootstrap_now: bool = True) -> DHTNode:
         server, client = self._next_port, self._next_port + 1
@@ -31,7 +39,7 @@ class SimNet:
         if options.nat_seed == ("?", 0):
             options.nat_seed = (HOST, server)
         node = DHTNode(options, server_port=server, client_port=client, now=self.now,
-                       rng=random.Random(self.rng.random()))
+                       rng=random.Random(self.rng.random()), wall=self.now)
         self.nodes.append(node)
         self.sockets[(HOST, server)] = (node, SERVER)
         self.sockets[(HOST, client)] = (node, CLIENT)
@@ -41,10 +49,28 @@ class SimNet:
         return node
 
     def address(self, node: DHTNode) -> Address:
-        return (HOST, node.server_port)
+        return (self.hosts.get(id(node), HOST), node.server_port)
 
     def _source(self, node: DHTNode, socket: int) -> Address:
-        return (HOST, node.server_port if socket == SERVER else node.client_port)
+        return (self.hosts.get(id(node), HOST), node.server_port if socket == SERVER else node.client_port)
+
+    def mono(self, node: DHTNode) -> float:
+        """``node``'s monotonic clock."""
+        return self.now - self.lag.get(id(node), 0.0)
+
+    def move(self, node: DHTNode, host: str) -> None:
+        """``node`` now sends from and is reached at ``host`` (a new network)."""
+        self.sockets = {a: s for a, s in self.sockets.items() if s[0] is not node}
+        self.hosts[id(node)] = host
+        self.sockets[(host, node.server_port)] = (node, SERVER)
+        self.sockets[(host, node.client_port)] = (node, CLIENT)
+
+    def sleep(self, node: DHTNode, seconds: float) -> None:
+        """Suspend ``node`` for ``seconds`` of the network's time (the others run on)."""
+        self.asleep.add(id(node))
+        self.advance(seconds)
+        self.asleep.discard(id(node))
+        self.lag[id(node)] = self.lag.get(id(node), 0.0) + seconds
 
     def flush(self) -> int:
         """Deliver every datagram queued anywhere, repeatedly, until the network is quiet."""
@@ -52,6 +78,8 @@ class SimNet:
         for _ in range(10_000):
             batch = []
             for node in self.nodes:
+                if id(node) in self.asleep:
+                    continue
                 for data, to, socket in node.datagrams_to_send():
                     batch.append((self._source(node, socket), data, to))
                 while (ev := node.next_event()) is not None:
@@ -65,7 +93,9 @@ class SimNet:
                 if target is None:
                     continue
                 dst, socket = target
-                dst.receive_datagram(data, src, socket, self.now)
+                if id(dst) in self.asleep:
+                    continue
+                dst.receive_datagram(data, src, socket, self.mono(dst))
                 moved += 1
                 self.delivered += 1
         raise AssertionError("network never went quiet")
@@ -75,15 +105,16 @@ class SimNet:
         end = self.now + seconds
         self.flush()
         for _ in range(1_000_000):
-            due = [t for n in self.nodes if (t := n.get_timer()) is not None]
+            awake = [n for n in self.nodes if id(n) not in self.asleep]
+            due = [t + self.lag.get(id(n), 0.0) for n in awake if (t := n.get_timer()) is not None]
             nxt = min(due) if due else None
             if nxt is None or nxt > end:
                 break
             self.now = max(self.now, nxt)
-            for node in self.nodes:
+            for node in awake:
                 t = node.get_timer()
-                if t is not None and t <= self.now:
-                    node.handle_timer(self.now)
+                if t is not None and t <= self.mono(node):
+                    node.handle_timer(self.mono(node), wall=self.now)
             self.flush()
         self.now = end
         self.flush()

@@ -40,6 +40,8 @@ class DatagramsReceived:
 @dataclass(frozen=True, slots=True)
 class TimerFired:
     now: float
+    wall: float | None = None
+    """The wall clock (Unix seconds): its jump between ticks tells the node the machine slept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,7 @@ class SendRequest:
     internal: bool = False
     retries: int | None = None
     socket: int | None = None  # which socket sends it (a puncher socket); None: the node's choice
+    token: bytes | None = None  # the token the node gave us (ANNOUNCE / UNANNOUNCE to one node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +165,8 @@ class FindNodeResult:
     request_id: int
     closest: list[QueryReply]
     error: str | None
+    replies: list[QueryReply] = field(default_factory=list)
+    """Every reply of the walk that carried a value, closest or not (what hyperdht streams)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,10 @@ class TopicEvent(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TopicInput:
-    """Parent -> TopicActor.  ``event`` may be given by value ("tick"); it is stored as a TopicEvent,
-    and a name that is not one raises ValueError here."""
+    """Parent -> TopicActor: what happened to the topic (a name that is no TopicEvent raises
+    ValueError here)."""
 
-    event: TopicEvent | str
+    event: TopicEvent
     now: float
     server: bool = False
     client: bool = False

@@ -25,6 +25,7 @@ from thespian.actors import Actor, ActorAddress, ActorExitRequest, WakeupMessage
 
 from config.cluster import NodeSpec
 from hyperswarm_hugin.cluster import protocol as p
+from hyperswarm_hugin.cluster.remote import system_host
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT
 from hyperswarm_hugin.swarm import Hyperswarm, PeerInfo
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 DRAIN_INTERVAL = 0.05
 SAVE_INTERVAL = 5.0
 REQUEST_TIMEOUT = 10.0
+HEARTBEAT_INTERVAL = 1.0
+"""A running node tells its supervisor it is alive this often (a host that dies whole sends no
+ChildActorExited: its admin died too)."""
 
 
 @dataclass(frozen=True)
@@ -128,16 +132,17 @@ class NodeHost:
         if spec.seed_generated and isinstance(saved_seed, str) and len(saved_seed) == 64:
             self.spec = spec = replace(spec, seed=saved_seed)  # the key this node had before
         seed = bytes.fromhex(spec.seed) if spec.seed else os.urandom(32)
+        host = spec.host or system_host()  # no host in the file: the address of the system it runs on
         if spec.kind == "dht":
             # infrastructure nodes, reachable at their configured address (as a Testnet's are)
-            self.dht = DHT(bootstrap=bootstrap, host=spec.host, port=spec.port, firewalled=False)
+            self.dht = DHT(bootstrap=bootstrap, host=host, port=spec.port, firewalled=False)
             await self.dht.start()
             public_key = None
         else:
             group = GroupKey.from_invite(spec.invite) if spec.invite else \
                 GroupKey.from_seed(fill32(bytes.fromhex(spec.group or "")))
             swarm = self.swarm = Hyperswarm(group=group, key_pair=KeyPair.from_seed(seed), bootstrap=bootstrap,
-                                            host=spec.host, port=spec.port)
+                                            host=host, port=spec.port)
             await swarm.start()
             self.dht = swarm.dht
             for key in saved.get("bans", []):
@@ -247,7 +252,9 @@ class NodeActor(Actor):  # type: ignore[misc]
         self.host: NodeHost | None = None
         self.events: queue.Queue[bytes] = queue.Queue()
         self.subscribers: list[ActorAddress] = []
+        self.supervisor: ActorAddress | None = None
         self.since_save = 0.0
+        self.since_heartbeat = 0.0
 
     def receiveMessage(self, msg: Any, sender: ActorAddress) -> None:
         if isinstance(msg, StartNode):
@@ -273,6 +280,7 @@ class NodeActor(Actor):  # type: ignore[misc]
             log.exception("node %s failed to start", spec.name)
             self.send(sender, p.error(None, f"node {spec.name} failed to start: {exc}"))
             return
+        self.supervisor = sender
         self.send(sender, p.encode({"type": "started", **started}))
         self.wakeupAfter(DRAIN_INTERVAL)
 
@@ -314,6 +322,10 @@ class NodeActor(Actor):  # type: ignore[misc]
             for address in list(self.subscribers):
                 self.send(address, data)
         self.since_save += DRAIN_INTERVAL
+        self.since_heartbeat += DRAIN_INTERVAL
+        if self.supervisor is not None and self.host is not None and self.since_heartbeat >= HEARTBEAT_INTERVAL:
+            self.since_heartbeat = 0.0
+            self.send(self.supervisor, p.encode({"type": "alive"}))
         if self.host is not None and self.since_save >= SAVE_INTERVAL:
             self.since_save = 0.0
             try:

@@ -18,6 +18,7 @@ VERSION = 1
 REQUESTS: dict[str, dict[str, tuple[type, ...]]] = {
     "status": {},
     "nodes": {},
+    "systems": {},
     "join": {"topic": (bytes,), "server": (bool,), "client": (bool,)},
     "leave": {"topic": (bytes,)},
     "join_peer": {"public_key": (bytes,)},
@@ -30,7 +31,7 @@ REQUESTS: dict[str, dict[str, tuple[type, ...]]] = {
     "end": {"conn": (int,)},
     "close": {"conn": (int,)},
 }
-NODE_REQUESTS = set(REQUESTS) - {"nodes"}
+NODE_REQUESTS = set(REQUESTS) - {"nodes", "systems"}
 
 
 class ProtocolError(ValueError):

@@ -37,9 +37,24 @@ def loopback_only() -> None:
     os.environ.setdefault("THESPIAN_BASE_IPADDR", "127.0.0.1")
 
 
-def cluster_system(admin_port: int) -> Any:
-    """A handle on the running cluster's actor system (never starts one)."""
+def use_host(host: str | None) -> None:
+    """Make ``host`` this process's address in the actor system (what other hosts send to): set it
+    before the first ActorSystem of the process.  None keeps loopback (one host)."""
+    if host is not None:
+        os.environ["THESPIAN_BASE_IPADDR"] = host
     loopback_only()
+
+
+def system_host() -> str:
+    """The address of the actor system this process belongs to (cluster nodes bind it)."""
+    return os.environ.get("THESPIAN_BASE_IPADDR") or "127.0.0.1"
+
+
+def cluster_system(admin_port: int, host: str | None = None) -> Any:
+    """A handle on the running cluster's actor system (never starts one): the system on this
+    host's ``admin_port``, the leader's or a member's (requests then reach the leader's
+    supervisor through the convention).  ``host``: this host's address, on several hosts."""
+    use_host(host)
     if not admin_is_listening(admin_port):
         raise ConnectionError(f"no cluster is listening on admin port {admin_port}")
     # transientUnique: a handle of our own, not the process-wide singleton (which would keep
@@ -59,17 +74,19 @@ class RemoteSwarm:
         self._events: deque[dict[str, Any]] = deque()
 
     @classmethod
-    def connect(cls, admin_port: int, node: str, timeout: float = 15.0) -> RemoteSwarm:
-        system = cluster_system(admin_port)
+    def connect(cls, admin_port: int, node: str, timeout: float = 15.0, host: str | None = None) -> RemoteSwarm:
+        """Node ``node`` through the actor system on this host's ``admin_port`` (``host``: this
+        host's address when the cluster spans several hosts)."""
+        system = cluster_system(admin_port, host)
         supervisor = system.createActor(SUPERVISOR, globalName="hugin-cluster")
         remote = cls(system, supervisor, node, timeout)
         remote.status()  # fails clearly if there is no such node
         return remote
 
     @classmethod
-    def connect_cluster(cls, admin_port: int, timeout: float = 15.0) -> RemoteSwarm:
-        """A handle on the cluster as a whole (``nodes()``); ``for_node`` picks one."""
-        system = cluster_system(admin_port)
+    def connect_cluster(cls, admin_port: int, timeout: float = 15.0, host: str | None = None) -> RemoteSwarm:
+        """A handle on the cluster as a whole (``nodes()``, ``systems()``); ``for_node`` picks one."""
+        system = cluster_system(admin_port, host)
         return cls(system, system.createActor(SUPERVISOR, globalName="hugin-cluster"), "", timeout)
 
     def for_node(self, node: str) -> RemoteSwarm:
@@ -78,6 +95,10 @@ class RemoteSwarm:
     def nodes(self) -> list[dict[str, Any]]:
         """Every node of the cluster: name, running, restarts, and where it runs."""
         return list(self.request("nodes"))
+
+    def systems(self) -> list[dict[str, Any]]:
+        """Every actor system of the convention: name, host, admin port, up."""
+        return list(self.request("systems"))
 
     def send_raw(self, payload: bytes) -> dict[str, Any]:
         """Send raw bytes to the supervisor and return the next reply or error map."""

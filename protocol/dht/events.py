@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from protocol.dht.messages import Response
@@ -40,12 +40,20 @@ class NodeBecamePersistent:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeWokeUp:
+    """The wall clock jumped between two ticks (the machine slept): the node re-checks its table,
+    refreshes, and (adaptive) is ephemeral again until a network check passes."""
+
+
+@dataclass(frozen=True, slots=True)
 class QueryDone:
     """A query finished: the k closest nodes that replied, nearest first."""
 
     qid: int
     closest: list[QueryReply]
     error: ErrorCode | str | None
+    replies: list[QueryReply] = field(default_factory=list)
+    """Every successful reply of the walk that carried a value (closest or not), in arrival order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,4 +66,4 @@ class RequestDone:
     error: ErrorCode | None
 
 
-DHTEvent = NodeReady | NodeBecamePersistent | QueryDone | RequestDone
+DHTEvent = NodeReady | NodeBecamePersistent | NodeWokeUp | QueryDone | RequestDone

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from protocol.dht import messages as m
 from protocol.dht.events import NodeBecamePersistent
 from protocol.dht.ids import node_id
+from protocol.dht.nat_sampler import NatSampler
 from protocol.dht.outgoing import SERVER, Outgoing, RequestKind
 from protocol.dht.query_runner import QueryPurpose
 from protocol.dht.routing_table import RoutingTable
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 MAX_TARGETS = 5
 PERSISTENCE_FIRST_CHECK_TICKS = 240
 PERSISTENCE_RECHECK_TICKS = 720
+FORCED_RECHECK_TICKS = 60
+"""A node told to be persistent that lost its id (it moved) re-checks every ~5 minutes."""
+MOVED_MIN_SAMPLES = 3
+"""Samples that must agree on another host before a persistent node believes it moved."""
 
 
 @dataclass(slots=True)
@@ -48,6 +53,7 @@ class NetworkCheck:
         self._probe: _Probe | None = None
         self._quick_answer = False
         self._next_check_tick = node.tick + PERSISTENCE_FIRST_CHECK_TICKS
+        self._persistent_host: str | None = None
 
     def quick_probe(self, replier: Address, now: float) -> None:
         """The bootstrap walk's first reply came from ``replier``: one PING_NAT to it, no retries."""
@@ -78,12 +84,32 @@ class NetworkCheck:
         self._next_check_tick = node.tick + PERSISTENCE_RECHECK_TICKS
 
     def on_tick(self, now: float) -> None:
-        """An adaptive, ephemeral node re-checks every PERSISTENCE_RECHECK_TICKS."""
+        """A persistent node whose sampled host is no longer the one its id hashes goes ephemeral
+        and checks at once (it moved: its old id is wrong everywhere); an ephemeral node that may
+        be persistent re-checks every PERSISTENCE_RECHECK_TICKS (adaptive) or FORCED_RECHECK_TICKS
+        (told to be persistent, once it had to give its id up)."""
         node = self._node
-        if (node.options.ephemeral is None and node.ephemeral
-                and node.tick >= self._next_check_tick and self._probe is None):
+        if self._probe is not None or node.options.ephemeral is True:
+            return
+        if not node.ephemeral:
+            if not self._moved():
+                return
+            node.ephemeral = True
+            self._next_check_tick = node.tick
+        if node.tick < self._next_check_tick:
+            return
+        if node.options.ephemeral is None:
             self._next_check_tick = node.tick + PERSISTENCE_RECHECK_TICKS
-            self._start(now, then_bootstrap_again=False)
+        elif self._persistent_host is not None:
+            self._next_check_tick = node.tick + FORCED_RECHECK_TICKS
+        else:
+            return  # told to be persistent, never was: its first check runs after bootstrapping
+        self._start(now, then_bootstrap_again=False)
+
+    def _moved(self) -> bool:
+        nat = self._node.nat
+        return (self._persistent_host is not None and nat.host is not None
+                and len(nat) >= MOVED_MIN_SAMPLES and nat.host != self._persistent_host)
 
     def _start(self, now: float, *, then_bootstrap_again: bool, firewall_only: bool = False) -> None:
         """PING_NAT to up to 5 recently seen nodes; decide firewalled / persistent (§11.3-11.4)."""
@@ -140,6 +166,11 @@ class NetworkCheck:
         if reachable and host is not None:
             node.firewalled = False
             if not probe.firewall_only and node.options.ephemeral is not True and node.ephemeral:
+                # dht-rpc swaps in the samples taken on the server socket: from now on our
+                # address is where the server socket is seen, not the client socket.
+                node.nat = NatSampler()
+                for answer in answers:
+                    node.nat.add(answer)
                 self.become_persistent((host, node.server_port))
         if probe.then_bootstrap:
             node._queries.start(node.table.id, m.FIND_NODE, internal=True, value=None, now=now,
@@ -151,6 +182,7 @@ class NetworkCheck:
         node = self._node
         node.ephemeral = False
         node.firewalled = False
+        self._persistent_host = address[0]
         old = list(node.table)
         node.table = RoutingTable(node_id(address), node.options.k)
         for table_node in old:

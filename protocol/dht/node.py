@@ -1,7 +1,8 @@
 """The dht-rpc node as a sans-IO state machine.
 
 Feed it datagrams with :meth:`DHTNode.receive_datagram` and time with
-:meth:`DHTNode.handle_timer`; collect what to send with
+:meth:`DHTNode.handle_timer` (monotonic ``now`` for its timers, and the wall clock, whose jump
+between two ticks tells that the machine slept); collect what to send with
 :meth:`DHTNode.datagrams_to_send`, when to wake it with :meth:`DHTNode.get_timer`
 and what happened with :meth:`DHTNode.next_event`.  The node has two sockets,
 ``SERVER`` (the announced port) and ``CLIENT`` (requests while firewalled),
@@ -28,11 +29,12 @@ from protocol.dht.events import (
     DHTEvent,
     ErrorCode,
     NodeReady,
+    NodeWokeUp,
     RequestDone,
 )
 from protocol.dht.ids import node_id
 from protocol.dht.nat_sampler import NatSampler
-from protocol.dht.network_check import PERSISTENCE_RECHECK_TICKS, NetworkCheck
+from protocol.dht.network_check import NetworkCheck
 from protocol.dht.outgoing import CLIENT as CLIENT
 from protocol.dht.outgoing import PING_NAT_KINDS, Outgoing, RequestKind
 from protocol.dht.outgoing import SERVER as SERVER
@@ -100,6 +102,7 @@ class DHTNode:
         client_port: int,
         now: float,
         rng: random.Random | None = None,
+        wall: float | None = None,
     ) -> None:
         self.options = options
         self.server_port = server_port
@@ -115,6 +118,7 @@ class DHTNode:
         self.table = RoutingTable(self.rng.randbytes(32), options.k)
         self.tick = 50 + self.rng.randrange(50)
         self._last_tick_time = now
+        self._last_tick_wall = wall
         self._refresh_ticks = REFRESH_SMALL_TICKS
         self._tid = self.rng.randrange(65536)
         self._ids = itertools.count(1)
@@ -238,8 +242,12 @@ class DHTNode:
         """When :meth:`handle_timer` must next be called, or None."""
         return self._timers.next_deadline()
 
-    def handle_timer(self, now: float) -> None:
-        """Run every timer due at ``now``."""
+    def handle_timer(self, now: float, wall: float | None = None) -> None:
+        """Run every timer due at ``now`` (monotonic); ``wall`` is the wall clock (Unix seconds).
+
+        A monotonic clock stops while the machine is suspended, so only the wall clock shows a
+        sleep: a jump of more than SLEEP_GAP between two ticks is a wake-up (dht-rpc's
+        ``_ontick``).  Without ``wall`` only a stall of the monotonic clock is noticed."""
         while (due := self._timers.pop_due(now)) is not None:
             kind, ref = due
             if kind is TimerKind.RETRY:
@@ -249,7 +257,7 @@ class DHTNode:
             elif kind is TimerKind.DRAIN:
                 self._drain(now)
             elif kind is TimerKind.TICK:
-                self._tick(now)
+                self._tick(now, wall)
             elif kind is TimerKind.SEND:
                 assert isinstance(ref, tuple)
                 self._out.append(ref)
@@ -394,6 +402,7 @@ class DHTNode:
         existing = self.table.get(nid)
         if existing is not None:
             existing.seen = self.tick
+            existing.heard += 1
             if reported_to is not None and (existing.sampled == 0 or self.tick - existing.sampled > OLD_NODE_TICKS):
                 existing.sampled = self.tick
                 self.nat.add(reported_to)
@@ -415,12 +424,32 @@ class DHTNode:
         oldest = min(candidates, key=lambda n: (n.pinged, n.added))
         if self.tick - oldest.pinged < RECENT_PING_TICKS and self.tick - oldest.added > OLD_NODE_TICKS:
             return
-        oldest.pinged = self.tick
         self._evictions += 1
-        out = self._new_request(oldest.address, m.PING, internal=True, retries=self.options.request_retries,
-                                kind=RequestKind.EVICT)
+        out = self._check_ping(oldest, RequestKind.EVICT)
         out.evict = (oldest, newcomer)
         self._send_request(out, now)
+
+    def _check_ping(self, node: TableNode, kind: RequestKind) -> Outgoing:
+        """A PING deciding whether ``node`` stays: it must answer *with its id* (dht-rpc keeps
+        only nodes it heard from since; a node that went ephemeral answers without one)."""
+        node.pinged = self.tick
+        self.stats.check_pings += 1
+        out = self._new_request(node.address, m.PING, internal=True, retries=self.options.request_retries,
+                                kind=kind)
+        out.subject = node
+        out.heard = node.heard
+        return out
+
+    @staticmethod
+    def _vouched(out: Outgoing, res: m.Response | None) -> bool:
+        """Did the node a check ping went to answer it with its verified id?"""
+        return res is not None and out.subject is not None and out.subject.heard != out.heard
+
+    def _drop(self, node: TableNode) -> None:
+        current = self.table.get(node.id)
+        if current is not None and current.address == node.address:
+            self.table.remove(node.id)
+            self.stats.table_removals += 1
 
     # ------------------------------------------------------------------ outgoing
 
@@ -473,9 +502,12 @@ class DHTNode:
         out.done = True
         self._inflight.pop(out.tid, None)
         self.stats.request_timeouts += 1
-        dead = self.table.get(node_id(out.address))
-        if dead is not None and dead.address == out.address:
-            self.table.remove(dead.id)
+        if out.kind is RequestKind.QUERY:
+            # As dht-rpc: only a request that names the node's id (a query visit) evicts it on a
+            # timeout; an application request (a silent refusal) or a commit does not.
+            dead = self.table.get(node_id(out.address))
+            if dead is not None and dead.address == out.address:
+                self._drop(dead)
         self._complete(out, None, out.address, out.socket, now)
 
     def _complete(
@@ -494,18 +526,18 @@ class DHTNode:
             self._evictions -= 1
             assert out.evict is not None
             old, newcomer = out.evict
-            if res is None or self.table.get(old.id) is None:
-                self.table.remove(old.id)
+            if not self._vouched(out, res) or self.table.get(old.id) is None:
+                self._drop(old)
                 self.table.add(newcomer)
-        elif kind is RequestKind.CHECK:
-            self._checks -= 1
-            if res is None:
-                node = self.table.get(node_id(address))
-                if node is not None:
-                    self.table.remove(node.id)
+        elif kind is RequestKind.CHECK or kind is RequestKind.SWEEP:
+            if kind is RequestKind.CHECK:
+                self._checks -= 1
+            if not self._vouched(out, res):
+                assert out.subject is not None
+                self._drop(out.subject)
         elif kind in PING_NAT_KINDS:
             self._network.ping_nat_done(out, res, socket, now)
-        # SWEEP and HINT need nothing more: a timeout already removed the node.
+        # HINT needs nothing more.
 
     # ------------------------------------------------------------------ readiness and down hints
 
@@ -535,11 +567,8 @@ class DHTNode:
         if node.pinged == self.tick and node.down_hints > 0:
             return
         node.down_hints += 1
-        node.pinged = self.tick
         self._checks += 1
-        out = self._new_request(addr, m.PING, internal=True, retries=self.options.request_retries,
-                                kind=RequestKind.CHECK)
-        self._send_request(out, now)
+        self._send_request(self._check_ping(node, RequestKind.CHECK), now)
 
     # ------------------------------------------------------------------ time
 
@@ -551,16 +580,18 @@ class DHTNode:
             self.tokens.rotate()
         self._timers.schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN)
 
-    def _tick(self, now: float) -> None:
+    def _tick(self, now: float, wall: float | None) -> None:
         slept = now - self._last_tick_time > SLEEP_GAP
+        if wall is not None:
+            slept = slept or (self._last_tick_wall is not None and wall - self._last_tick_wall > SLEEP_GAP)
+            self._last_tick_wall = wall
         self._last_tick_time = now
         self._timers.schedule(now + TICK_INTERVAL, TimerKind.TICK)
-        self.tick += 1
         self._down_hints_left = self.options.down_hints_per_tick
         if slept:
-            self.tick += PERSISTENCE_RECHECK_TICKS
-            self._refresh_ticks = 1
-            self._network.after_sleep()
+            self._wake_up()
+        else:
+            self.tick += 1
         if not self.bootstrapped:
             return
         if self.tick % PING_SWEEP_TICKS == 0:
@@ -574,6 +605,20 @@ class DHTNode:
             self._refresh(now)
         self._network.on_tick(now)
 
+    def _wake_up(self) -> None:
+        """After a sleep (dht-rpc's ``_onwakeup``): every table node looks old, so it is
+        re-pinged (the sweep comes two ticks later) and re-sampled; refresh next tick; an
+        adaptive node is ephemeral until a network check passes.  We also forget our sampled
+        address (dht-rpc keeps it): the machine may have woken on another network, and 13 of
+        16 old samples would otherwise outvote the new address for a long while."""
+        self.tick += 2 * OLD_NODE_TICKS
+        self.tick += PING_SWEEP_TICKS - (self.tick % PING_SWEEP_TICKS) - 2
+        self._refresh_ticks = 1
+        self.nat = NatSampler()
+        self._anonymous_samplers.clear()
+        self._network.after_sleep()
+        self._events.append(NodeWokeUp())
+
     def _ping_sweep(self, now: float) -> None:
         if not len(self.table):
             self._refresh(now)
@@ -582,11 +627,8 @@ class DHTNode:
         count = 3 if len(self._inflight) > 2 else 5
         if oldest and self.tick - oldest[0].pinged < RECENT_PING_TICKS:
             count = 2
-        for node in oldest[:count]:
-            node.pinged = self.tick
-            out = self._new_request(node.address, m.PING, internal=True,
-                                    retries=self.options.request_retries, kind=RequestKind.SWEEP)
-            self._send_request(out, now)
+        for node in [n for n in oldest if n.pinged != self.tick][:count]:
+            self._send_request(self._check_ping(node, RequestKind.SWEEP), now)
 
     def _refresh(self, now: float) -> None:
         self._refresh_ticks = REFRESH_IDLE_TICKS if len(self.table) >= self.options.k else REFRESH_SMALL_TICKS

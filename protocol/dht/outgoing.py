@@ -29,15 +29,15 @@ class RequestKind(Enum):
     COMMIT = auto()
     """A committing query's final request to one of the closest nodes."""
     EVICT = auto()
-    """A ping of a table's oldest node: on timeout the newcomer takes its place."""
+    """A ping of a full row's oldest node: unless it answers with its id, the newcomer takes its place."""
     CHECK = auto()
-    """A ping after a DOWN_HINT: on timeout the node leaves the table."""
+    """A ping after a DOWN_HINT: unless it answers with its id, the node leaves the table."""
     QUICK_PING_NAT = auto()
     """The one PING_NAT to the first node that answered the bootstrap walk."""
     CHECK_PING_NAT = auto()
     """A PING_NAT of a network check."""
     SWEEP = auto()
-    """A periodic ping of the oldest table nodes (a timeout already removes the node)."""
+    """A periodic ping of the oldest table nodes: unless it answers with its id, the node leaves."""
     HINT = auto()
     """A DOWN_HINT we send (nothing to do with the answer)."""
 
@@ -64,3 +64,7 @@ class Outgoing:
     sent: int = 0
     evict: tuple[TableNode, TableNode] | None = None
     """For EVICT: (the oldest node pinged, the newcomer waiting for its place)."""
+    subject: TableNode | None = None
+    """For SWEEP, CHECK and EVICT: the table node pinged."""
+    heard: int = 0
+    """For SWEEP, CHECK and EVICT: the subject's ``heard`` count when the ping left."""

@@ -61,6 +61,8 @@ class Query:
         self.concurrency = concurrency
         self.from_table = from_table
         self.closest: list[QueryReply] = []
+        self.values: list[QueryReply] = []
+        """Every successful reply that carried a value, in arrival order (hyperdht streams these)."""
         self._pending: list[tuple[Address, bytes]] = []
         self._seen: dict[Address, _Seen] = {}
         self.inflight = 0
@@ -135,8 +137,12 @@ class Query:
             self.errors += 1
         else:
             self.successes += 1
+            reply = QueryReply(replier_id, addr, token, value, to,
+                               self._distance(replier_id) if replier_id is not None else 0)
+            if value is not None:
+                self.values.append(reply)
             if replier_id is not None and self.is_closer(replier_id):
-                self._insert(QueryReply(replier_id, addr, token, value, to, self._distance(replier_id)))
+                self._insert(reply)
         down: list[Address] = []
         for listed in closer_nodes:
             if self.is_down(listed):

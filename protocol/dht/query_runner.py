@@ -195,7 +195,7 @@ class QueryRunner:
         del self.running[rq.qid]
         replies: list[QueryReply] = list(rq.query.closest)
         if rq.purpose is QueryPurpose.USER:
-            self._node._events.append(QueryDone(rq.qid, replies, error))
+            self._node._events.append(QueryDone(rq.qid, replies, error, list(rq.query.values)))
         elif rq.purpose is QueryPurpose.BOOTSTRAP:
             self._node._network.bootstrap_walk_done(now)
         # REFRESH queries only feed the table.

@@ -30,6 +30,8 @@ class TableNode:
     pinged: int = 0
     down_hints: int = 0
     sampled: int = 0
+    heard: int = 0
+    """How many times it answered or asked us with its verified id (a check compares before/after)."""
     key: int = field(init=False, repr=False, compare=False)
     """``id`` as a big-endian integer, for XOR distances."""
 

@@ -18,6 +18,10 @@ class NodeStats:
     responses_out: int = 0
     request_timeouts: int = 0
     deferred: int = 0
+    check_pings: int = 0
+    """Pings sent to decide whether a table node stays (sweep, down hint, full row)."""
+    table_removals: int = 0
+    """Table nodes dropped because they did not answer with their id."""
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -39,12 +39,14 @@ class HyperDHTHandler:
         self.servers: dict[bytes, ServerHook] = {}
         self.holepunch_servers: dict[bytes, HolepunchHook] = {}
         self.dropped: Counter[str] = Counter()
+        self.received: Counter[int] = Counter()  # hyperdht requests received, by command
         self._wall_offset = wall_offset
 
     # ------------------------------------------------------------------ dispatch
 
     def on_request(self, req: m.Request, address: Address, socket: int, now: float) -> bool:
         cmd = req.command
+        self.received[cmd] += 1
         if cmd == h.PEER_HANDSHAKE:
             self._on_handshake(req, address, socket, now)
             return True

@@ -179,23 +179,29 @@ class SecurePayload:
 
 class PunchBudget:
     """hyperdht's limit on random-NAT punches per node: ``limit`` at a time, and a new one only
-    ``interval`` seconds after the last one connected (time comes in as ``now``)."""
+    ``interval`` seconds after the last one ended, connected or not (holepuncher.js sets
+    ``_lastRandomPunch`` whenever a randomized punch ends).  Time comes in as ``now``."""
 
     def __init__(self, limit: int = RANDOM_PUNCH_LIMIT, interval: float = RANDOM_PUNCH_INTERVAL) -> None:
         self.limit = limit
         self.interval = interval
         self.active = 0
-        self.last_success: float | None = None
+        self.last_end: float | None = None
 
     def allows(self, now: float) -> bool:
         if self.active >= self.limit:
             return False
-        return self.last_success is None or now - self.last_success >= self.interval
+        return self.last_end is None or now - self.last_end >= self.interval
 
     def begin(self) -> None:
+        """A randomized punch starts (also the short hold of a client's punch round)."""
         self.active += 1
 
-    def end(self, now: float, connected: bool) -> None:
+    def release(self) -> None:
+        """The client's punch round is answered: its hold ends without counting as a punch."""
         self.active -= 1
-        if connected:
-            self.last_success = now
+
+    def end(self, now: float) -> None:
+        """A randomized punch ended, connected or not."""
+        self.active -= 1
+        self.last_end = now

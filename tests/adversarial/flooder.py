@@ -31,7 +31,8 @@ from protocol.dht import messages as m
 from protocol.encoding import Address, encode_ipv4_address
 from protocol.hugin import GroupKey, KeyPair
 from protocol.hyperdht import messages as h
-from protocol.hyperdht.payloads import FIREWALL_UNKNOWN, NoisePayload, UdxInfo
+from protocol.hyperdht.constants import Firewall
+from protocol.hyperdht.payloads import NoisePayload, UdxInfo
 from protocol.hyperdht.signing import blake2b_256
 from protocol.noise import NoiseHandshake
 from protocol.udx.packet import DATA, DEFAULT_RWND, pack_header
@@ -46,7 +47,7 @@ def say(event: str, **fields: Any) -> None:
 def handshake_value(server_key: bytes, client: KeyPair, mid: bytes | None, mode: str,
                     rng: random.Random, noise: bytes | None = None) -> bytes:
     if noise is None:
-        payload = NoisePayload(firewall=FIREWALL_UNKNOWN, udx=UdxInfo(rng.getrandbits(32)),
+        payload = NoisePayload(firewall=Firewall.UNKNOWN, udx=UdxInfo(rng.getrandbits(32)),
                                secret_stream_version=1, mid=mid)
         noise = NoiseHandshake(client, initiator=True, remote_public_key=server_key).send(payload.encode())
     if mode == "direct":

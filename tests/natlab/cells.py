@@ -109,7 +109,8 @@ def _next_lines(processes: list[LabProcess], deadline: float) -> list[tuple[LabP
 def run_cell(lab: NatLab, server_impl: str, client_impl: str, server_nat: str, client_nat: str, *,
              nbytes: int = 256 * 1024, deadline: float = 30.0, give_up_after_errors: int | None = None,
              ready_deadline: float = 30.0, trace: bool = False, server_host: str = SERVER_HOST,
-             client_host: str = CLIENT_HOST, relay_through: str | None = None) -> CellResult:
+             client_host: str = CLIENT_HOST, relay_through: str | None = None,
+             client_delay: float = 0.0) -> CellResult:
     """Set rA to ``server_nat`` and rB to ``client_nat``, start the server peer in hA, wait for
     its ``ready`` (announced), start the client peer in hB and follow both until the client is
     connected and the bytes came back, or ``deadline`` s after the client started, or (when
@@ -131,6 +132,8 @@ def run_cell(lab: NatLab, server_impl: str, client_impl: str, server_nat: str, c
     client: LabProcess | None = None
     try:
         server.wait_for("ready", ready_deadline)
+        if client_delay:
+            time.sleep(client_delay)  # the scenario: the server sits idle this long (NAT mappings age)
         client = start_peer(lab, client_host, client_impl, role="client", mode=client_mode, nbytes=nbytes,
                             group_seed=group_seed, topic=topic, timeout=deadline + 15, trace=trace,
                             relay_through=relay_through)

@@ -296,6 +296,13 @@ class NatLab:
         self._ip(name, "addr", "add", f"{addr}/24", "dev", ifname)
         self._ip(name, "link", "set", ifname, "up")
 
+    def set_udp_timeouts(self, router: str, unreplied: int, replied: int) -> None:
+        """How long router ``router``'s conntrack keeps a UDP mapping without traffic: ``unreplied``
+        seconds before a reply was seen, ``replied`` after (Linux: 30 and 120; home routers often
+        forget sooner).  A peer behind it stays reachable only if it keeps its mappings warm."""
+        for key, value in (("nf_conntrack_udp_timeout", unreplied), ("nf_conntrack_udp_timeout_stream", replied)):
+            run("ip", "netns", "exec", self.ns(router), "sysctl", "-q", "-w", f"net.netfilter.{key}={value}")
+
     def set_nat(self, router: str, nat: str) -> None:
         """Replace router ``router``'s nftables ruleset (one transaction): NAT type ``nat`` on wan0
         plus the ``ct state new drop`` input/forward rules.  Existing conntrack mappings stay."""

@@ -16,7 +16,7 @@ from tests.natlab.cells import run_cell, start_peer
 from tests.natlab.conftest import require_lab
 from tests.natlab.lab import NatLab
 
-pytestmark = [pytest.mark.natlab, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.natlab, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_node_peers_punch_through_a_python_dht(python_lab: NatLab, server_nat: s
 @pytest.mark.parametrize(("server_nat", "client_nat"), [("consistent", "consistent"), ("random", "consistent")])
 def test_python_peers_punch_through_a_python_dht(python_lab: NatLab, server_nat: str, client_nat: str) -> None:
     """An all-Python network: our DHT nodes route our peers' handshakes and holepunch rounds."""
-    result = run_cell(python_lab, "python", "python", server_nat, client_nat, deadline=60)
+    result = run_cell(python_lab, "python", "python", server_nat, client_nat, deadline=110)
     assert result.connected and result.sha_ok is True, result.describe()
 
 

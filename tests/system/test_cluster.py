@@ -68,7 +68,7 @@ class Cluster:
     system is named by ``marker``).  ``marker`` also finds its processes afterwards."""
 
     def __init__(self, config: Path | None, admin_port: int, log: Path, *, member_of: int | None = None,
-                 marker: str | None = None, wait: bool = True) -> None:
+                 marker: str | None = None, wait: bool = True, extra: list[str] | None = None) -> None:
         self.marker = marker or str(config)
         self.admin_port = admin_port
         self.stderr = log.open("w")
@@ -76,7 +76,7 @@ class Cluster:
                                                           "--convention", f"127.0.0.1:{member_of}"]
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "run_node.py"), "cluster", *args, "--admin-port", str(admin_port),
-             "--timeout", "140"], cwd=ROOT, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+             "--timeout", "140", *(extra or [])], cwd=ROOT, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         assert self.proc.stdout is not None
         self.lines = JsonLineReader(self.proc.stdout)
         if not wait:  # only until its admin port answers

@@ -16,9 +16,9 @@ def test_demo_peers_find_and_greet_each_other() -> None:
     with NodeProcess("demo") as demo:
         demo.wait_for("testnet")
         messages = [demo.wait_for("message", 30) for _ in range(6)]
-        assert {(m["to"], m["frm"]) for m in messages} == {
+        assert {(m["to"], m["from"]) for m in messages} == {
             (a, b) for a in ("peer0", "peer1", "peer2") for b in ("peer0", "peer1", "peer2") if a != b}
-        assert all(m["text"] == f"hello from {m['frm']}" for m in messages)
+        assert all(m["text"] == f"hello from {m['from']}" for m in messages)
         assert demo.wait_for("mesh")["connections"] == 6
         assert demo.wait() == 0
 

@@ -168,6 +168,34 @@ def test_leave_unannounces_the_topic() -> None:
     run(test)
 
 
+def test_destroy_takes_the_topic_back_or_gives_up_within_the_grace() -> None:
+    """With the DHT there, destroy() unannounces; with it gone, it waits UNANNOUNCE_GRACE at most
+    (not every query's retries: SIGTERM must stop a peer in about a second)."""
+    from hyperswarm_hugin.swarm import UNANNOUNCE_GRACE
+
+    async def test(net: Testnet) -> None:
+        a = swarm_on(net)
+        await a.start()
+        await a.join(TOPIC, server=True, client=False).flushed()
+        looker = net.nodes[1]
+        assert a.key_pair.public_key in {p.public_key for p in await looker.lookup(TOPIC)}
+        await a.destroy()
+        assert a.key_pair.public_key not in {p.public_key for p in await looker.lookup(TOPIC)}
+
+        async with await Testnet.create(3) as doomed:
+            b = Hyperswarm(group=GROUP, bootstrap=doomed.bootstrap)
+            await b.start()
+            await b.join(TOPIC, server=True, client=False).flushed()
+            for node in doomed.nodes:
+                await node.close()
+            began = time.monotonic()
+            await b.destroy()
+            took = time.monotonic() - began
+            assert took < UNANNOUNCE_GRACE + 0.5, f"destroy took {took:.1f} s with the DHT gone"
+
+    run(test)
+
+
 @asynccontextmanager
 async def servers_on(net: Testnet, count: int) -> AsyncIterator[list[Hyperswarm]]:
     """``count`` server-only swarms announced on TOPIC."""

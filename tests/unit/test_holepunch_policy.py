@@ -134,17 +134,21 @@ def test_the_server_relay_that_carried_the_handshake_is_preferred() -> None:
     assert pick_server_relay(relays, ("4.4.4.4", 4)) is relays[0]
 
 
-def test_random_punch_budget_one_at_a_time_and_twenty_seconds_after_a_success() -> None:
+def test_random_punch_budget_one_at_a_time_and_twenty_seconds_after_the_last_ended() -> None:
     budget = PunchBudget()
     assert budget.allows(0.0)
     budget.begin()
     assert not budget.allows(0.0)
-    budget.end(5.0, connected=True)
+    budget.end(5.0)
     assert not budget.allows(24.9)
     assert budget.allows(25.0)
     budget.begin()
-    budget.end(30.0, connected=False)  # a failed punch does not delay the next
-    assert budget.allows(30.0)
+    budget.end(30.0)  # a punch that failed delays the next as well (holepuncher.js)
+    assert not budget.allows(49.9)
+    budget.begin()  # a client's punch round holds the budget only while it is in flight
+    assert not budget.allows(60.0)
+    budget.release()
+    assert budget.allows(60.0)
 
 
 def test_sealed_payloads_open_with_the_same_secret_only_and_tokens_are_per_host() -> None:

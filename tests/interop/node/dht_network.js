@@ -14,6 +14,9 @@
 //   info {node}              -> {host,port,id,ephemeral,firewalled}
 //   ping {node, host, port}  -> {id, to}
 //   spawn {bootstrap}        -> info of a new node (next index)
+//   destroy {node} / suspend {node} / resume {node} (dht-rpc's suspend/resume: a laptop's sleep)
+//   stats {node}             -> {tx: [internal commands sent by command], tableSize}
+//   listen {node, seed}      -> {publicKey} (a hyperdht server); relays {node} -> its announcer's relays
 //   announce {node, topic, seed, relayAddresses} / unannounce {node, topic, seed}
 //   lookup {node, topic}     -> [{publicKey, relayAddresses}]
 //   immutablePut {node, value} -> {hash}; immutableGet {node, hash} -> {value} | null
@@ -31,6 +34,7 @@ for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] 
 const DHT = args.impl === 'dht-rpc' ? require('dht-rpc') : require('hyperdht')
 const host = args.host
 const nodes = []
+const servers = new Map()
 
 const hex = (b) => (b ? Buffer.from(b).toString('hex') : null)
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
@@ -117,6 +121,29 @@ async function handle (msg) {
     }
     case 'spawn':
       return info(await addNode(parseList(msg.bootstrap.join(','))))
+    case 'destroy':
+      await node.destroy()
+      return null
+    case 'suspend':
+      await node.suspend()
+      return null
+    case 'resume':
+      await node.resume()
+      return null
+    case 'stats':
+      // internal commands sent and received (index: PING 0, PING_NAT 1, FIND_NODE 2, DOWN_HINT 3)
+      return { tx: node.io.stats.commands.map((c) => c.tx), tableSize: node.table.toArray().length }
+    case 'listen': {
+      const keyPair = DHT.keyPair(Buffer.from(msg.seed, 'hex'))
+      const server = node.createServer()
+      await server.listen(keyPair)
+      servers.set(msg.node || 0, server)
+      return { publicKey: hex(keyPair.publicKey) }
+    }
+    case 'relays': {
+      const server = servers.get(msg.node || 0)
+      return server._announcer.relays.map((r) => [r.relayAddress.host, r.relayAddress.port])
+    }
     case 'exit':
       await shutdown(0)
       return null
