@@ -30,7 +30,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors.messages import DHTStatus
 from config.settings import (
@@ -46,9 +46,11 @@ from config.settings import (
 from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, event_loop, fill32
 from hyperswarm_hugin.blind_relay import BlindRelayServer
 from hyperswarm_hugin.local_addresses import local_addresses
-from hyperswarm_hugin.metrics import Collector, MetricsServer, NodeCollector, cluster_collector, serve_metrics
 from protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
 from protocol.encoding import Address
+
+if TYPE_CHECKING:
+    from hyperswarm_hugin.metrics import MetricsServer
 
 log = logging.getLogger("run_node")
 
@@ -100,7 +102,7 @@ async def run_dht(settings: DHTSettings) -> None:
         nonlocal metrics
         await node.start()
         host, port = node.address
-        metrics = start_metrics(settings, NodeCollector(asyncio.get_running_loop(), dht=node))
+        metrics = start_metrics(settings, dht=node)
         emit("listening", host=host, port=port, id=node.expected_id.hex(), **metrics_fields(metrics))
         node.on_event(on_event)
 
@@ -232,7 +234,7 @@ async def run_peer(settings: PeerSettings) -> None:
     async def body() -> None:
         nonlocal metrics
         await swarm.start()
-        metrics = start_metrics(settings, NodeCollector(asyncio.get_running_loop(), swarm=swarm))
+        metrics = start_metrics(settings, swarm=swarm)
         discovery = swarm.join(topic, server=settings.role != "client", client=settings.role != "server")
         await discovery.flushed()
         status = await swarm.dht.status()
@@ -251,10 +253,15 @@ async def run_peer(settings: PeerSettings) -> None:
         emit("stopped")
 
 
-def start_metrics(settings: DHTSettings | PeerSettings, collector: Collector) -> MetricsServer | None:
-    """``--metrics-port``: serve /metrics on it (on ``--metrics-host``, loopback by default)."""
+def start_metrics(settings: DHTSettings | PeerSettings, *, dht: DHT | None = None,
+                  swarm: Hyperswarm | None = None) -> MetricsServer | None:
+    """``--metrics-port``: serve /metrics on it (on ``--metrics-host``, loopback by default).
+    prometheus_client is imported only then (it costs an idle peer ~1 MB)."""
     if settings.metrics_port is None:
         return None
+    from hyperswarm_hugin.metrics import NodeCollector, serve_metrics
+
+    collector = NodeCollector(asyncio.get_running_loop(), dht=dht, swarm=swarm)
     return serve_metrics(settings.metrics_host, settings.metrics_port, collector)
 
 
@@ -378,6 +385,8 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
                 if message.get("type") == "cluster-started":
                     nodes = message["nodes"]
             if metrics_at is not None:
+                from hyperswarm_hugin.metrics import cluster_collector, serve_metrics
+
                 metrics = serve_metrics(*metrics_at, cluster_collector(admin_port))
             emit("cluster", adminPort=admin_port, system=system, **metrics_fields(metrics),
                  nodes=[{"name": n["name"], "kind": n.get("kind"), "running": n["running"], "port": n.get("port"),
