@@ -1,22 +1,27 @@
-"""The Noise handshakes hyperdht and secret-stream use, on libsodium (PyNaCl's bindings).
+"""The Noise handshakes hyperdht and secret-stream use, on the ``noiseprotocol`` package.
 
 hyperdht connects with ``Noise_IK_Ed25519_ChaChaPoly_BLAKE2b`` (prologue
 NS_PEER_HANDSHAKE); a stand-alone secret-stream uses the XX pattern with an
-empty prologue.  The DH is Ed25519 point multiplication (noise-curve-ed); the
-cipher is ChaCha20-Poly1305 (IETF, nonce = 4 zero bytes ‖ uint64-LE counter),
-the hash BLAKE2b-512 with HMAC and HKDF as in the Noise specification (rev 34).
-The finished handshake yields the raw split keys and the 64-byte handshake hash,
-which secret-stream is keyed with (see docs/noise.md).
+empty prologue.  The DH is Ed25519 point multiplication (noise-curve-ed), which
+noiseprotocol does not ship: :class:`_Ed25519Backend` registers it under the
+name token ``Ed25519``.  The finished handshake yields the raw split keys and
+the 64-byte handshake hash, which secret-stream is keyed with; noiseprotocol
+only exposes them through its internal cipher states (see docs/noise.md).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from nacl import bindings
-from nacl.exceptions import CryptoError
+from noise.backends.default import DefaultNoiseBackend
+from noise.connection import NoiseConnection
+from noise.exceptions import NoiseHandshakeError, NoiseInvalidMessage, NoiseValueError
+from noise.functions.dh import DH
+from noise.functions.keypair import KeyPair as _NoiseKeyPair
 
 from protocol.hugin import KeyPair, ed25519_dh
 from protocol.namespaces import (
@@ -30,85 +35,59 @@ from protocol.namespaces import (
 IK = b"Noise_IK_Ed25519_ChaChaPoly_BLAKE2b"
 XX = b"Noise_XX_Ed25519_ChaChaPoly_BLAKE2b"
 MAX_MESSAGE = 65535
-DHLEN = 32
-TAGLEN = 16
-HASHLEN = 64
-
-# The message patterns: one tuple of tokens per message, the initiator's first.
-_PATTERNS: dict[bytes, tuple[tuple[str, ...], ...]] = {
-    IK: (("e", "es", "s", "ss"), ("e", "ee", "se")),
-    XX: (("e",), ("e", "ee", "s", "es"), ("s", "se")),
-}
 
 
 class HandshakeError(Exception):
     """A handshake message that does not decrypt, or a step out of order."""
 
 
-def _hash(data: bytes) -> bytes:
-    return hashlib.blake2b(data).digest()
+class _Ed25519KeyPair(_NoiseKeyPair):  # type: ignore[misc]
+    """noiseprotocol's key-pair object: ``private`` is the scalar, ``public`` the point bytes."""
+
+    @classmethod
+    def from_private_bytes(cls, private_bytes: bytes) -> _Ed25519KeyPair:
+        kp = KeyPair.from_seed(bytes(private_bytes))
+        return cls.from_key_pair(kp)
+
+    @classmethod
+    def from_public_bytes(cls, public_bytes: bytes) -> _Ed25519KeyPair:
+        if len(public_bytes) != 32:
+            raise HandshakeError("a public key is 32 bytes")
+        data = bytes(public_bytes)
+        return cls(public=data, public_bytes=data)
+
+    @classmethod
+    def from_key_pair(cls, kp: KeyPair) -> _Ed25519KeyPair:
+        return cls(private=kp.scalar, public=kp.public_key, public_bytes=kp.public_key)
 
 
-def _hkdf(chaining_key: bytes, ikm: bytes) -> tuple[bytes, bytes]:
-    """Noise's HKDF with two outputs (HMAC-BLAKE2b)."""
-    temp = hmac.digest(chaining_key, ikm, hashlib.blake2b)
-    first = hmac.digest(temp, b"\x01", hashlib.blake2b)
-    return first, hmac.digest(temp, first + b"\x02", hashlib.blake2b)
+class _Ed25519DH(DH):  # type: ignore[misc]
+    @property
+    def klass(self) -> type[_Ed25519KeyPair]:
+        return _Ed25519KeyPair
+
+    @property
+    def dhlen(self) -> int:
+        return 32
+
+    def generate_keypair(self) -> _Ed25519KeyPair:
+        return _Ed25519KeyPair.from_private_bytes(bindings.randombytes(32))
+
+    def dh(self, private_key: bytes, public_key: bytes) -> bytes:
+        try:
+            return ed25519_dh(private_key, public_key)
+        except ValueError as exc:
+            raise HandshakeError(str(exc)) from None
 
 
-def _nonce(n: int) -> bytes:
-    return b"\x00\x00\x00\x00" + n.to_bytes(8, "little")
+class _Ed25519Backend(DefaultNoiseBackend):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.diffie_hellmans["Ed25519"] = _Ed25519DH
+        self.keypairs["Ed25519"] = _Ed25519KeyPair
 
 
-class _SymmetricState:
-    """Noise's SymmetricState and its CipherState."""
-
-    def __init__(self, protocol_name: bytes) -> None:
-        self.h = protocol_name.ljust(HASHLEN, b"\x00") if len(protocol_name) <= HASHLEN else _hash(protocol_name)
-        self.ck = self.h
-        self.k: bytes | None = None
-        self.n = 0
-
-    def mix_hash(self, data: bytes) -> None:
-        self.h = _hash(self.h + data)
-
-    def mix_key(self, ikm: bytes) -> None:
-        self.ck, temp = _hkdf(self.ck, ikm)
-        self.k = temp[:32]
-        self.n = 0
-
-    def encrypt_and_hash(self, plaintext: bytes) -> bytes:
-        if self.k is None:
-            ciphertext = plaintext
-        else:
-            ciphertext = bindings.crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, self.h, _nonce(self.n), self.k)
-            self.n += 1
-        self.mix_hash(ciphertext)
-        return ciphertext
-
-    def decrypt_and_hash(self, ciphertext: bytes) -> bytes:
-        if self.k is None:
-            plaintext = ciphertext
-        else:
-            try:
-                plaintext = bindings.crypto_aead_chacha20poly1305_ietf_decrypt(ciphertext, self.h, _nonce(self.n),
-                                                                              self.k)
-            except (CryptoError, ValueError, TypeError):
-                raise HandshakeError("bad handshake message: it does not decrypt") from None
-            self.n += 1
-        self.mix_hash(ciphertext)
-        return plaintext
-
-    def split(self) -> tuple[bytes, bytes]:
-        first, second = _hkdf(self.ck, b"")
-        return first[:32], second[:32]
-
-
-def _dh(scalar: bytes, public_key: bytes) -> bytes:
-    try:
-        return ed25519_dh(scalar, public_key)
-    except ValueError as exc:
-        raise HandshakeError(f"bad handshake message: {exc}") from None
+_BACKEND = _Ed25519Backend()
 
 
 @dataclass(frozen=True)
@@ -150,27 +129,30 @@ class NoiseHandshake:
         prologue: bytes | None = None,
         ephemeral: KeyPair | None = None,
     ) -> None:
-        if pattern not in _PATTERNS:
-            raise ValueError(f"unknown handshake pattern {pattern!r}")
         if pattern == IK and initiator and (remote_public_key is None or len(remote_public_key) != 32):
             raise ValueError("an IK initiator needs the responder's 32-byte public key")
-        if remote_public_key is not None and len(remote_public_key) != 32:
-            raise HandshakeError("a public key is 32 bytes")
         self.static = static
         self.initiator = initiator
         self.pattern = pattern
-        self._messages = _PATTERNS[pattern]
-        self._step = 0
-        self._state = _SymmetricState(pattern)
+        self._conn: Any = NoiseConnection.from_name(pattern, backend=_BACKEND)
+        proto = self._conn.noise_protocol
         if prologue is None and pattern == IK:
             prologue = NS_PEER_HANDSHAKE
-        self._state.mix_hash(prologue or b"")
-        self._ephemeral = ephemeral
-        self._remote_ephemeral: bytes | None = None
-        if pattern == IK:  # the pre-message "<- s"
-            responder_static = remote_public_key if initiator else static.public_key
-            assert responder_static is not None
-            self._state.mix_hash(responder_static)
+        if prologue:
+            self._conn.set_prologue(prologue)
+        if initiator:
+            self._conn.set_as_initiator()
+        else:
+            self._conn.set_as_responder()
+        proto.keypairs["s"] = _Ed25519KeyPair.from_key_pair(static)
+        if remote_public_key is not None:
+            proto.keypairs["rs"] = _Ed25519KeyPair.from_public_bytes(remote_public_key)
+        if ephemeral is not None:
+            proto.keypairs["e"] = _Ed25519KeyPair.from_key_pair(ephemeral)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # noiseprotocol warns about a preset ephemeral key
+            self._conn.start_handshake()
+        self._state = self._conn.noise_protocol.handshake_state
         self.remote_public_key = remote_public_key
         self.result: HandshakeResult | None = None
         self.failed = False
@@ -179,101 +161,50 @@ class NoiseHandshake:
     def complete(self) -> bool:
         return self.result is not None
 
-    def _my_turn(self) -> bool:
-        return (self._step % 2 == 0) == self.initiator
-
     def send(self, payload: bytes = b"") -> bytes:
         """The next handshake message, carrying ``payload``."""
         self._check_alive()
-        if len(payload) + TAGLEN > MAX_MESSAGE:
+        if len(payload) + 16 > MAX_MESSAGE:
             raise ValueError("handshake payload too large")
-        if not self._my_turn():
-            self.failed = True
-            raise HandshakeError("not our turn to send a handshake message")
-        state = self._state
-        out = bytearray()
         try:
-            for token in self._messages[self._step]:
-                if token == "e":
-                    if self._ephemeral is None:
-                        self._ephemeral = KeyPair.from_seed(bindings.randombytes(32))
-                    out += self._ephemeral.public_key
-                    state.mix_hash(self._ephemeral.public_key)
-                elif token == "s":
-                    out += state.encrypt_and_hash(self.static.public_key)
-                else:
-                    state.mix_key(self._token_dh(token))
-            out += state.encrypt_and_hash(bytes(payload))
-        except HandshakeError:
+            message = bytes(self._conn.write_message(payload))
+        except (NoiseHandshakeError, NoiseValueError) as exc:
             self.failed = True
-            raise
-        self._advance()
-        return bytes(out)
+            raise HandshakeError(str(exc)) from None
+        self._after_step()
+        return message
 
     def recv(self, message: bytes) -> bytes:
         """Process the peer's next message; returns its payload."""
         self._check_alive()
-        if self._my_turn():
-            self.failed = True
-            raise HandshakeError("bad handshake message: not the peer's turn")
-        data = bytes(message)
-        state = self._state
         try:
-            if len(data) > MAX_MESSAGE:
-                raise HandshakeError("bad handshake message: too long")
-            pos = 0
-            for token in self._messages[self._step]:
-                if token == "e":
-                    if len(data) - pos < DHLEN:
-                        raise HandshakeError("bad handshake message: too short")
-                    self._remote_ephemeral = data[pos:pos + DHLEN]
-                    pos += DHLEN
-                    state.mix_hash(self._remote_ephemeral)
-                elif token == "s":
-                    size = DHLEN + (TAGLEN if state.k is not None else 0)
-                    if len(data) - pos < size:
-                        raise HandshakeError("bad handshake message: too short")
-                    self.remote_public_key = state.decrypt_and_hash(data[pos:pos + size])
-                    pos += size
-                else:
-                    state.mix_key(self._token_dh(token))
-            if state.k is not None and len(data) - pos < TAGLEN:
-                raise HandshakeError("bad handshake message: too short")
-            payload = state.decrypt_and_hash(data[pos:])
-        except HandshakeError:
+            payload = bytes(self._conn.read_message(bytes(message)))
+        except (NoiseHandshakeError, NoiseInvalidMessage, NoiseValueError, HandshakeError,
+                ValueError, IndexError, InvalidTag) as exc:
             self.failed = True
-            raise
-        self._advance()
+            raise HandshakeError(f"bad handshake message: {str(exc) or type(exc).__name__}") from None
+        self._after_step()
         return payload
-
-    def _token_dh(self, token: str) -> bytes:
-        """The DH of ``ee``, ``es``, ``se`` or ``ss`` from our side."""
-        ours, theirs = token[0], token[1]
-        if not self.initiator:  # the letters name the initiator's key first
-            ours, theirs = theirs, ours
-        local = self._ephemeral if ours == "e" else self.static
-        remote = self._remote_ephemeral if theirs == "e" else self.remote_public_key
-        if local is None or remote is None:
-            raise HandshakeError("bad handshake message: a key is missing")
-        return _dh(local.scalar, remote)
-
-    def _advance(self) -> None:
-        self._step += 1
-        if self._step < len(self._messages):
-            return
-        assert self.remote_public_key is not None
-        first, second = self._state.split()
-        self.result = HandshakeResult(
-            is_initiator=self.initiator,
-            public_key=self.static.public_key,
-            remote_public_key=self.remote_public_key,
-            tx=first if self.initiator else second,
-            rx=second if self.initiator else first,
-            hash=self._state.h,
-        )
 
     def _check_alive(self) -> None:
         if self.failed:
             raise HandshakeError("the handshake has failed")
         if self.result is not None:
             raise HandshakeError("the handshake is complete")
+
+    def _after_step(self) -> None:
+        rs = self._state.rs
+        if self.remote_public_key is None and rs is not None and hasattr(rs, "public_bytes"):
+            self.remote_public_key = bytes(rs.public_bytes)
+        if not self._conn.handshake_finished:
+            return
+        proto = self._conn.noise_protocol
+        assert self.remote_public_key is not None
+        self.result = HandshakeResult(
+            is_initiator=self.initiator,
+            public_key=self.static.public_key,
+            remote_public_key=self.remote_public_key,
+            tx=bytes(proto.cipher_state_encrypt.k),
+            rx=bytes(proto.cipher_state_decrypt.k),
+            hash=bytes(self._conn.get_handshake_hash()),
+        )
