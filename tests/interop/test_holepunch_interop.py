@@ -8,7 +8,6 @@ tests/natlab adds them)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,7 @@ import pytest
 from hyperswarm_hugin import DHT, GroupKey, KeyPair
 from hyperswarm_hugin.connection import Connection
 from tests.interop.test_dht_interop import parse, start_node_network
-from tests.interop.test_hyperdht_connect import echo_server, node_peer, read
+from tests.interop.test_hyperdht_connect import check_echo, echo_server, node_peer, read
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -79,21 +78,7 @@ def test_python_client_holepunches_to_a_node_hugin_server(fast_open: bool) -> No
                 assert conn.remote_public_key == server_key
                 assert conn.holepunched
                 assert (await read(js, "connection"))["remotePublicKey"] == me.public_key.hex()
-                payload = os.urandom(MIB)
-                received = bytearray()
-
-                async def reader() -> None:
-                    async for message in conn:
-                        received.extend(message)
-                        if len(received) >= len(payload):
-                            return
-
-                task = asyncio.create_task(reader())
-                for offset in range(0, MIB, 16384):
-                    conn.write(payload[offset:offset + 16384])
-                    await conn.drain()
-                await asyncio.wait_for(task, 30)
-                assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+                await check_echo(conn, MIB)
                 await conn.close()
 
     asyncio.run(run())

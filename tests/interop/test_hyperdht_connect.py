@@ -61,6 +61,25 @@ def node_peer(bootstrap: list[str], role: str, seed: bytes, **flags: str) -> Std
     return StdioNode("hyperdht_peer.js", *args)
 
 
+async def check_echo(conn: Connection, size: int) -> None:
+    """Write ``size`` random bytes in 16 KiB messages and check the echo that comes back."""
+    payload = os.urandom(size)
+    received = bytearray()
+
+    async def reader() -> None:
+        async for message in conn:
+            received.extend(message)
+            if len(received) >= len(payload):
+                return
+
+    task = asyncio.create_task(reader())
+    for offset in range(0, size, 16384):
+        conn.write(payload[offset:offset + 16384])
+        await conn.drain()
+    await asyncio.wait_for(task, 30)
+    assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+
+
 async def echo_server(server_conns: asyncio.Queue[Connection]) -> None:
     conn = await server_conns.get()
     async for message in conn:
@@ -101,21 +120,7 @@ def test_python_client_echoes_through_a_node_hugin_server() -> None:
                 conn = await asyncio.wait_for(connect(dht.runtime, me, server_key, group=GROUP), 15)
                 assert conn.remote_public_key == server_key
                 assert (await read(js, "connection"))["remotePublicKey"] == me.public_key.hex()
-                payload = os.urandom(MIB)
-                received = bytearray()
-
-                async def reader() -> None:
-                    async for message in conn:
-                        received.extend(message)
-                        if len(received) >= len(payload):
-                            return
-
-                task = asyncio.create_task(reader())
-                for offset in range(0, MIB, 16384):
-                    conn.write(payload[offset:offset + 16384])
-                    await conn.drain()
-                await asyncio.wait_for(task, 30)
-                assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+                await check_echo(conn, MIB)
                 await conn.close()
 
     asyncio.run(run())
