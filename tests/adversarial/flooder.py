@@ -36,6 +36,7 @@ from protocol.hyperdht.payloads import NoisePayload, UdxInfo
 from protocol.hyperdht.signing import blake2b_256
 from protocol.noise import NoiseHandshake
 from protocol.udx.packet import DATA, DEFAULT_RWND, pack_header
+from tests.mutation import mutate as mutate_bytes
 
 OTHER_GROUP = GroupKey.from_seed(b"a group the attacker made up")
 
@@ -143,17 +144,7 @@ def fields(opts: dict[str, Any], to: Address, rng: random.Random) -> Iterator[by
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
-    buf = bytearray(data)
-    how = rng.randrange(4)
-    if how == 0 and buf:
-        for _ in range(rng.randint(1, 4)):
-            buf[rng.randrange(len(buf))] = rng.randrange(256)
-    elif how == 1:
-        del buf[rng.randrange(len(buf) + 1):]
-    elif how == 2:
-        buf += rng.randbytes(rng.randint(1, 64))
-    elif buf:
-        buf[rng.randrange(len(buf))] ^= 1 << rng.randrange(8)
+    buf = mutate_bytes(data, rng)
     if len(buf) > 2 and buf[0] == m.REQUEST_ID and buf[1] & m.REQ_INTERNAL:
         buf[1] &= ~m.REQ_INTERNAL  # never a PING_NAT or DELAYED_PING aimed at other ports
     return bytes(buf)

@@ -10,12 +10,21 @@ import pytest
 from hyperswarm_hugin import Testnet
 from protocol.dht import messages as m
 from protocol.encoding import encode_ipv4_address
+from tests.mutation import mutate as mutate_bytes
 from tests.system.udp_probe import UdpProbe
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
 
 BATCH = 100  # small enough for the kernel's default UDP receive buffer
 TOTAL = 10_000
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    buf = mutate_bytes(data, rng)
+    # Never let a mutation turn into a PING_NAT or DELAYED_PING aimed at other ports.
+    if len(buf) > 10 and buf[0] == 0x03:
+        buf[1] = buf[1] | 0x04 if rng.random() < 0.5 else buf[1]
+    return bytes(buf)
 
 
 def valid_datagrams(to: tuple[str, int], rng: random.Random) -> list[bytes]:
@@ -30,24 +39,6 @@ def valid_datagrams(to: tuple[str, int], rng: random.Random) -> list[bytes]:
         m.Response(tid=5, to=to, id=rng.randbytes(32), closer_nodes=[to, ("127.0.0.1", 7)],
                    error=1, value=b"x").encode(),
     ]
-
-
-def mutate(data: bytes, rng: random.Random) -> bytes:
-    buf = bytearray(data)
-    how = rng.randrange(4)
-    if how == 0 and buf:
-        for _ in range(rng.randint(1, 4)):
-            buf[rng.randrange(len(buf))] = rng.randrange(256)
-    elif how == 1:
-        del buf[rng.randrange(len(buf) + 1):]
-    elif how == 2:
-        buf += rng.randbytes(rng.randint(1, 64))
-    else:
-        buf[rng.randrange(len(buf))] ^= 1 << rng.randrange(8)
-    # Never let a mutation turn into a PING_NAT or DELAYED_PING aimed at other ports.
-    if len(buf) > 10 and buf[0] == 0x03:
-        buf[1] = buf[1] | 0x04 if rng.random() < 0.5 else buf[1]
-    return bytes(buf)
 
 
 async def fuzz() -> None:
