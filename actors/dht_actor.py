@@ -8,7 +8,7 @@ from typing import Any
 
 from thespian.actors import Actor, ActorAddress
 
-from actors.messages import (
+from hyperswarm_hugin.actors.messages import (
     AnswerHandshake,
     DatagramsReceived,
     DHTStatus,
@@ -28,19 +28,35 @@ from actors.messages import (
     StopDHT,
     TimerFired,
 )
-from protocol.dht import messages as m
-from protocol.dht.events import DHTEvent, QueryDone, RequestDone
-from protocol.dht.node import DHTNode
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.handler import HyperDHTHandler
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.events import DHTEvent, QueryDone, RequestDone
+from hyperswarm_hugin.protocol.dht.node import DHTNode
+from hyperswarm_hugin.protocol.dht.stats import OTHER_COMMAND, NodeStats
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.handler import HyperDHTHandler
 
 log = logging.getLogger(__name__)
 
-COMMAND_NAMES = {h.PEER_HANDSHAKE: "peer_handshake", h.PEER_HOLEPUNCH: "peer_holepunch", h.FIND_PEER: "find_peer",
-                 h.LOOKUP: "lookup", h.ANNOUNCE: "announce", h.UNANNOUNCE: "unannounce",
-                 h.MUTABLE_PUT: "mutable_put", h.MUTABLE_GET: "mutable_get", h.IMMUTABLE_PUT: "immutable_put",
-                 h.IMMUTABLE_GET: "immutable_get"}
-"""hyperdht's commands, as DHTStatus.stats names them (``command:announce``)."""
+
+
+def command_name(internal: bool, command: int) -> str:
+    """dht-rpc's or hyperdht's name of a command, as DHTStatus.stats uses it (``requests_in:announce``)."""
+    if command == OTHER_COMMAND:
+        return "other"
+    names = m.COMMAND_NAMES if internal else h.COMMAND_NAMES
+    return names.get(command, f"{'dht' if internal else 'app'}_{command}")
+
+
+def command_stats(stats: NodeStats) -> dict[str, int]:
+    """The node's per-command counters as ``requests_in:ping``, ``responses_in:find_node``, ..."""
+    flat: dict[str, int] = {}
+    for prefix, counts in (("requests_in", stats.requests_in_by_command),
+                           ("requests_out", stats.requests_out_by_command),
+                           ("responses_in", stats.responses_in_by_command),
+                           ("responses_out", stats.responses_out_by_command)):
+        for (internal, command), n in counts.items():
+            flat[f"{prefix}:{command_name(internal, command)}"] = n
+    return flat
 
 
 class DHTActor(Actor):  # type: ignore[misc]
@@ -176,12 +192,11 @@ class DHTActor(Actor):  # type: ignore[misc]
 
     def _hyperdht_stats(self) -> dict[str, int]:
         """What this node keeps for others (peer records, router entries, mutable / immutable
-        values), the hyperdht requests it received by command and those it dropped, by reason."""
+        values) and the hyperdht requests it dropped, by reason."""
         if self.hyperdht is None:
             return {}
         storage = self.hyperdht.storage
-        return {**{f"command:{COMMAND_NAMES.get(c, str(c))}": n for c, n in self.hyperdht.received.items()},
-                **{f"dropped:{why}": n for why, n in self.hyperdht.dropped.items()},
+        return {**{f"dropped:{why}": n for why, n in self.hyperdht.dropped.items()},
                 "storage_records": len(storage.records), "storage_router": len(storage.router),
                 "storage_mutable": len(storage.mutables), "storage_immutable": len(storage.immutables)}
 
@@ -195,5 +210,6 @@ class DHTActor(Actor):  # type: ignore[misc]
             bootstrapped=node.bootstrapped,
             public_address=node.nat.address,
             table=[(n.id, n.address) for n in node.table],
-            stats={**node.stats.as_dict(), "datagram_errors": self.datagram_errors, **self._hyperdht_stats()},
+            stats={**node.stats.as_dict(), **command_stats(node.stats), "datagram_errors": self.datagram_errors,
+                   **self._hyperdht_stats()},
         )

@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 __all__ = ["Collector", "MetricsServer", "NodeCollector", "cluster_collector", "serve_metrics"]
 
-from actors.messages import DHTStatus
+from hyperswarm_hugin.actors.messages import DHTStatus
 from hyperswarm_hugin.dht import DHT
 from hyperswarm_hugin.peer_connect import ServerStats
 from hyperswarm_hugin.swarm import Hyperswarm
@@ -38,16 +38,18 @@ DHT_COUNTERS: dict[str, tuple[str, str]] = {
     "received": ("hyperdht_datagrams_received", "UDP datagrams received by the DHT node"),
     "dropped_malformed": ("hyperdht_dropped_malformed", "datagrams dropped as malformed"),
     "datagram_errors": ("hyperdht_datagram_errors", "datagrams whose handling failed"),
-    "requests_in": ("hyperdht_requests_received", "DHT requests received"),
-    "app_requests_in": ("hyperdht_app_requests_received",
-                        "hyperdht requests received (handshakes, announces, lookups, values)"),
-    "responses_in": ("hyperdht_responses_received", "DHT responses received"),
-    "requests_out": ("hyperdht_requests_sent", "DHT requests sent, retries included"),
-    "responses_out": ("hyperdht_responses_sent", "DHT responses sent"),
     "request_timeouts": ("hyperdht_request_timeouts", "DHT requests that timed out (each try)"),
     "deferred": ("hyperdht_requests_deferred", "DHT requests held back by the congestion window"),
     "unmatched_responses": ("hyperdht_unmatched_responses", "responses to no request of ours"),
     "bad_ids": ("hyperdht_bad_ids", "messages whose node id does not match their address"),
+}
+# DHTStatus.stats prefix (``requests_in:ping``) -> (metric name without _total, help); label ``command``
+DHT_COMMAND_COUNTERS: dict[str, tuple[str, str]] = {
+    "requests_in": ("hyperdht_requests_received", "DHT requests received, by command"),
+    "requests_out": ("hyperdht_requests_sent", "DHT requests sent, retries included, by command"),
+    "responses_in": ("hyperdht_responses_received",
+                     "responses that answered a request of ours, by that request's command"),
+    "responses_out": ("hyperdht_responses_sent", "DHT responses sent, by command"),
 }
 STORAGE = {"storage_records": "peer", "storage_router": "router", "storage_mutable": "mutable",
            "storage_immutable": "immutable"}
@@ -90,17 +92,17 @@ def dht_metrics(status: DHTStatus) -> Iterator[Metric]:
     for kind in NAT_TYPES:
         nat.add_metric([kind], int(kind == current))
     yield nat
-    commands = CounterMetricFamily("hyperdht_commands_received", "hyperdht requests received, by command",
-                                   labels=["command"])
+    by_command = {prefix: CounterMetricFamily(name, doc, labels=["command"])
+                  for prefix, (name, doc) in DHT_COMMAND_COUNTERS.items()}
     dropped = CounterMetricFamily("hyperdht_commands_dropped", "hyperdht requests dropped, by reason",
                                   labels=["reason"])
     for key, count in sorted(status.stats.items()):
         kind, _, name = key.partition(":")
-        if kind == "command":
-            commands.add_metric([name], count)
+        if kind in by_command:
+            by_command[kind].add_metric([name], count)
         elif kind == "dropped":
             dropped.add_metric([name], count)
-    yield commands
+    yield from by_command.values()
     yield dropped
     stored = GaugeMetricFamily("hyperdht_storage_records", "records this node keeps for others", labels=["kind"])
     for key, kind in STORAGE.items():

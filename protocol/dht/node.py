@@ -23,28 +23,28 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from protocol.dht import messages as m
-from protocol.dht.congestion import CongestionWindow
-from protocol.dht.events import (
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.congestion import CongestionWindow
+from hyperswarm_hugin.protocol.dht.events import (
     DHTEvent,
     ErrorCode,
     NodeReady,
     NodeWokeUp,
     RequestDone,
 )
-from protocol.dht.ids import node_id
-from protocol.dht.nat_sampler import NatSampler
-from protocol.dht.network_check import NetworkCheck
-from protocol.dht.outgoing import CLIENT as CLIENT
-from protocol.dht.outgoing import PING_NAT_KINDS, Outgoing, RequestKind
-from protocol.dht.outgoing import SERVER as SERVER
-from protocol.dht.query_runner import CommitFn, QueryPurpose, QueryRunner
-from protocol.dht.routing_table import RoutingTable, TableNode
-from protocol.dht.stats import NodeStats
-from protocol.dht.timers import TimerKind, Timers
-from protocol.dht.tokens import TokenSecrets
-from protocol.encoding import Address, Reader, encode_ipv4_address
-from protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.dht.ids import node_id
+from hyperswarm_hugin.protocol.dht.nat_sampler import NatSampler
+from hyperswarm_hugin.protocol.dht.network_check import NetworkCheck
+from hyperswarm_hugin.protocol.dht.outgoing import CLIENT as CLIENT
+from hyperswarm_hugin.protocol.dht.outgoing import PING_NAT_KINDS, Outgoing, RequestKind
+from hyperswarm_hugin.protocol.dht.outgoing import SERVER as SERVER
+from hyperswarm_hugin.protocol.dht.query_runner import CommitFn, QueryPurpose, QueryRunner
+from hyperswarm_hugin.protocol.dht.routing_table import RoutingTable, TableNode
+from hyperswarm_hugin.protocol.dht.stats import NodeStats
+from hyperswarm_hugin.protocol.dht.timers import TimerKind, Timers
+from hyperswarm_hugin.protocol.dht.tokens import TokenSecrets
+from hyperswarm_hugin.protocol.encoding import Address, Reader, encode_ipv4_address
+from hyperswarm_hugin.protocol.errors import DecodeError
 
 REQUEST_TIMEOUT = 1.0
 DRAIN_INTERVAL = 0.75
@@ -278,7 +278,7 @@ class DHTNode:
             self.stats.dropped_malformed += 1
             return
         if isinstance(msg, m.Request):
-            self.stats.requests_in += 1
+            self.stats.request_in(msg.internal, msg.command)
             self._on_request(msg, address, socket, now)
         else:
             self.stats.responses_in += 1
@@ -301,7 +301,6 @@ class DHTNode:
                         closer=req.target is not None)
             return
         if not req.internal:
-            self.stats.app_requests_in += 1
             if self.app is not None and self.app.on_request(req, address, socket, now):
                 return
             self._reply(req, address, socket, error=m.UNKNOWN_COMMAND, closer=req.target is not None)
@@ -331,6 +330,7 @@ class DHTNode:
             if delay_ms > self.options.max_ping_delay_ms:
                 return
             data = self._response_bytes(req, address, socket)
+            self.stats.response_out(req.internal, req.command)
             self._timers.schedule(now + delay_ms / 1000, TimerKind.SEND, (data, address, socket))
         else:
             self._reply(req, address, socket, error=m.UNKNOWN_COMMAND, closer=req.target is not None)
@@ -355,7 +355,7 @@ class DHTNode:
         self, req: m.Request, to: Address, socket: int, *, error: int = m.OK,
         token: bool = False, closer: bool = False, value: bytes | None = None,
     ) -> None:
-        self.stats.responses_out += 1
+        self.stats.response_out(req.internal, req.command)
         self._out.append((self._response_bytes(req, to, socket, error=error, token=token,
                                                 closer=closer, value=value), to, socket))
 
@@ -385,6 +385,7 @@ class DHTNode:
             return
         del self._inflight[res.tid]
         out.done = True
+        self.stats.response_in(out.internal, out.command)
         self._window.replied()
         replier_id = self._verified_id(res.id, address)
         # A puncher socket's replies describe that socket's NAT mapping, not ours.
@@ -472,7 +473,7 @@ class DHTNode:
             id=self.table.id if (not self.ephemeral and sock == SERVER) else None,
             token=token, target=target, value=value,
         )
-        out = Outgoing(next(self._ids), tid, address, sock, req.encode(), retries, kind)
+        out = Outgoing(next(self._ids), tid, address, sock, req.encode(), retries, kind, internal, command)
         self._inflight[tid] = out
         return out
 
@@ -487,7 +488,7 @@ class DHTNode:
     def _transmit(self, out: Outgoing, now: float) -> None:
         out.sent += 1
         out.deadline = now + REQUEST_TIMEOUT
-        self.stats.requests_out += 1
+        self.stats.request_out(out.internal, out.command)
         self._out.append((out.data, out.address, out.socket))
         self._timers.schedule(out.deadline, TimerKind.RETRY, out)
 

@@ -1,14 +1,14 @@
 """hyperdht's request values (hyperdht.md §2-§4): commands, relay modes and their codecs.
 
 Payloads follow compact-encoding 2.x: a zero-length buffer means "absent".  Every
-``decode_*`` raises :class:`~protocol.errors.DecodeError` on malformed input.
+``decode_*`` raises :class:`~hyperswarm_hugin.protocol.errors.DecodeError` on malformed input.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protocol.encoding import (
+from hyperswarm_hugin.protocol.encoding import (
     Address,
     Reader,
     write_buffer,
@@ -28,6 +28,9 @@ MUTABLE_PUT = 6
 MUTABLE_GET = 7
 IMMUTABLE_PUT = 8
 IMMUTABLE_GET = 9
+COMMAND_NAMES = {PEER_HANDSHAKE: "peer_handshake", PEER_HOLEPUNCH: "peer_holepunch", FIND_PEER: "find_peer",
+                 LOOKUP: "lookup", ANNOUNCE: "announce", UNANNOUNCE: "unannounce", MUTABLE_PUT: "mutable_put",
+                 MUTABLE_GET: "mutable_get", IMMUTABLE_PUT: "immutable_put", IMMUTABLE_GET: "immutable_get"}
 
 # Relay modes.
 FROM_CLIENT = 0

@@ -1,4 +1,5 @@
-"""Start run_node.py as a child process, read its JSON lines with deadlines, always stop it."""
+"""Start run_node.py (or an installed ``hyperswarm-hugin``) as a child process, read its JSON lines
+with deadlines, always stop it."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class NodeProcess:
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, command: list[str] | None = None, cwd: Path = ROOT) -> None:
+        """``command`` (default: this interpreter and the checkout's run_node.py) run with ``args``."""
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "run_node.py"), *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [*(command or [sys.executable, str(ROOT / "run_node.py")]), *args],
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         assert self.proc.stdout is not None
         self._lines = JsonLineReader(self.proc.stdout)
@@ -29,7 +31,7 @@ class NodeProcess:
         found = self._lines.read(deadline)
         if found is not None:
             return found
-        raise AssertionError(f"no JSON line from run_node.py; stderr: {self.stderr_tail()}")
+        raise AssertionError(f"no JSON line from {self.proc.args}; stderr: {self.stderr_tail()}")
 
     def wait_for(self, event: str, deadline: float = 15.0) -> dict[str, Any]:
         end = time.monotonic() + deadline
@@ -66,3 +68,14 @@ class NodeProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def assert_demo_greets(demo: NodeProcess) -> None:
+    """``demo``'s three peers find each other, greet each other once each way, and it exits 0."""
+    demo.wait_for("testnet")
+    messages = [demo.wait_for("message", 30) for _ in range(6)]
+    assert {(m["to"], m["from"]) for m in messages} == {
+        (a, b) for a in ("peer0", "peer1", "peer2") for b in ("peer0", "peer1", "peer2") if a != b}
+    assert all(m["text"] == f"hello from {m['from']}" for m in messages)
+    assert demo.wait_for("mesh")["connections"] == 6
+    assert demo.wait() == 0

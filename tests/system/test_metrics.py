@@ -93,15 +93,16 @@ def test_peers_and_a_dht_node_serve_their_metrics() -> None:
                     assert (value(c, "hyperswarm_connects_attempted_total") or 0) >= 1
                     assert value(c, "hyperswarm_connects_opened_total", direction="client") == 1
                     assert (value(c, "hyperswarm_sent_bytes_total") or 0) > 50000
-                    assert (value(c, "hyperdht_requests_sent_total") or 0) > 0
-                    assert (value(c, "hyperdht_responses_received_total") or 0) > 0
+                    assert (value(c, "hyperdht_requests_sent_total", command="find_node") or 0) > 0
+                    assert (value(c, "hyperdht_requests_sent_total", command="lookup") or 0) > 0
+                    assert (value(c, "hyperdht_responses_received_total", command="lookup") or 0) > 0
 
             d = scrape_until(dht_url, lambda s: (value(s, "hyperdht_storage_records", kind="peer") or 0) >= 1, 20,
                              "a topic record stored on the DHT node")
-            assert (value(d, "hyperdht_requests_received_total") or 0) > 0
-            assert (value(d, "hyperdht_commands_received_total", command="announce") or 0) >= 1
-            assert (value(d, "hyperdht_commands_received_total", command="lookup") or 0) >= 1
-            assert (value(d, "hyperdht_responses_sent_total") or 0) > 0
+            assert (value(d, "hyperdht_requests_received_total", command="find_node") or 0) > 0
+            assert (value(d, "hyperdht_requests_received_total", command="announce") or 0) >= 1
+            assert (value(d, "hyperdht_requests_received_total", command="lookup") or 0) >= 1
+            assert (value(d, "hyperdht_responses_sent_total", command="announce") or 0) >= 1
             assert value(d, "hyperdht_firewalled") == 0
             assert value(d, "hyperdht_dropped_malformed_total") == 0
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:

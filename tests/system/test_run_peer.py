@@ -7,20 +7,14 @@ import signal
 
 import pytest
 
-from tests.system.processes import NodeProcess
+from tests.system.processes import NodeProcess, assert_demo_greets
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
 
 
 def test_demo_peers_find_and_greet_each_other() -> None:
     with NodeProcess("demo") as demo:
-        demo.wait_for("testnet")
-        messages = [demo.wait_for("message", 30) for _ in range(6)]
-        assert {(m["to"], m["from"]) for m in messages} == {
-            (a, b) for a in ("peer0", "peer1", "peer2") for b in ("peer0", "peer1", "peer2") if a != b}
-        assert all(m["text"] == f"hello from {m['from']}" for m in messages)
-        assert demo.wait_for("mesh")["connections"] == 6
-        assert demo.wait() == 0
+        assert_demo_greets(demo)
 
 
 def test_a_source_peer_sends_to_a_sink_peer_and_another_group_is_refused() -> None:

@@ -6,13 +6,14 @@ import random
 
 import pytest
 
-from protocol.dht import messages as m
-from protocol.dht.congestion import MAX_TOTAL_WINDOW
-from protocol.dht.events import NodeBecamePersistent, NodeReady, QueryDone, RequestDone
-from protocol.dht.ids import node_id
-from protocol.dht.node import CLIENT, SERVER, DHTNode, NodeOptions
-from protocol.dht.routing_table import sort_by_distance
-from protocol.encoding import encode_ipv4_address
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.congestion import MAX_TOTAL_WINDOW
+from hyperswarm_hugin.protocol.dht.events import NodeBecamePersistent, NodeReady, QueryDone, RequestDone
+from hyperswarm_hugin.protocol.dht.ids import node_id
+from hyperswarm_hugin.protocol.dht.node import CLIENT, SERVER, DHTNode, NodeOptions
+from hyperswarm_hugin.protocol.dht.routing_table import sort_by_distance
+from hyperswarm_hugin.protocol.dht.stats import MAX_COUNTED_COMMAND, OTHER_COMMAND
+from hyperswarm_hugin.protocol.encoding import encode_ipv4_address
 from tests.simnet import HOST, SimNet, sim_testnet
 
 OUTSIDER = (HOST, 40000)
@@ -372,3 +373,21 @@ def test_destroy_fails_pending_work() -> None:
     assert any(isinstance(e, QueryDone) and e.qid == qid and e.error == "DESTROYED" for e in events)
     node.receive_datagram(b"\x03\x04\x00\x00\x7f\x00\x00\x01\x00\x00\x00", OUTSIDER, SERVER, net.now)
     assert node.datagrams_to_send() == []
+
+
+def test_requests_and_responses_are_counted_by_command_and_a_senders_numbers_stay_bounded() -> None:
+    net = sim_testnet(2)
+    a, b = net.nodes
+    before_out = dict(a.stats.requests_out_by_command)
+    before_in = dict(b.stats.requests_in_by_command)
+    assert request_result(net, a, a.ping(net.address(b), net.now)).error is None
+    assert a.stats.requests_out_by_command[(True, m.PING)] == before_out.get((True, m.PING), 0) + 1
+    assert b.stats.requests_in_by_command[(True, m.PING)] == before_in.get((True, m.PING), 0) + 1
+    assert a.stats.responses_in_by_command[(True, m.PING)] >= 1
+    assert b.stats.responses_out_by_command[(True, m.PING)] >= 1
+    for command in range(1000):  # a stranger picks the command numbers (each answered UNKNOWN_COMMAND)
+        req = m.Request(tid=command, to=net.address(b), command=command, internal=False)
+        b.receive_datagram(req.encode(), (HOST, 5000), SERVER, net.now)
+    app = {cmd: n for (internal, cmd), n in b.stats.requests_in_by_command.items() if not internal}
+    assert sorted(app) == [OTHER_COMMAND, *range(MAX_COUNTED_COMMAND + 1)]
+    assert app[OTHER_COMMAND] == 1000 - (MAX_COUNTED_COMMAND + 1)
