@@ -1,10 +1,11 @@
 """SwarmActor: the supervisor of a swarm's TopicActors and PeerActors.
 
-It owns what hyperswarm's ``Hyperswarm`` object owns: the connection table (one live connection
-per remote key), the connection limits, the dial queue, the retry timers, the duplicate rule,
-flush accounting and the ``update`` events.  Peers and topics are its children; it keeps the last
-state each reported and, when one fails on a message, replaces it with a fresh actor started
-from that state and hands it the message once more.
+It owns what hyperswarm's ``Hyperswarm`` object owns: the connection set (one live connection
+per remote key, ``connection_set.py``), the connection limits, the dial queue, the retry timers,
+the duplicate rule, flush accounting (``protocol/swarm/flush.py``) and the ``update`` events.
+Peers and topics are its children (``children.py`` says what a child's death means); it keeps
+the last state each reported and, when one fails on a message, replaces it with a fresh actor
+started from that state and hands it the message once more.
 
 Everything it wants done in the world (queries, dials, closing connections, events, its next
 wake-up) goes to the host, the actor that started it, as a message.
@@ -12,16 +13,16 @@ wake-up) goes to the host, the actor that started it, as a message.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import random
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from thespian.actors import Actor, ActorAddress, ActorExitRequest, ChildActorExited, PoisonMessage
 
+from hyperswarm_hugin.actors.children import Child, ChildKind, Children
+from hyperswarm_hugin.actors.connection_set import ConnectionSet
 from hyperswarm_hugin.actors.messages import (
     Admission,
     AdmitIncoming,
@@ -71,6 +72,7 @@ from hyperswarm_hugin.actors.messages import (
 from hyperswarm_hugin.actors.peer_actor import PeerActor
 from hyperswarm_hugin.actors.topic_actor import TopicActor
 from hyperswarm_hugin.protocol.swarm.discovery import TopicState
+from hyperswarm_hugin.protocol.swarm.flush import FlushTracker
 from hyperswarm_hugin.protocol.swarm.peer_state import PeerState
 from hyperswarm_hugin.protocol.swarm.retry import RetryTimers
 
@@ -82,30 +84,6 @@ MAX_FIREWALL_BANNED_PEERS = 1024
 least recently banned is forgotten.  Explicit bans (``ban()``) are kept until lifted."""
 
 
-@dataclass(slots=True)
-class ConnectionRecord:
-    public_key: bytes
-    client: bool
-    opened: bool
-    queued: bool = False
-
-
-@dataclass(slots=True)
-class PendingFlush:
-    request_id: int
-    missing: int
-    tick: int
-
-
-@dataclass(slots=True)
-class Child:
-    """A live child actor and what it is (a peer's key or a topic)."""
-
-    address: ActorAddress
-    kind: str
-    key: bytes
-    redelivered: bool = False
-
 
 class SwarmActor(Actor):  # type: ignore[misc]
     def __init__(self) -> None:
@@ -115,21 +93,14 @@ class SwarmActor(Actor):  # type: ignore[misc]
         self.rng = random.Random()
         self.retry = RetryTimers(self.rng)
         self.now = 0.0
-        self.children: dict[str, Child] = {}  # by str(address): addresses are not hashable
+        self.children = Children()
         self.peers: dict[bytes, ActorAddress] = {}
         self.peer_states: dict[bytes, PeerState] = {}
         self.topics: dict[bytes, ActorAddress] = {}
         self.topic_states: dict[bytes, TopicState] = {}
-        self.live: dict[int, ConnectionRecord] = {}
-        self.by_key: dict[bytes, int] = {}
-        self.ids = itertools.count(1)
+        self.connections = ConnectionSet()
         self.queue: dict[int, list[bytes]] = {}
-        self.flush_ticks: dict[bytes, int] = {}
-        self.flush_tick = 0
-        self.pending_flushes: list[PendingFlush] = []
-        self.connecting = 0
-        self.client_connections = 0
-        self.server_connections = 0
+        self.flushes = FlushTracker()
         self.counters: Counter[str] = Counter()
         self.suspended = False
         self.stopped = False
@@ -174,7 +145,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
 
     def _spawn_peer(self, public_key: bytes, state: PeerState) -> ActorAddress:
         address = self.createActor(PeerActor)
-        self.children[str(address)] = Child(address, "peer", public_key)
+        self.children.add(address, ChildKind.PEER, public_key)
         self.peers[public_key] = address
         self.peer_states[public_key] = state
         self.send(address, RestoreState(state))
@@ -191,27 +162,29 @@ class SwarmActor(Actor):  # type: ignore[misc]
 
     def _spawn_topic(self, topic: bytes, state: TopicState) -> ActorAddress:
         address = self.createActor(TopicActor)
-        self.children[str(address)] = Child(address, "topic", topic)
+        self.children.add(address, ChildKind.TOPIC, topic)
         self.topics[topic] = address
         self.topic_states[topic] = state
         self.send(address, RestoreState((state, self.config.settle_delay, self.rng.randrange(2**63))))
         return address
 
     def _retire(self, address: ActorAddress) -> None:
-        self.children.pop(str(address), None)
+        self.children.retire(address)
         self.send(address, ActorExitRequest())
 
     def _child_failed(self, address: ActorAddress, message: Any) -> None:
-        child = self.children.get(str(address))
+        child = self.children.get(address)
         if child is None:
             return
         self.counters["child-restarts"] += 1
-        log.warning("a %s actor failed on %s; restarting it from its last state", child.kind,
+        log.warning("a %s actor failed on %s; restarting it from its last state", child.kind.value,
                     type(message).__name__)
         redelivered = child.redelivered
         replacement = self._restart(address, child)
         if not redelivered:
-            self.children[str(replacement)].redelivered = True
+            replaced = self.children.get(replacement)
+            assert replaced is not None
+            replaced.redelivered = True
             self.send(replacement, message)
         else:
             self.counters["messages-dropped"] += 1
@@ -219,14 +192,14 @@ class SwarmActor(Actor):  # type: ignore[misc]
                 self._dial_skipped(message.conn_id, message.queued)
 
     def _child_exited(self, address: ActorAddress) -> None:
-        child = self.children.get(str(address))
+        child = self.children.get(address)
         if child is not None:  # not one we retired: bring it back
             self.counters["child-restarts"] += 1
             self._restart(address, child)
 
     def _restart(self, address: ActorAddress, child: Child) -> ActorAddress:
         self._retire(address)
-        if child.kind == "peer":
+        if child.kind is ChildKind.PEER:
             return self._spawn_peer(child.key, self.peer_states[child.key])
         return self._spawn_topic(child.key, self.topic_states[child.key])
 
@@ -258,15 +231,13 @@ class SwarmActor(Actor):  # type: ignore[misc]
         for public_key, relay_addresses in msg.peers:
             peer = self._peer(public_key)
             if peer is not None:
-                self.send(peer, PeerFound(msg.topic, relay_addresses, public_key in self.by_key, msg.now))
+                self.send(peer, PeerFound(msg.topic, relay_addresses, public_key in self.connections, msg.now))
 
     def _topic_changed(self, sender: ActorAddress, msg: TopicChanged) -> None:
-        child = self.children.get(str(sender))
-        if child is None:
+        if self.children.reported(sender) is None:
             return
         state: TopicState = msg.state
         self.topic_states[state.topic] = state
-        child.redelivered = False
         if msg.query is not None and not self.stopped:
             self.counters["topic-queries"] += 1
             self._tell_host(msg.query)
@@ -279,16 +250,14 @@ class SwarmActor(Actor):  # type: ignore[misc]
     # ------------------------------------------------------------------ peers
 
     def _peer_changed(self, sender: ActorAddress, msg: PeerChanged) -> None:
-        child = self.children.get(str(sender))
-        if child is None:
+        if self.children.reported(sender) is None:
             return
-        child.redelivered = False
         state: PeerState = msg.state
         key = state.public_key
         self.peer_states[key] = state
         self.disconnecting.discard(key)
         if msg.action is PeerAction.ENQUEUE:
-            self.flush_ticks[key] = self.flush_tick
+            self.flushes.queued(key)
             self.queue.setdefault(state.priority, []).append(key)
         elif msg.action is PeerAction.DIAL:
             self._dial(msg.conn_id, state)
@@ -304,23 +273,23 @@ class SwarmActor(Actor):  # type: ignore[misc]
 
     def _collect_maybe(self, key: bytes) -> None:
         state = self.peer_states.get(key)
-        if state is None or not state.collectable or key in self.by_key:
+        if state is None or not state.collectable or key in self.connections:
             return
         address = self.peers.pop(key)
         self.peer_states.pop(key)
-        self.flush_ticks.pop(key, None)
+        self.flushes.forget(key)
         self._retire(address)
         self._tell_host(PeerView(key, None))
 
     def on_join_peer(self, msg: JoinPeer) -> None:
         peer = self._peer(msg.public_key)
         if peer is not None:
-            self.send(peer, PeerExplicit(True, msg.public_key in self.by_key, msg.now))
+            self.send(peer, PeerExplicit(True, msg.public_key in self.connections, msg.now))
 
     def on_leave_peer(self, msg: LeavePeer) -> None:
         peer = self.peers.get(msg.public_key)
         if peer is not None:
-            self.send(peer, PeerExplicit(False, msg.public_key in self.by_key, msg.now))
+            self.send(peer, PeerExplicit(False, msg.public_key in self.connections, msg.now))
 
     def on_ban_peer(self, msg: BanPeer) -> None:
         key = msg.public_key
@@ -341,12 +310,12 @@ class SwarmActor(Actor):  # type: ignore[misc]
         it is in its own bounded list, and the firewall would refuse it again anyway)."""
         del self.firewall_bans[key]
         state = self.peer_states.get(key)
-        if state is None or state.explicit or key in self.by_key:
+        if state is None or state.explicit or key in self.connections:
             return
         self.counters["banned-peers-forgotten"] += 1
         address = self.peers.pop(key)
         self.peer_states.pop(key)
-        self.flush_ticks.pop(key, None)
+        self.flushes.forget(key)
         self._retire(address)
         self._tell_host(PeerView(key, None))
 
@@ -364,9 +333,9 @@ class SwarmActor(Actor):  # type: ignore[misc]
     # ------------------------------------------------------------------ dialing
 
     def _should_connect(self) -> bool:
-        c = self.config
-        return (not self.stopped and not self.suspended and self.connecting < c.max_parallel
-                and len(self.by_key) < c.max_peers and self.client_connections < c.max_client_connections)
+        c, conns = self.config, self.connections
+        return (not self.stopped and not self.suspended and conns.connecting < c.max_parallel
+                and len(conns) < c.max_peers and conns.client_connections < c.max_client_connections)
 
     def _pop_queue(self) -> bytes | None:
         for priority in sorted(self.queue, reverse=True):
@@ -387,7 +356,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
         self.draining = True
         try:
             for key, state in list(self.peer_states.items()):
-                if self.connecting >= self.config.max_parallel:
+                if self.connections.connecting >= self.config.max_parallel:
                     break
                 if state.explicit and key not in self.disconnecting and state.explicit_retry_allowed(self.now):
                     self._start_dial(key, queued=False)
@@ -395,7 +364,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
                 self._start_dial(popped, queued=True)
         finally:
             self.draining = False
-        if self.connecting == 0:
+        if self.connections.connecting == 0:
             self._flush_all_maybe()
 
     def _start_dial(self, key: bytes, queued: bool) -> None:
@@ -403,51 +372,36 @@ class SwarmActor(Actor):  # type: ignore[misc]
         if peer is None:
             return
         state = self.peer_states[key]
-        if key in self.by_key or state.banned:
+        if key in self.connections or state.banned:
             if queued:
                 self.send(peer, PeerDial(True, self.now, reserved=False))
             return
-        conn_id = next(self.ids)
-        self.live[conn_id] = ConnectionRecord(key, client=True, opened=False, queued=queued)
-        self.by_key[key] = conn_id
-        self.connecting += 1
-        self.client_connections += 1
+        conn_id = self.connections.reserve(key, queued)
         self.send(peer, PeerDial(queued, self.now, conn_id=conn_id))
 
     def _dial(self, conn_id: int, state: PeerState) -> None:
-        record = self.live.get(conn_id)
+        record = self.connections.get(conn_id)
         if record is None:
             return
-        if self.by_key.get(record.public_key) != conn_id:  # replaced before it started
+        if not self.connections.is_current(conn_id, record):  # replaced before it started
             self._ended(conn_id, self.now)
             return
         self.counters["client-attempted"] += 1
         self._tell_host(Dial(conn_id, record.public_key, state.relay_addresses))
         self._tell_host(SwarmUpdated())
 
-    def _release(self, conn_id: int) -> ConnectionRecord | None:
-        """Undo a dial's reservation (it never counted as an attempt)."""
-        record = self.live.pop(conn_id, None)
-        if record is None:
-            return None
-        if self.by_key.get(record.public_key) == conn_id:
-            del self.by_key[record.public_key]
-        self.connecting -= 1
-        self.client_connections -= 1
-        return record
-
     def _dial_skipped(self, conn_id: int, queued: bool) -> None:
-        record = self._release(conn_id)
+        record = self.connections.release(conn_id)
         if record is not None and queued:
             self._flush_maybe(record.public_key)
 
     def on_dial_result(self, msg: DialResult) -> None:
-        record = self.live.get(msg.conn_id)
+        record = self.connections.get(msg.conn_id)
         if record is None or not record.client or record.opened:
             return
         key = record.public_key
         if msg.refused:  # our own firewall said no: no attempt counted, the peer is banned
-            self._release(msg.conn_id)
+            self.connections.release(msg.conn_id)
             if record.queued:
                 self._flush_maybe(key)
             self.on_ban_peer(BanPeer(key, True, msg.now, by_firewall=True))
@@ -469,10 +423,10 @@ class SwarmActor(Actor):  # type: ignore[misc]
         self._tell_host(SwarmUpdated())
 
     def _connect_done(self) -> None:
-        self.connecting -= 1
-        if self.connecting < self.config.max_parallel:
+        self.connections.connecting -= 1
+        if self.connections.connecting < self.config.max_parallel:
             self._attempt_client_connections()
-        if self.connecting == 0:
+        if self.connections.connecting == 0:
             self._flush_all_maybe()
 
     # ------------------------------------------------------------------ server side
@@ -482,9 +436,9 @@ class SwarmActor(Actor):  # type: ignore[misc]
         reason = None
         if self.stopped or self.suspended:
             reason = "suspended"
-        elif self.server_connections >= c.max_server_connections:
+        elif self.connections.server_connections >= c.max_server_connections:
             reason = "max-server-connections"
-        elif len(self.by_key) >= c.max_peers and msg.public_key not in self.by_key:
+        elif len(self.connections) >= c.max_peers and msg.public_key not in self.connections:
             reason = "max-peers"
         self._tell_host(Admission(msg.request_id, reason is None, reason))
 
@@ -493,7 +447,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
         if self.stopped or self.suspended:
             self._tell_host(CloseConnection(msg.conn_id, "destroyed"))
             return
-        existing = self.by_key.get(key)
+        existing = self.connections.current(key)
         if existing is not None:
             # The survivor of two connections between the same peers: the new one if the old one has
             # moved bytes both ways (the other side lost it), else the one the larger key initiated.
@@ -504,12 +458,10 @@ class SwarmActor(Actor):  # type: ignore[misc]
                 self._tell_host(CloseConnection(msg.conn_id, DUPLICATE))
                 return
             self.counters["duplicates"] += 1
-            del self.by_key[key]
+            self.connections.displace(key)
             self._tell_host(CloseConnection(existing, DUPLICATE))
         self.counters["server-opened"] += 1
-        self.live[msg.conn_id] = ConnectionRecord(key, client=False, opened=True)
-        self.by_key[key] = msg.conn_id
-        self.server_connections += 1
+        self.connections.add_incoming(msg.conn_id, key)
         peer = self._peer(key)
         if peer is not None:
             self.send(peer, PeerConnected(False, msg.now))
@@ -522,12 +474,10 @@ class SwarmActor(Actor):  # type: ignore[misc]
         self._ended(msg.conn_id, msg.now)
 
     def _ended(self, conn_id: int, now: float) -> None:
-        record = self.live.pop(conn_id, None)
+        record = self.connections.remove(conn_id)
         if record is None:
             return
         key = record.public_key
-        if self.by_key.get(key) == conn_id:
-            del self.by_key[key]
         peer = self.peers.get(key)
         if record.client:
             if peer is not None:
@@ -535,13 +485,13 @@ class SwarmActor(Actor):  # type: ignore[misc]
             if not record.opened:
                 self._connect_done()
             self.counters["client-closed"] += 1
-            self.client_connections -= 1
+            self.connections.count_closed(record)
             if peer is not None:
                 self.send(peer, PeerDisconnected(self._should_requeue(key), now))
             if not record.opened and record.queued:
                 self._flush_maybe(key)
         else:
-            self.server_connections -= 1
+            self.connections.count_closed(record)
             self.counters["server-closed"] += 1
             self._collect_maybe(key)
         self._attempt_client_connections()
@@ -550,35 +500,26 @@ class SwarmActor(Actor):  # type: ignore[misc]
     # ------------------------------------------------------------------ flush
 
     def _flush_maybe(self, key: bytes) -> None:
-        tick = self.flush_ticks.get(key, 0)
-        for flush in list(self.pending_flushes):
-            if tick > flush.tick:
-                continue
-            flush.missing -= 1
-            if flush.missing > 0:
-                continue
-            self.pending_flushes.remove(flush)
-            self._tell_host(FlushDone(flush.request_id, True))
+        for request_id in self.flushes.peer_tried(key):
+            self._tell_host(FlushDone(request_id, True))
 
     def _flush_all_maybe(self) -> bool:
-        c = self.config
-        if self.connecting > 0 or (len(self.by_key) < c.max_peers
-                                   and self.client_connections < c.max_client_connections):
+        c, conns = self.config, self.connections
+        if conns.connecting > 0 or (len(conns) < c.max_peers and conns.client_connections < c.max_client_connections):
             return False
-        while self.pending_flushes:
-            self._tell_host(FlushDone(self.pending_flushes.pop().request_id, True))
+        for request_id in self.flushes.take_all():
+            self._tell_host(FlushDone(request_id, True))
         return True
 
     def on_flush(self, msg: FlushRequest) -> None:
         if self._flush_all_maybe():
             self._tell_host(FlushDone(msg.request_id, True))
             return
-        pending = sum(1 for r in self.live.values() if not r.opened and self.by_key.get(r.public_key) is not None)
+        pending = self.connections.dials_pending()
         if not self.queued and not pending:
             self._tell_host(FlushDone(msg.request_id, True))
             return
-        self.pending_flushes.append(PendingFlush(msg.request_id, self.queued + pending, self.flush_tick))
-        self.flush_tick += 1
+        self.flushes.wait(msg.request_id, self.queued + pending)
 
     # ------------------------------------------------------------------ time, suspend, stop
 
@@ -588,7 +529,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
             assert isinstance(key, bytes)
             peer = self.peers.get(key)
             if peer is not None and not self.suspended:
-                self.send(peer, PeerRetryDue(key in self.by_key, msg.now))
+                self.send(peer, PeerRetryDue(key in self.connections, msg.now))
         for topic, state in list(self.topic_states.items()):
             address = self.topics.get(topic)
             if address is not None and state.wake_at is not None and state.wake_at <= msg.now:
@@ -607,7 +548,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
             self._tell_host(SwarmWake(at))
 
     def _close_all(self, reason: str) -> None:
-        for conn_id in list(self.live):
+        for conn_id in self.connections:
             self._tell_host(CloseConnection(conn_id, reason))
 
     def _reset_queue(self) -> None:
@@ -643,12 +584,13 @@ class SwarmActor(Actor):  # type: ignore[misc]
             self.on_leave_topic(LeaveTopic(topic, msg.now))
         self._close_all("destroyed")
         self._reset_queue()
-        while self.pending_flushes:
-            self._tell_host(FlushDone(self.pending_flushes.pop().request_id, False))
+        for request_id in self.flushes.take_all():
+            self._tell_host(FlushDone(request_id, False))
 
     def on_stats(self, msg: SwarmStatsRequest) -> None:
-        self._tell_host(SwarmStats(msg.request_id, self.connecting, self.client_connections,
-                                   self.server_connections, self.queued, dict(self.counters)))
+        conns = self.connections
+        self._tell_host(SwarmStats(msg.request_id, conns.connecting, conns.client_connections,
+                                   conns.server_connections, self.queued, dict(self.counters)))
 
 
 HANDLERS: dict[type, Callable[[SwarmActor, Any], None]] = {
