@@ -12,41 +12,19 @@ time, both ways, and their sha256 is checked across the switch."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
-from collections.abc import Callable
 
 import pytest
 
 from hyperswarm_hugin import DHT, GroupKey, KeyPair, Testnet
 from hyperswarm_hugin.blind_relay import BlindRelayServer
 from hyperswarm_hugin.connection import Connection
-from protocol.encoding import Address
+from tests.relay_upgrade import WINDOW, ProbeGate, Transfer
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
 
 GROUP = GroupKey.from_seed(os.urandom(32))
-CHUNK = 16 * 1024
-WINDOW = 512 * 1024  # bytes written ahead of the echo
 AFTER_SWITCH = 2 * 1024 * 1024  # bytes echoed over the direct path before the test ends
-
-
-class ProbeGate:
-    """Drops the holepunch probes a runtime sends while closed."""
-
-    def __init__(self, dht: DHT) -> None:
-        runtime = dht.runtime
-        self.dropped = 0
-        self.is_open = False
-        send: Callable[[int, Address, int], None] = runtime.send_probe
-
-        def gated(number: int, address: Address, ttl: int) -> None:
-            if self.is_open:
-                send(number, address, ttl)
-            else:
-                self.dropped += 1
-
-        runtime.send_probe = gated  # type: ignore[method-assign]
 
 
 async def echo(conn: Connection) -> None:
@@ -54,41 +32,6 @@ async def echo(conn: Connection) -> None:
         conn.write(message)
         await conn.drain()
     conn.end()
-
-
-class Transfer:
-    """The client writes random chunks, at most WINDOW ahead of the echo, until stopped."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.sent = hashlib.sha256()
-        self.back = hashlib.sha256()
-        self.written = 0
-        self.echoed = 0
-        self.stopping = False
-        self._progress = asyncio.Event()
-
-    async def echoed_at_least(self, nbytes: int) -> None:
-        while self.echoed < nbytes:
-            self._progress.clear()
-            await self._progress.wait()
-
-    async def write(self) -> None:
-        while not self.stopping:
-            while self.written - self.echoed > WINDOW:
-                await self.echoed_at_least(self.written - WINDOW)
-            chunk = os.urandom(CHUNK)
-            self.sent.update(chunk)
-            self.written += len(chunk)
-            self.conn.write(chunk)
-            await self.conn.drain()
-        self.conn.end()
-
-    async def read(self) -> None:
-        async for message in self.conn:
-            self.back.update(message)
-            self.echoed += len(message)
-            self._progress.set()
 
 
 def test_a_relayed_connection_moves_to_the_punched_path_and_keeps_its_bytes() -> None:
@@ -104,7 +47,7 @@ def test_a_relayed_connection_moves_to_the_punched_path_and_keeps_its_bytes() ->
                 assert (await server_node.status()).firewalled and (await client_node.status()).firewalled
                 relay = BlindRelayServer(relay_node.runtime)
                 relay_server = await relay_node.listen(KeyPair.random(), on_connection=relay.accept)
-                gate = ProbeGate(server_node)
+                gate = ProbeGate(server_node, sending=True)
                 conns: asyncio.Queue[Connection] = asyncio.Queue()
                 server = await server_node.listen(KeyPair.random(), group=GROUP, on_connection=conns.put_nowait,
                                                   share_local_address=False)
@@ -137,8 +80,7 @@ def test_a_relayed_connection_moves_to_the_punched_path_and_keeps_its_bytes() ->
                 finally:
                     for task in (*tasks, echoing):
                         task.cancel()
-                assert transfer.echoed == transfer.written
-                assert transfer.back.hexdigest() == transfer.sent.hexdigest()
+                assert transfer.intact
                 assert gate.dropped > 0  # the relay came first because the probes were held back
                 assert server.stats.relayed == 1 and server.stats.upgraded == 1
                 await conn.close()
