@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from hyperswarm_hugin import DHT
 from hyperswarm_hugin.connection import Connection
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.encoding import Address
 
 CHUNK = 16 * 1024
 WINDOW = 512 * 1024  # bytes written ahead of the echo

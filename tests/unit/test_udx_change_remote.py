@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from actors.udx_io import StreamMux
-from protocol.udx.packet import DATA, DEFAULT_RWND, MESSAGE, pack_header, unpack_header
+from hyperswarm_hugin.actors.udx_io import StreamMux
+from hyperswarm_hugin.protocol.udx.packet import DATA, DEFAULT_RWND, MESSAGE, pack_header, unpack_header
 
 RELAY = ("127.0.0.1", 1000)
 DIRECT = ("127.0.0.1", 2000)
