@@ -32,7 +32,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, event_loop, fill32
 from hyperswarm_hugin.actors.messages import DHTStatus
+from hyperswarm_hugin.blind_relay import BlindRelayServer
 from hyperswarm_hugin.config.settings import (
     DHTSettings,
     PeerSettings,
@@ -43,8 +45,6 @@ from hyperswarm_hugin.config.settings import (
     merge,
     relay_keys,
 )
-from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, event_loop, fill32
-from hyperswarm_hugin.blind_relay import BlindRelayServer
 from hyperswarm_hugin.local_addresses import local_addresses
 from hyperswarm_hugin.protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
 from hyperswarm_hugin.protocol.encoding import Address
@@ -337,7 +337,6 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
     this system's address when the cluster spans several hosts (default: loopback only)."""
     from thespian.actors import ActorExitRequest, ActorSystem
 
-    from hyperswarm_hugin.config.cluster import load_cluster
     from hyperswarm_hugin.cluster import protocol as p
     from hyperswarm_hugin.cluster.remote import LOG_DEFS, admin_is_listening, system_host, use_host
     from hyperswarm_hugin.cluster.supervisor import (
@@ -348,6 +347,7 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
         ClusterSupervisor,
         StartCluster,
     )
+    from hyperswarm_hugin.config.cluster import load_cluster
 
     config = load_cluster(config_path) if config_path else None
     use_host(host)

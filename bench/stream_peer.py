@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hyperswarm_hugin.actors.runtime import NodeRuntime, RuntimeConfig
 from hyperswarm_hugin import event_loop
+from hyperswarm_hugin.actors.runtime import NodeRuntime, RuntimeConfig
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.protocol.dht.node import NodeOptions
 from hyperswarm_hugin.protocol.noise import HandshakeResult

@@ -24,7 +24,16 @@ from hyperswarm_hugin.actors.udp import UdpEndpoint
 from hyperswarm_hugin.actors.udx_io import RelayLink, StreamTransport
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.errors import ConnectError
-from hyperswarm_hugin.protocol.blind_relay import PAIR, PAIRING_TIMEOUT, PROTOCOL, TOKEN_SIZE, UNPAIR, Pair, Pairings, Unpair
+from hyperswarm_hugin.protocol.blind_relay import (
+    PAIR,
+    PAIRING_TIMEOUT,
+    PROTOCOL,
+    TOKEN_SIZE,
+    UNPAIR,
+    Pair,
+    Pairings,
+    Unpair,
+)
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.errors import DecodeError
 from hyperswarm_hugin.protocol.hugin import KeyPair

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from hyperswarm_hugin import arguments as check
 from hyperswarm_hugin.actors.messages import DHTStatus, FindNodeResult, PingResult
 from hyperswarm_hugin.actors.runtime import NodeRuntime, RuntimeConfig
-from hyperswarm_hugin import arguments as check
 from hyperswarm_hugin.blind_relay import RelayThrough, check_relay_through
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.peer_connect import Server, connect

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from hyperswarm_hugin import DHT, GroupKey, Hyperswarm, KeyPair, Testnet, peer_connect
 from hyperswarm_hugin.actors import auth_actor, swarm_actor
 from hyperswarm_hugin.actors.messages import AuthStatusRequest
-from hyperswarm_hugin import DHT, GroupKey, Hyperswarm, KeyPair, Testnet, peer_connect
 from hyperswarm_hugin.peer_connect import Server, connect
 from hyperswarm_hugin.protocol.dht import messages as m
 from hyperswarm_hugin.protocol.dht.node import DHTNode
