@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from hyperswarm_hugin.actors.udp import UdpEndpoint
 from hyperswarm_hugin.protocol.encoding import Address
-from hyperswarm_hugin.protocol.udx.packet import DATA, DESTROY, HEADER_SIZE, udx_stream_id
+from hyperswarm_hugin.protocol.udx.packet import DATA, DESTROY, HEADER_SIZE, MESSAGE, udx_stream_id
 from hyperswarm_hugin.protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,12 @@ class StreamTransport:
         self.on_message: Callable[[bytes], None] = lambda data: None
         self.on_drain: Callable[[], None] = lambda: None
         self.on_routed: Callable[[], None] = lambda: None  # the first packet chose our path
+        # libudx's firewall hook for a connected stream: a packet came in on another socket.
+        self.on_foreign: Callable[[UdpEndpoint, Address], None] | None = None
+        # Once, for the next DATA or MESSAGE packet from the socket and address we send to.
+        self.on_direct_data: Callable[[], None] | None = None
+        self._change_seq: int | None = None  # change_remote: packets below it went the old way
+        self._on_changed: Callable[[], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flush_scheduled = False
@@ -89,6 +95,28 @@ class StreamTransport:
         self._use(endpoint)
         self.remote_address = address
         self.schedule_flush()
+
+    def change_remote(self, endpoint: UdpEndpoint, remote_id: int, address: Address,
+                      on_changed: Callable[[], None]) -> None:
+        """Move a connected stream to another path (libudx's ``udx_stream_change_remote``): from
+        now on every packet, retransmissions included, goes from ``endpoint`` to ``address``,
+        addressed to the peer's stream ``remote_id``; sequence numbers and everything in flight
+        carry on.  ``on_changed()`` runs (from the loop) once the peer acknowledged every packet
+        sent before the change, at once when none is in flight."""
+        self.stream.connect(remote_id)
+        self._use(endpoint)
+        self.remote_address = address
+        self._change_seq = self.stream.next_seq
+        self._on_changed = on_changed
+        self._check_changed()
+        self.schedule_flush()
+
+    def _check_changed(self) -> None:
+        if self._change_seq is None or self.stream.remote_acked < self._change_seq:
+            return
+        callback, self._on_changed, self._change_seq = self._on_changed, None, None
+        if callback is not None:
+            self.mux.loop.call_soon(callback)
 
     def _use(self, endpoint: UdpEndpoint) -> None:
         if endpoint is self.endpoint:
@@ -153,6 +181,12 @@ class StreamTransport:
             self._use(endpoint)
             self.remote_address = source
             self.on_routed()
+        elif endpoint is not self.endpoint and self.on_foreign is not None:
+            self.on_foreign(endpoint, source)
+        elif self.on_direct_data is not None and data[2] & (DATA | MESSAGE) and endpoint is self.endpoint \
+                and source == self.remote_address:
+            callback, self.on_direct_data = self.on_direct_data, None
+            self.mux.loop.call_soon(callback)
         if not self.started:
             self.started = True
             if self._on_start is not None:
@@ -164,6 +198,8 @@ class StreamTransport:
 
     def _after(self) -> None:
         stream = self.stream
+        if self._change_seq is not None:
+            self._check_changed()
         if not self.attached:
             if stream.closed and stream.linger_until is None:
                 self.mux.forget(self)

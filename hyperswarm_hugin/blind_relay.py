@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hyperswarm_hugin.actors.runtime import NodeRuntime
+from hyperswarm_hugin.actors.udp import UdpEndpoint
 from hyperswarm_hugin.actors.udx_io import RelayLink, StreamTransport
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.errors import ConnectError
@@ -33,6 +34,7 @@ from hyperswarm_hugin.protocol.blind_relay import (
     Pairings,
     Unpair,
 )
+from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.errors import DecodeError
 from hyperswarm_hugin.protocol.hugin import KeyPair
 from hyperswarm_hugin.protocol.protomux import ChannelClosed, ChannelMessage, ChannelOpened, Mux
@@ -79,13 +81,58 @@ def new_token() -> bytes:
 # ---------------------------------------------------------------------- the peer's side
 
 class RelayedPath:
-    """A raw stream paired through a relay: the relay connection stays open while it is used."""
+    """A raw stream paired through a relay: the relay connection stays open while it is used.
 
-    def __init__(self, relay: Connection) -> None:
+    Until a direct path replaces it (hyperdht 6.34, docs/holepunch.md "From relayed to direct"):
+    :meth:`upgrade` moves the stream there (``changeRemote``), a packet arriving on another socket
+    than the relay's does the same (the firewall hook), and once the peer acknowledged what went
+    through the relay and was heard on the direct path, the relay is let go and ``on_direct()``
+    runs (``confirmDirectUpgrade``)."""
+
+    def __init__(self, relay: Connection, transport: StreamTransport, direct_id: int) -> None:
         self.relay = relay
+        self.transport = transport
+        self.direct_id = direct_id  # the peer's own stream, as its handshake named it
+        self.relay_route = relay.route  # where relayed packets come from
+        self.upgraded = False
+        self.on_upgrade: Callable[[], None] = lambda: None  # the stream moved (a punch is over)
+        self.on_direct: Callable[[], None] = lambda: None  # the relay is let go
+        self.on_close: Callable[[], None] = lambda: None  # the stream is gone (stop punching)
+        transport.on_foreign = self._on_foreign
 
     def close(self) -> None:
+        if self.transport.on_foreign == self._on_foreign:
+            self.transport.on_foreign = None
+        self.transport.on_direct_data = None
         self.relay.destroy()
+        self.on_close()
+
+    def _on_foreign(self, endpoint: UdpEndpoint, source: Address) -> None:
+        if (endpoint, source) != self.relay_route:  # not a late packet through the relay
+            self.upgrade(endpoint, source)
+
+    def upgrade(self, endpoint: UdpEndpoint, address: Address) -> None:
+        """Send over ``endpoint`` to ``address`` (a punched path) from now on."""
+        if self.upgraded or self.relay.closed:
+            return
+        self.upgraded = True
+        self.transport.on_foreign = None
+        log.debug("relayed stream %d moves to %s", self.transport.id, address)
+        self.transport.change_remote(endpoint, self.direct_id, address, self._confirm)
+        self.on_upgrade()
+
+    def _confirm(self) -> None:
+        """Everything sent through the relay arrived: an empty UDX message shows the peer the
+        direct path (no application bytes); the relay goes once the peer is heard there."""
+        if self.relay.closed or self.transport.stream.closed:
+            return
+        self.transport.on_direct_data = self._heard_directly
+        self.transport.send_message(b"")
+
+    def _heard_directly(self) -> None:
+        log.debug("relayed stream %d is direct now: relay let go", self.transport.id)
+        self.relay.destroy()
+        self.on_direct()
 
 
 async def pair_through_relay(runtime: NodeRuntime, relay_key: bytes, token: bytes, *, is_initiator: bool,
@@ -112,10 +159,12 @@ async def pair_through_relay(runtime: NodeRuntime, relay_key: bytes, token: byte
     if unless_routed and transport.remote_address is not None:
         relay.destroy()
         return None
+    direct_id = transport.stream.remote_id
+    assert direct_id is not None, "the stream is connected to the peer's id before pairing"
     transport.connect(remote_id)
     endpoint, address = relay.route
     transport.route(endpoint, address)
-    return RelayedPath(relay)
+    return RelayedPath(relay, transport, direct_id)
 
 
 async def _pair(relay: Connection, token: bytes, is_initiator: bool, stream_id: int) -> int:

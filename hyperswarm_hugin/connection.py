@@ -58,6 +58,7 @@ class Connection:
         self.raw_bytes_written = 0
         self.connect_seconds: float | None = None  # a client's connect, from its call to the open
         self.relayed = False  # the stream goes through a blind relay
+        self._direct = self._loop.create_future()  # a relayed stream moved to a direct path
         self._keep_alive = keep_alive
         self._keep_alive_timer: asyncio.TimerHandle | None = None
         self._wrote = False  # a write since the keep-alive timer was armed
@@ -69,6 +70,19 @@ class Connection:
     def holepunched(self) -> bool:
         """Whether the stream runs over a puncher socket (a path made by NAT holepunching)."""
         return self._transport.endpoint.pooled
+
+    def went_direct(self) -> None:
+        """A relayed stream now runs over a direct (holepunched) path and its relay is let go."""
+        self.relayed = False
+        if not self._direct.done():
+            self._direct.set_result(None)
+
+    async def wait_direct(self) -> None:
+        """Return once this relayed connection has moved to a direct path (hyperdht 6.34 keeps
+        punching after pairing through a relay); :class:`ConnectionClosed` if it closes first."""
+        await asyncio.wait({self._direct, self._closed}, return_when=asyncio.FIRST_COMPLETED)
+        if not self._direct.done():
+            raise ConnectionClosed("the connection closed while relayed")
 
     @property
     def route(self) -> tuple[UdpEndpoint, tuple[str, int]]:

@@ -83,6 +83,7 @@ class ServerStats:
     refused: dict[str, int] = field(default_factory=dict)
     holepunched: int = 0  # accepted clients whose first packet ended a punch in progress
     relayed: int = 0  # accepted clients paired through a blind relay
+    upgraded: int = 0  # relayed clients whose stream moved to a direct path later
 
 
 class Server:
@@ -255,7 +256,7 @@ class Server:
         self.connections.add(conn)
         self.stats.accepted += 1
         if pairing is not None:
-            self._relay(conn, transport, pairing)
+            self._relay(conn, transport, pairing, puncher)
         conn.add_close_callback(lambda: self.connections.discard(conn))
         if puncher is not None:  # a connection dropped before its first packet frees its punch sockets
             conn.add_close_callback(puncher.destroy)
@@ -269,9 +270,12 @@ class Server:
         transport.expect_start(HANDSHAKE_INITIAL_TIMEOUT, lambda: self._started(conn),
                                lambda: self._never_started(conn))
 
-    def _relay(self, conn: Connection, transport: StreamTransport, pairing: tuple[bytes, bytes, bool]) -> None:
+    def _relay(self, conn: Connection, transport: StreamTransport, pairing: tuple[bytes, bytes, bool],
+               puncher: Puncher | None) -> None:
         """Pair ``transport`` through the blind relay too (hyperdht's ``_relayConnection``); a
-        direct path found first (the client's first packet) wins and the relay is let go."""
+        direct path found first (the client's first packet) wins and the relay is let go.  A
+        client whose punch succeeds after the pairing moves the stream to the direct path: its
+        packets then arrive on our puncher's socket, and we follow (hyperdht 6.34)."""
         key, token, initiator = pairing
 
         async def run() -> None:
@@ -287,6 +291,8 @@ class Server:
                 return
             self.stats.relayed += 1
             conn.relayed = True
+            path.on_direct = conn.went_direct
+            path.on_upgrade = self._upgraded(puncher)
             conn.add_close_callback(path.close)
 
         task = self.runtime.loop.create_task(run())
@@ -297,6 +303,14 @@ class Server:
             task.cancel()
 
         conn.add_close_callback(stop_pairing)
+
+    def _upgraded(self, puncher: Puncher | None) -> Callable[[], None]:
+        def upgraded() -> None:
+            self.stats.upgraded += 1
+            if puncher is not None:
+                puncher.finish()
+
+        return upgraded
 
     def _started(self, conn: Connection) -> None:
         self._unstarted.pop(conn, None)
@@ -460,6 +474,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
         conn.connect_seconds = runtime.loop.time() - started
         if relayed_path is not None:
             conn.relayed = True
+            relayed_path.on_direct = conn.went_direct
             conn.add_close_callback(relayed_path.close)
         return conn
     except BaseException:
@@ -471,8 +486,10 @@ async def _punch_or_relay(runtime: NodeRuntime, transport: StreamTransport, punc
                           server_address: Address, fast_open: bool,
                           pairing: tuple[bytes, bytes, bool] | None) -> RelayedPath | None:
     """Holepunch, and with ``pairing`` (relay key, token, initiator) pair through the blind relay
-    at the same time: the first path that works carries the stream (the relayed one returned, to
-    be closed with the connection); if both fail, the punch's error (or the relay's)."""
+    at the same time: the first path that works carries the stream; if both fail, the punch's
+    error (or the relay's).  When the relay comes first the punch goes on: if it succeeds the
+    stream moves to the direct path and the relay is let go (hyperdht 6.34).  The relayed path
+    is returned, to be closed with the connection."""
     if punch is None and pairing is None:
         raise HolepunchError.aborted("holepunching is off and no relay was given")
     tasks: set[asyncio.Task[Any]] = set()
@@ -488,23 +505,51 @@ async def _punch_or_relay(runtime: NodeRuntime, transport: StreamTransport, punc
     try:
         while tasks:
             done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
+            if punching is not None and punching in done and (exc := punching.exception()) is not None:
+                errors.append(exc)
+                done.discard(punching)
+            if punching is not None and punching in done and punch is not None:
+                socket, address = punching.result()
+                log.debug("holepunched to %s on socket %d (local %s, remote %s)", address, socket,
+                          punch.puncher.nat.firewall.name, Firewall(punch.puncher.remote_firewall).name)
+                transport.route(runtime.endpoint(socket), address)
+                punch.puncher.finish()
+                return None
+            for task in done:  # the relay's pairing
                 if (exc := task.exception()) is not None:
                     errors.append(exc)
                     continue
-                if task is punching and punching is not None and punch is not None:
-                    socket, address = punching.result()
-                    log.debug("holepunched to %s on socket %d (local %s, remote %s)", address, socket,
-                              punch.puncher.nat.firewall.name, Firewall(punch.puncher.remote_firewall).name)
-                    transport.route(runtime.endpoint(socket), address)
-                    punch.puncher.finish()
-                    return None
                 log.debug("paired through a blind relay")
-                if punch is not None:
-                    punch.puncher.finish()
                 path: RelayedPath = task.result()
+                if punching is not None and punch is not None and not punching.done():
+                    tasks.discard(punching)  # punching goes on, behind the relayed stream
+                    _upgrade_when_punched(runtime, punch, punching, path)
                 return path
     finally:
         for task in tasks:
             task.cancel()
     raise errors[0]
+
+
+def _upgrade_when_punched(runtime: NodeRuntime, punch: ClientPunch, punching: asyncio.Task[tuple[int, Address]],
+                          path: RelayedPath) -> None:
+    """Move the relayed stream of ``path`` to the punched path once ``punching`` succeeds; the
+    punch stops when the connection closes or the stream moved another way."""
+
+    def punched(task: asyncio.Task[tuple[int, Address]]) -> None:
+        if task.cancelled():
+            return
+        if (exc := task.exception()) is not None:
+            log.debug("no direct path after relaying: %s", exc)
+            return
+        socket, address = task.result()
+        log.debug("holepunched to %s after relaying", address)
+        path.upgrade(runtime.endpoint(socket), address)
+        punch.puncher.finish()
+
+    punching.add_done_callback(punched)
+    def stop() -> None:
+        punching.cancel()
+
+    path.on_upgrade = punch.puncher.finish
+    path.on_close = stop

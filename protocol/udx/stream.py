@@ -142,8 +142,19 @@ class UdxStream:
     def connected(self) -> bool:
         return self.remote_id is not None
 
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next packet will carry (unwrapped)."""
+        return self._next_seq
+
+    @property
+    def remote_acked(self) -> int:
+        """Every packet below this sequence number is acknowledged (unwrapped)."""
+        return self._una
+
     def connect(self, remote_id: int) -> None:
-        """Address every packet to ``remote_id``, the id the peer announced."""
+        """Address every packet to ``remote_id``, the id the peer announced (again to change it:
+        the peer's stream as seen on another path)."""
         if not 0 <= remote_id <= M32:
             raise ValueError("a stream id is a uint32")
         self.remote_id = remote_id

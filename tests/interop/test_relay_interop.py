@@ -20,6 +20,7 @@ from hyperswarm_hugin.errors import ConnectError
 from tests.interop.stdio_node import StdioNode
 from tests.interop.test_dht_interop import parse, start_node_network
 from tests.interop.test_hyperdht_connect import echo_server, node_peer, read
+from tests.relay_upgrade import WINDOW, ProbeGate, Transfer
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
@@ -128,6 +129,80 @@ def test_python_peers_pair_through_a_python_relay_when_punching_is_off() -> None
             await asyncio.wait_for(echo, 10)
             assert relay.stats.pairings_matched == 1 and server.stats.relayed == 1
             await conn.close()
+            await server.close()
+
+    asyncio.run(run())
+
+
+AFTER_SWITCH = 1024 * 1024  # bytes echoed over the direct path before a test ends
+
+
+def test_a_python_client_moves_from_a_relay_to_the_punched_path_of_a_node_server() -> None:
+    """hyperdht 6.34 keeps punching behind a relay and moves the stream (udx changeRemote): our
+    client does the same against an upstream Node server, which follows us to the direct path.
+    Our client hears no probe until the relay carried bytes both ways (a gate on its puncher
+    sockets), so the relay comes first; the bytes flow across the switch, sha256 checked."""
+
+    async def run() -> None:
+        async with network() as (bootstrap, nodes), python_relay(nodes[2]) as (relay, key):
+            gate = ProbeGate(nodes[1], sending=False)
+            with node_peer(bootstrap, "server", os.urandom(32), impl="upstream", punch="1") as srv:
+                server_key = bytes.fromhex((await read(srv, "listening"))["publicKey"])
+                conn = await asyncio.wait_for(nodes[1].connect(server_key, local_connection=False,
+                                                               relay_through=key), 30)
+                assert conn.relayed and not conn.holepunched
+                transfer = Transfer(conn)
+                tasks = [asyncio.create_task(transfer.write()), asyncio.create_task(transfer.read())]
+                try:
+                    await asyncio.wait_for(transfer.echoed_at_least(WINDOW), 30)
+                    assert conn.relayed and relay.stats.pairings_matched == 1
+                    gate.is_open = True
+                    await asyncio.wait_for(conn.wait_direct(), 30)
+                    assert conn.holepunched
+                    direct = await read(srv, "direct")  # Node's stream moved too
+                    assert (direct["remoteHost"], direct["remotePort"]) != conn.route[1]  # (to our puncher)
+                    await asyncio.wait_for(transfer.echoed_at_least(transfer.echoed + AFTER_SWITCH), 30)
+                    transfer.stopping = True
+                    await asyncio.wait_for(asyncio.gather(*tasks), 30)
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                assert transfer.intact
+                assert gate.dropped > 0
+                await conn.close()
+
+    asyncio.run(run())
+
+
+def test_a_node_client_moves_from_a_relay_to_the_punched_path_of_a_python_server() -> None:
+    """The other way round: an upstream Node client pairs through our relay, punches on, finds
+    our server's puncher once our probes are let out, and moves; our server follows the first
+    packet that arrives on its puncher socket and lets the relay go."""
+
+    async def run() -> None:
+        async with network() as (bootstrap, nodes), python_relay(nodes[2]) as (relay, key):
+            gate = ProbeGate(nodes[0], sending=True)
+            conns: asyncio.Queue[Connection] = asyncio.Queue()
+            server = await nodes[0].listen(KeyPair.random(), on_connection=conns.put_nowait,
+                                           share_local_address=False)
+            with node_peer(bootstrap, "client", os.urandom(32), impl="upstream", punch="1", until_direct="1",
+                           relay_through=key.hex(), remote=server.key_pair.public_key.hex(),
+                           bytes=str(AFTER_SWITCH)) as cli:
+                await read(cli, "open")
+                accepted = await asyncio.wait_for(conns.get(), 30)  # its first packet came through the relay
+                assert accepted.relayed and relay.stats.pairings_matched == 1
+                conns.put_nowait(accepted)
+                echo = asyncio.create_task(echo_server(conns))
+                gate.is_open = True
+                await read(cli, "direct")
+                await asyncio.wait_for(accepted.wait_direct(), 30)
+                assert accepted.holepunched
+                echoed = await read(cli, "echoed")
+                assert echoed["ok"] and echoed["bytes"] > AFTER_SWITCH
+                await read(cli, "close")
+            await asyncio.wait_for(echo, 30)
+            assert server.stats.relayed == 1 and server.stats.upgraded == 1
+            assert gate.dropped > 0
             await server.close()
 
     asyncio.run(run())

@@ -6,7 +6,7 @@
 //   node hyperdht_peer.js --bootstrap 127.0.0.1:P --seed HEX --role server|client
 //        [--impl hugin|upstream] [--group HEX] [--firewall 1|0] [--remote HEX] [--bytes N]
 //        [--host 127.0.0.1] [--timeout S] [--punch 1] [--fast-open 0] [--relay-through HEX]
-//        [--holepunch 0]
+//        [--holepunch 0] [--until-direct 1]
 // --punch 1 forces NAT holepunching on one host, as hyperdht's own "force holepunch" test:
 // an ephemeral node without the quick firewall check (so it stays firewalled), a server that
 // keeps its local addresses to itself and a client that never takes a local connection.
@@ -17,6 +17,10 @@
 //         echoes every message; {"event":"refused","reason"} when its firewall declines.
 // client: connects to --remote, writes --bytes random bytes in 16 KiB messages, reads the echo
 //         back and reports {"event":"echoed","bytes","sha256","ok"} or {"event":"error","code"}.
+//         --until-direct 1: keeps writing (at most 512 KiB ahead of the echo) until the relayed
+//         stream moved to a direct path, then --bytes more, then checks the echo as above.
+// Both roles print {"event":"direct","remoteHost","remotePort"} when hyperdht moves a relayed
+// stream to a direct path (udx's remote-changed).
 // Exits by itself after --timeout seconds (default 60) or when stdin closes.
 
 const crypto = require('crypto')
@@ -69,12 +73,18 @@ async function server () {
   const relayThrough = args['relay-through'] ? Buffer.from(args['relay-through'], 'hex') : null
   const s = dht.createServer({ firewall, shareLocalAddress: !punch, relayThrough, holepunch: args.holepunch === '0' ? false : undefined }, (socket) => {
     out({ event: 'connection', remotePublicKey: hex(socket.remotePublicKey) })
+    reportDirect(socket)
     socket.on('data', (data) => socket.write(data))
     socket.on('end', () => socket.end())
     socket.on('error', () => {})
   })
   await s.listen(keyPair)
   out({ event: 'listening', publicKey: hex(keyPair.publicKey), punches: dht.stats.punches })
+}
+
+function reportDirect (socket) {
+  const raw = socket.rawStream
+  raw.on('remote-changed', () => out({ event: 'direct', remoteHost: raw.remoteHost, remotePort: raw.remotePort }))
 }
 
 async function client () {
@@ -87,12 +97,32 @@ async function client () {
     relayThrough: args['relay-through'] ? Buffer.from(args['relay-through'], 'hex') : null,
     holepunch: args.holepunch === '0' ? () => false : undefined
   })
-  const total = Number(args.bytes)
+  const untilDirect = args['until-direct'] === '1'
+  let total = untilDirect ? Infinity : Number(args.bytes)
   const sent = crypto.createHash('sha256')
   const back = crypto.createHash('sha256')
   let received = 0
+  let written = 0
+  function pump () {
+    while (written < total && written - received <= 512 * 1024) {
+      const chunk = crypto.randomBytes(Math.min(16384, total - written))
+      sent.update(chunk)
+      written += chunk.length
+      socket.write(chunk)
+    }
+  }
   socket.on('open', () => {
     out({ event: 'open', remotePublicKey: hex(socket.remotePublicKey), ms: Date.now() - started, punches: dht.stats.punches })
+    if (untilDirect) {
+      socket.rawStream.on('remote-changed', () => {
+        out({ event: 'direct', remoteHost: socket.rawStream.remoteHost, remotePort: socket.rawStream.remotePort })
+        total = written + Number(args.bytes)
+        pump()
+      })
+      socket.on('data', pump)
+      pump()
+      return
+    }
     for (let n = 0; n < total; n += 16384) {
       const chunk = crypto.randomBytes(Math.min(16384, total - n))
       sent.update(chunk)
