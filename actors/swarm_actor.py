@@ -1,8 +1,9 @@
 """SwarmActor: the supervisor of a swarm's TopicActors and PeerActors.
 
 It owns what hyperswarm's ``Hyperswarm`` object owns: the connection set (one live connection
-per remote key, ``connection_set.py``), the connection limits, the dial queue, the retry timers,
-the duplicate rule, flush accounting (``protocol/swarm/flush.py``) and the ``update`` events.
+per remote key, ``connection_set.py``), the connection limits, the dial queue
+(``protocol/swarm/dial_queue.py``), the retry timers, the duplicate rule, flush accounting
+(``protocol/swarm/flush.py``) and the ``update`` events.
 Peers and topics are its children (``children.py`` says what a child's death means); it keeps
 the last state each reported and, when one fails on a message, replaces it with a fresh actor
 started from that state and hands it the message once more.
@@ -71,6 +72,7 @@ from hyperswarm_hugin.actors.messages import (
 )
 from hyperswarm_hugin.actors.peer_actor import PeerActor
 from hyperswarm_hugin.actors.topic_actor import TopicActor
+from hyperswarm_hugin.protocol.swarm.dial_queue import DialQueue
 from hyperswarm_hugin.protocol.swarm.discovery import TopicState
 from hyperswarm_hugin.protocol.swarm.flush import FlushTracker
 from hyperswarm_hugin.protocol.swarm.peer_state import PeerState
@@ -99,7 +101,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
         self.topics: dict[bytes, ActorAddress] = {}
         self.topic_states: dict[bytes, TopicState] = {}
         self.connections = ConnectionSet()
-        self.queue: dict[int, list[bytes]] = {}
+        self.queue = DialQueue()
         self.flushes = FlushTracker()
         self.counters: Counter[str] = Counter()
         self.suspended = False
@@ -258,7 +260,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
         self.disconnecting.discard(key)
         if msg.action is PeerAction.ENQUEUE:
             self.flushes.queued(key)
-            self.queue.setdefault(state.priority, []).append(key)
+            self.queue.push(key, state.priority)
         elif msg.action is PeerAction.DIAL:
             self._dial(msg.conn_id, state)
         elif msg.action is PeerAction.SKIP:
@@ -337,18 +339,9 @@ class SwarmActor(Actor):  # type: ignore[misc]
         return (not self.stopped and not self.suspended and conns.connecting < c.max_parallel
                 and len(conns) < c.max_peers and conns.client_connections < c.max_client_connections)
 
-    def _pop_queue(self) -> bytes | None:
-        for priority in sorted(self.queue, reverse=True):
-            bucket = self.queue[priority]
-            if bucket:
-                index = self.rng.randrange(len(bucket))
-                bucket[index], bucket[-1] = bucket[-1], bucket[index]
-                return bucket.pop()
-        return None
-
     @property
     def queued(self) -> int:
-        return sum(len(b) for b in self.queue.values())
+        return len(self.queue)
 
     def _attempt_client_connections(self) -> None:
         if self.draining or self.suspended or self.stopped:
@@ -360,7 +353,7 @@ class SwarmActor(Actor):  # type: ignore[misc]
                     break
                 if state.explicit and key not in self.disconnecting and state.explicit_retry_allowed(self.now):
                     self._start_dial(key, queued=False)
-            while self._should_connect() and (popped := self._pop_queue()) is not None:
+            while self._should_connect() and (popped := self.queue.pop(self.rng)) is not None:
                 self._start_dial(popped, queued=True)
         finally:
             self.draining = False
@@ -552,11 +545,10 @@ class SwarmActor(Actor):  # type: ignore[misc]
             self._tell_host(CloseConnection(conn_id, reason))
 
     def _reset_queue(self) -> None:
-        for key in [k for bucket in self.queue.values() for k in bucket]:
+        for key in self.queue.clear():
             peer = self.peers.get(key)
             if peer is not None:
                 self.send(peer, PeerDial(True, self.now, reserved=False))
-        self.queue.clear()
         self.retry = RetryTimers(self.rng, self.retry.periods, 0.0)
 
     def on_suspend(self, msg: SuspendSwarm) -> None:
