@@ -494,10 +494,10 @@ class DHTNode:
     def _on_request_timeout(self, out: Outgoing, now: float) -> None:
         if out.retries_left > 0:
             out.retries_left -= 1
+            self._transmit(out, now)
             if out.query is not None and not out.slow:
                 out.slow = True
-                out.query.query.on_slow()
-            self._transmit(out, now)
+                self._queries.visit_slow(out.query, now)
             return
         out.done = True
         self._inflight.pop(out.tid, None)

@@ -134,6 +134,14 @@ class QueryRunner:
                     return
             self._walk_done(rq, now)
 
+    def visit_slow(self, rq: RunningQuery, now: float) -> None:
+        """A visit of ``rq`` missed its first timeout: it frees its slot, and the walk may be done
+        (k replies in and only slow visits left), as dht-rpc checks on each retry."""
+        if rq.finished:
+            return
+        rq.query.on_slow()
+        self._pump(rq, now)
+
     def visit_done(
         self, rq: RunningQuery, out: Outgoing, res: m.Response | None, address: Address, now: float
     ) -> None:

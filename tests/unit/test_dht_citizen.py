@@ -4,6 +4,7 @@ that see every reply.  Long runs on the fake clock of :mod:`tests.simnet`."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from actors.messages import FindNodeResult
 from hyperswarm_hugin.dht import _peers
@@ -138,3 +139,34 @@ def test_a_persistent_node_that_wakes_on_another_network_gives_up_its_old_id() -
     net.run_until(lambda: server.id == new_id, limit=180.0)
     net.advance(60.0)
     assert sum(1 for n in net.nodes if n is not server and n.table.has(new_id)) >= 3
+
+
+def test_a_walk_with_k_replies_ends_once_its_only_unanswered_visit_has_timed_out_once() -> None:
+    # A walk from the previous closest nodes (an announce) where one of them died: as in dht-rpc,
+    # once every visit still in flight has missed its first timeout (1 s) and k nodes answered,
+    # the walk is done; it does not wait out the dead node's five retries.
+    net = sim_testnet(40, seed=6)
+    net.advance(30.0)
+    origin = net.nodes[1]
+    target = random.Random(8).randbytes(32)
+    first = origin.query(target, m.FIND_NODE, now=net.now, internal=True)
+    done: list[QueryDone] = []
+
+    def finished(qid: int) -> Callable[[], bool]:
+        def check() -> bool:
+            done.extend(e for e in net.take_events(origin) if isinstance(e, QueryDone) and e.qid == qid)
+            return bool(done)
+        return check
+
+    net.run_until(finished(first))
+    seeds = [r.address for r in done[0].closest]
+    assert len(seeds) == 20
+    victim = next(n for n in net.nodes if net.address(n) == seeds[0])
+    kill(net, victim)
+    done.clear()
+    started = net.now
+    again = origin.query(target, m.FIND_NODE, now=net.now, internal=True, nodes=seeds)
+    net.run_until(finished(again), limit=30.0)
+    assert len(done[0].closest) == 20
+    assert net.address(victim) not in {r.address for r in done[0].closest}
+    assert net.now - started < 2.0
