@@ -121,7 +121,7 @@ class DHTActor(Actor):  # type: ignore[misc]
             msg.options, server_port=msg.server_port, client_port=msg.client_port, now=msg.now,
             rng=random.Random(msg.seed), wall=None if msg.wall_offset is None else msg.now + msg.wall_offset,
         )
-        self.hyperdht = HyperDHTHandler(self.node, wall_offset=msg.wall_offset)
+        self.hyperdht = HyperDHTHandler(self.node)
         self.node.app = self.hyperdht
         if msg.bootstrap:
             self.node.bootstrap(msg.now)

@@ -119,6 +119,7 @@ class DHTNode:
         self.tick = 50 + self.rng.randrange(50)
         self._last_tick_time = now
         self._last_tick_wall = wall
+        self._wall_anchor = None if wall is None else (now, wall)  # (monotonic, wall) last told together
         self._refresh_ticks = REFRESH_SMALL_TICKS
         self._tid = self.rng.randrange(65536)
         self._ids = itertools.count(1)
@@ -248,6 +249,8 @@ class DHTNode:
         A monotonic clock stops while the machine is suspended, so only the wall clock shows a
         sleep: a jump of more than SLEEP_GAP between two ticks is a wake-up (dht-rpc's
         ``_ontick``).  Without ``wall`` only a stall of the monotonic clock is noticed."""
+        if wall is not None:
+            self._wall_anchor = (now, wall)
         while (due := self._timers.pop_due(now)) is not None:
             kind, ref = due
             if kind is TimerKind.RETRY:
@@ -261,6 +264,16 @@ class DHTNode:
             elif kind is TimerKind.SEND:
                 assert isinstance(ref, tuple)
                 self._out.append(ref)
+
+    def wall_clock(self, now: float) -> float | None:
+        """The wall clock (Unix seconds) at monotonic ``now``: the last wall time we were given
+        (construction or :meth:`handle_timer`, at least once a tick) moved on by the monotonic
+        time since.  Re-anchored at every timer, it follows a suspend (the monotonic clock stood
+        still) or a step of the wall clock within a tick; None if no wall time was ever given."""
+        if self._wall_anchor is None:
+            return None
+        mono, wall = self._wall_anchor
+        return wall + (now - mono)
 
     # ------------------------------------------------------------------ incoming
 

@@ -11,10 +11,12 @@ from hyperswarm_hugin.dht import _peers
 from protocol.dht import messages as m
 from protocol.dht.events import NodeWokeUp, QueryDone, RequestDone
 from protocol.dht.ids import node_id
-from protocol.dht.node import DHTNode, NodeOptions
+from protocol.dht.node import SERVER, DHTNode, NodeOptions
 from protocol.errors import DecodeError
+from protocol.hugin import KeyPair
 from protocol.hyperdht import messages as h
 from protocol.hyperdht.handler import HyperDHTHandler
+from protocol.hyperdht.signing import sign_announce
 from tests.simnet import SimNet, sim_testnet
 
 
@@ -170,3 +172,41 @@ def test_a_walk_with_k_replies_ends_once_its_only_unanswered_visit_has_timed_out
     assert len(done[0].closest) == 20
     assert net.address(victim) not in {r.address for r in done[0].closest}
     assert net.now - started < 2.0
+
+
+def _bump_stored_after(wall_then: float, mono_then: float, bump_wall: float) -> bool:
+    """A node told the wall clock 1_000_000 s at monotonic 0 is told ``wall_then`` at monotonic
+    ``mono_then`` (a timer); an ANNOUNCE whose bump says ``bump_wall`` (Unix seconds) arrives
+    then.  Was the bump kept?"""
+    node = DHTNode(NodeOptions(ephemeral=False, firewalled=False, nat_seed=("127.0.0.1", 4000)),
+                   server_port=4000, client_port=4001, now=0.0, rng=random.Random(3), wall=1_000_000.0)
+    handler = HyperDHTHandler(node)
+    node.app = handler
+    node.handle_timer(mono_then, wall=wall_then)
+    assert node.id is not None
+    key_pair = KeyPair.random()
+    target = bytes(range(32))  # a topic, not hash(public key): the bump is kept
+    client = ("127.0.0.1", 5000)
+    token = node.tokens.issue(client[0])
+    peer = h.PeerRecord(key_pair.public_key, [])
+    signature = sign_announce(key_pair, target, node.id, token, peer.encode())
+    ann = h.Announce(peer=peer, signature=signature, bump=int(bump_wall * 1000))
+    req = m.Request(tid=1, to=("127.0.0.1", 4000), command=h.ANNOUNCE, internal=False, id=None,
+                    token=token, target=target, value=ann.encode())
+    assert handler.on_request(req, client, SERVER, mono_then)
+    assert handler.storage.records.get(target, mono_then), "the record itself is always stored"
+    return handler.storage.bumps.get(target, mono_then) == ann.bump
+
+
+def test_a_bump_check_follows_the_wall_clock_through_a_suspend_and_a_clock_step() -> None:
+    # hyperdht-hugin keeps a bump no more than 60 s ahead of Date.now(); ours read the wall clock
+    # as the monotonic clock plus an offset taken at start, which is an hour behind after an hour
+    # of suspend (the monotonic clock stood still) and wrong after any step of the wall clock.
+    assert _bump_stored_after(1_000_000.0, 10.0, 1_000_010.0)
+    # Slept an hour: 10 s of monotonic time, 3610 s of wall time; a bump of now is fine.
+    assert _bump_stored_after(1_003_610.0, 10.0, 1_003_610.0)
+    # The wall clock was stepped back an hour (NTP): a bump an hour ahead is from the future.
+    assert not _bump_stored_after(996_410.0, 10.0, 1_000_010.0)
+    # Within the 60 s allowed drift and beyond it.
+    assert _bump_stored_after(1_000_000.0, 10.0, 1_000_059.0)
+    assert not _bump_stored_after(1_000_000.0, 10.0, 1_000_061.0)
