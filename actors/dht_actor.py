@@ -71,7 +71,7 @@ class DHTActor(Actor):  # type: ignore[misc]
             self.pending[node.find_node(msg.target, msg.now)] = msg.request_id
         elif isinstance(msg, RunQuery):
             qid = node.query(msg.target, msg.command, now=msg.now, internal=msg.internal, value=msg.value,
-                             commit=msg.commit or False, nodes=msg.nodes)
+                             commit=msg.commit or False, nodes=msg.nodes, avoid=msg.avoid)
             self.pending[qid] = msg.request_id
         elif isinstance(msg, SendRequest):
             rid = node.request(msg.address, msg.command, now=msg.now, internal=msg.internal, target=msg.target,

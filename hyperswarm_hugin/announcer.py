@@ -122,7 +122,8 @@ class Announcer:
         self.stats.announces += 1
         self.generations.cycle()
         silent, self._silent = self._silent, set()
-        result = await self.runtime.query(self.target, h.FIND_PEER, nodes=walk_seeds(self._closest, silent))
+        result = await self.runtime.query(self.target, h.FIND_PEER, nodes=walk_seeds(self._closest, silent),
+                                          avoid=sorted(silent) or None)
         best = pick_best(result.closest)
         stored = await asyncio.gather(*(self._commit(reply) for reply in best))
         relays = [RelayInfo(reply.address, reply.to) for reply, ok in zip(best, stored, strict=True) if ok]

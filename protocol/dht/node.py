@@ -176,17 +176,19 @@ class DHTNode:
         value: bytes | None = None,
         commit: bool | CommitFn = False,
         nodes: list[Address] | None = None,
+        avoid: list[Address] | None = None,
     ) -> int:
         """Start an iterative query; returns its id (see :class:`QueryDone`).
 
         ``commit=True`` re-sends the same request with each closest node's token when the
-        walk ends; a function chooses, per closest reply, what to send instead.
+        walk ends; a function chooses, per closest reply, what to send instead.  ``nodes`` are
+        the walk's seeds (default: the table); the walk never visits ``avoid`` (known dead).
         """
         self._refresh_ticks = REFRESH_IDLE_TICKS
         commit_fn: CommitFn | None = (lambda reply: (command, value)) if commit is True else commit or None
         return self._queries.start(
             target, command, internal=internal, value=value, now=now, purpose=QueryPurpose.USER,
-            background=False, seeds=nodes, commit=commit_fn,
+            background=False, seeds=nodes, commit=commit_fn, avoid=avoid,
         )
 
     def ping(self, address: Address, now: float) -> int:

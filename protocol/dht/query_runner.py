@@ -66,8 +66,10 @@ class QueryRunner:
     def start(
         self, target: bytes, command: int, *, internal: bool, value: bytes | None, now: float,
         purpose: QueryPurpose, background: bool, seeds: list[Address] | None, commit: CommitFn | None = None,
+        avoid: list[Address] | None = None,
     ) -> int:
-        """Start a walk towards ``target`` from ``seeds`` (None: the table and bootstrap nodes)."""
+        """Start a walk towards ``target`` from ``seeds`` (None: the table and bootstrap nodes),
+        never visiting ``avoid``."""
         node = self._node
         qid = next(node._ids)
         from_table = seeds is None and len(node.table) > 0
@@ -75,6 +77,8 @@ class QueryRunner:
                   concurrency=2 if background else node.options.concurrency, from_table=from_table)
         rq = RunningQuery(qid, q, command, internal, value, commit, background, purpose)
         self.running[qid] = rq
+        for addr in avoid or ():
+            q.avoid(addr)
         if seeds:
             for addr in seeds:
                 q.add_candidate(addr)

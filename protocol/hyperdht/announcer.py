@@ -54,8 +54,9 @@ def too_few_answered(answered: int, asked: int) -> bool:
 def lost(relays: Sequence[Address], answered: Sequence[bool]) -> list[Address]:
     """The relays of a ping round that did not answer (``answered[i]`` is relay i's answer).
 
-    The adapter stops offering them to clients at once, leaves them out of the next announce's
-    walk seeds and does not unannounce at them (a FIND_PEER to a dead node waits out its retries).
+    The adapter stops offering them to clients at once, has the next announce's walk leave them
+    out (not seeded, never visited) and does not unannounce at them: each of those would wait out
+    a dead node's retries.
     """
     return [a for a, ok in zip(relays, answered, strict=True) if not ok]
 

@@ -122,6 +122,7 @@ class FakeRuntime:
         self.silent: set[Address] = set()  # nodes that no longer answer anything
         self.ping_retries: list[int | None] = []
         self.walk_seeds: list[list[Address] | None] = []
+        self.walk_avoids: list[list[Address]] = []
         self.server_address = ("127.0.0.1", 9999)
 
     async def status(self) -> Any:
@@ -143,8 +144,9 @@ class FakeRuntime:
                           value=value)
 
     async def query(self, target: bytes, command: int, value: bytes | None = None, *, commit: Any = None,
-                    internal: bool = False, nodes: Any = None) -> Any:
+                    internal: bool = False, nodes: Any = None, avoid: Any = None) -> Any:
         self.walk_seeds.append(None if nodes is None else list(nodes))
+        self.walk_avoids.append(list(avoid or []))
         for r in self.closest:
             if commit is not None and (spec := commit(r)) is not None:
                 self._answer(r.address, spec[0])  # the node sends it; the answer is not reported
@@ -220,6 +222,7 @@ def test_a_relay_that_misses_a_ping_round_is_dropped_at_once_and_left_out_of_the
             runtime.sent.clear()
             await announcer._announce()
             assert runtime.walk_seeds[-1] is not None and dead not in runtime.walk_seeds[-1]
+            assert runtime.walk_avoids[-1] == [dead]
             assert [r.relay_address[1] for r in server.relays] == [1, 3, 4]
             assert not any(a == dead for _, a in runtime.sent)
         finally:

@@ -172,6 +172,15 @@ def test_a_walk_with_k_replies_ends_once_its_only_unanswered_visit_has_timed_out
     assert len(done[0].closest) == 20
     assert net.address(victim) not in {r.address for r in done[0].closest}
     assert net.now - started < 2.0
+    # Told that the node is dead (an announcer's silent relay), a walk never visits it: it ends
+    # as soon as the live nodes answered.
+    done.clear()
+    started = net.now
+    third = origin.query(target, m.FIND_NODE, now=net.now, internal=True, nodes=seeds[1:],
+                         avoid=[net.address(victim)])
+    net.run_until(finished(third), limit=30.0)
+    assert len(done[0].closest) == 20
+    assert net.now - started < 0.5  # a visit to the dead node would hold it for its first 1 s timeout
 
 
 def _bump_stored_after(wall_then: float, mono_then: float, bump_wall: float) -> bool:
