@@ -6,7 +6,7 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
-from protocol.udx.stream import UdxStream
+from hyperswarm_hugin.protocol.udx.stream import UdxStream
 
 
 @dataclass

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from protocol.udx.packet import (
+from hyperswarm_hugin.protocol.udx.packet import (
     DATA,
     DEFAULT_RWND,
     DESTROY,

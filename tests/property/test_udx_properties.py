@@ -9,9 +9,9 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.errors import DecodeError
-from protocol.udx.packet import DATA, END, SACK, Packet, decode_packet
-from protocol.udx.stream import UdxStream
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.udx.packet import DATA, END, SACK, Packet, decode_packet
+from hyperswarm_hugin.protocol.udx.stream import UdxStream
 from tests.udxsim import Pair
 
 writes = st.lists(st.integers(0, 20_000), min_size=1, max_size=30)

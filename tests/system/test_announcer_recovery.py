@@ -9,9 +9,9 @@ import asyncio
 import pytest
 
 from hyperswarm_hugin import DHT, KeyPair, Testnet
-from protocol.dht.node import REQUEST_TIMEOUT
-from protocol.hyperdht.announcer import PING_INTERVAL, RELAY_PING_RETRIES
-from protocol.hyperdht.payloads import RelayInfo
+from hyperswarm_hugin.protocol.dht.node import REQUEST_TIMEOUT
+from hyperswarm_hugin.protocol.hyperdht.announcer import PING_INTERVAL, RELAY_PING_RETRIES
+from hyperswarm_hugin.protocol.hyperdht.payloads import RelayInfo
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
 
