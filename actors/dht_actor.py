@@ -87,7 +87,7 @@ class DHTActor(Actor):  # type: ignore[misc]
             self.pending[node.find_node(msg.target, msg.now)] = msg.request_id
         elif isinstance(msg, RunQuery):
             qid = node.query(msg.target, msg.command, now=msg.now, internal=msg.internal, value=msg.value,
-                             commit=msg.commit or False, nodes=msg.nodes)
+                             commit=msg.commit or False, nodes=msg.nodes, avoid=msg.avoid)
             self.pending[qid] = msg.request_id
         elif isinstance(msg, SendRequest):
             rid = node.request(msg.address, msg.command, now=msg.now, internal=msg.internal, target=msg.target,
@@ -137,7 +137,7 @@ class DHTActor(Actor):  # type: ignore[misc]
             msg.options, server_port=msg.server_port, client_port=msg.client_port, now=msg.now,
             rng=random.Random(msg.seed), wall=None if msg.wall_offset is None else msg.now + msg.wall_offset,
         )
-        self.hyperdht = HyperDHTHandler(self.node, wall_offset=msg.wall_offset)
+        self.hyperdht = HyperDHTHandler(self.node)
         self.node.app = self.hyperdht
         if msg.bootstrap:
             self.node.bootstrap(msg.now)

@@ -143,12 +143,14 @@ class NodeRuntime:
 
     async def query(self, target: bytes, command: int, value: bytes | None = None, *,
                     commit: Any = None, internal: bool = False,
-                    nodes: list[Address] | None = None) -> FindNodeResult:
-        """Any iterative query (hyperdht commands by default); see DHTNode.query for ``commit``."""
+                    nodes: list[Address] | None = None, avoid: list[Address] | None = None) -> FindNodeResult:
+        """Any iterative query (hyperdht commands by default); see DHTNode.query for ``commit``,
+        ``nodes`` and ``avoid``."""
         if len(target) != 32:
             raise ValueError("a target is 32 bytes")
         return await self._ask(
-            lambda rid: RunQuery(rid, target, command, value, self.loop.time(), commit, internal, nodes),
+            lambda rid: RunQuery(rid, target, command, value, self.loop.time(), commit, internal, nodes,
+                                     avoid),
             FindNodeResult)
 
     async def request(self, address: Address, command: int, *, target: bytes | None = None,

@@ -4,6 +4,7 @@ The policy lives in :mod:`hyperswarm_hugin.protocol.hyperdht.announcer`; this dr
 announce (FIND_PEER walk, then ANNOUNCE to the best three, a relay only on error 0), a ping
 round of the relays every 3 s, announce again when too few answer or every ~5 minutes, and
 UNANNOUNCE at the relays a new announce dropped and, on :meth:`Announcer.stop`, at the current ones.
+Relays that miss a ping round are no longer offered (``on_relays``) from that moment on.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.hugin import KeyPair
 from hyperswarm_hugin.protocol.hyperdht import messages as h
 from hyperswarm_hugin.protocol.hyperdht.announcer import (
+    RELAY_PING_RETRIES,
     RETRY_MAX,
     AnnounceSchedule,
     RelayGenerations,
     Step,
+    lost,
     pick_best,
     too_few_answered,
+    walk_seeds,
 )
 from hyperswarm_hugin.protocol.hyperdht.payloads import RelayInfo
 from hyperswarm_hugin.protocol.hyperdht.signing import sign_announce
@@ -61,6 +65,7 @@ class Announcer:
         self._record = h.PeerRecord(key_pair.public_key, [])
         self._encoded = self._record.encode()
         self._closest: list[Address] | None = None
+        self._silent: set[Address] = set()  # relays that missed the last ping round
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -94,19 +99,31 @@ class Announcer:
 
     async def _ping_round(self) -> tuple[Step, float]:
         relays = self.generations.current()
-        results = await asyncio.gather(*(self.runtime.ping(a) for a in relays))
-        answered = sum(1 for r in results if r.ok)
+        results = await asyncio.gather(*(self._ping(a) for a in relays))
+        silent = lost(relays, results)
+        answered = len(relays) - len(silent)
         log.debug("ping round: %d of %d relays answered", answered, len(relays))
         self.stats.ping_rounds += 1
         if too_few_answered(answered, len(relays)):
             self.stats.relays_lost += 1
             log.info("%d of %d relays answered: announcing again", answered, len(relays))
+        if silent and not self._stopped:
+            # Clients are no longer sent to them while the next announce looks for others.
+            self._silent.update(silent)
+            self.relays = [r for r in self.relays if r.relay_address not in self._silent]
+            self.on_relays(self.relays)
         return self.schedule.after_pings(answered, len(relays), self.runtime.loop.time())
+
+    async def _ping(self, relay: Address) -> bool:
+        res = await self.runtime.request(relay, m.PING, internal=True, retries=RELAY_PING_RETRIES)
+        return res.response is not None
 
     async def _announce(self) -> tuple[Step, float]:
         self.stats.announces += 1
         self.generations.cycle()
-        result = await self.runtime.query(self.target, h.FIND_PEER, nodes=self._closest)
+        silent, self._silent = self._silent, set()
+        result = await self.runtime.query(self.target, h.FIND_PEER, nodes=walk_seeds(self._closest, silent),
+                                          avoid=sorted(silent) or None)
         best = pick_best(result.closest)
         stored = await asyncio.gather(*(self._commit(reply) for reply in best))
         relays = [RelayInfo(reply.address, reply.to) for reply, ok in zip(best, stored, strict=True) if ok]
@@ -118,7 +135,7 @@ class Announcer:
         if not self._stopped:
             self.relays = relays
             self.on_relays(relays)
-            await self._unannounce_all(self.generations.dropped())
+            await self._unannounce_all([a for a in self.generations.dropped() if a not in silent])
         return self.schedule.after_announce(len(relays), self.runtime.loop.time())
 
     async def _commit(self, reply: QueryReply) -> bool:

@@ -63,6 +63,7 @@ class RunQuery:
     commit: CommitFn | None = None
     internal: bool = False
     nodes: list[Address] | None = None
+    avoid: list[Address] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,6 +119,7 @@ class DHTNode:
         self.tick = 50 + self.rng.randrange(50)
         self._last_tick_time = now
         self._last_tick_wall = wall
+        self._wall_anchor = None if wall is None else (now, wall)  # (monotonic, wall) last told together
         self._refresh_ticks = REFRESH_SMALL_TICKS
         self._tid = self.rng.randrange(65536)
         self._ids = itertools.count(1)
@@ -175,17 +176,19 @@ class DHTNode:
         value: bytes | None = None,
         commit: bool | CommitFn = False,
         nodes: list[Address] | None = None,
+        avoid: list[Address] | None = None,
     ) -> int:
         """Start an iterative query; returns its id (see :class:`QueryDone`).
 
         ``commit=True`` re-sends the same request with each closest node's token when the
-        walk ends; a function chooses, per closest reply, what to send instead.
+        walk ends; a function chooses, per closest reply, what to send instead.  ``nodes`` are
+        the walk's seeds (default: the table); the walk never visits ``avoid`` (known dead).
         """
         self._refresh_ticks = REFRESH_IDLE_TICKS
         commit_fn: CommitFn | None = (lambda reply: (command, value)) if commit is True else commit or None
         return self._queries.start(
             target, command, internal=internal, value=value, now=now, purpose=QueryPurpose.USER,
-            background=False, seeds=nodes, commit=commit_fn,
+            background=False, seeds=nodes, commit=commit_fn, avoid=avoid,
         )
 
     def ping(self, address: Address, now: float) -> int:
@@ -248,6 +251,8 @@ class DHTNode:
         A monotonic clock stops while the machine is suspended, so only the wall clock shows a
         sleep: a jump of more than SLEEP_GAP between two ticks is a wake-up (dht-rpc's
         ``_ontick``).  Without ``wall`` only a stall of the monotonic clock is noticed."""
+        if wall is not None:
+            self._wall_anchor = (now, wall)
         while (due := self._timers.pop_due(now)) is not None:
             kind, ref = due
             if kind is TimerKind.RETRY:
@@ -261,6 +266,16 @@ class DHTNode:
             elif kind is TimerKind.SEND:
                 assert isinstance(ref, tuple)
                 self._out.append(ref)
+
+    def wall_clock(self, now: float) -> float | None:
+        """The wall clock (Unix seconds) at monotonic ``now``: the last wall time we were given
+        (construction or :meth:`handle_timer`, at least once a tick) moved on by the monotonic
+        time since.  Re-anchored at every timer, it follows a suspend (the monotonic clock stood
+        still) or a step of the wall clock within a tick; None if no wall time was ever given."""
+        if self._wall_anchor is None:
+            return None
+        mono, wall = self._wall_anchor
+        return wall + (now - mono)
 
     # ------------------------------------------------------------------ incoming
 
@@ -495,10 +510,10 @@ class DHTNode:
     def _on_request_timeout(self, out: Outgoing, now: float) -> None:
         if out.retries_left > 0:
             out.retries_left -= 1
+            self._transmit(out, now)
             if out.query is not None and not out.slow:
                 out.slow = True
-                out.query.query.on_slow()
-            self._transmit(out, now)
+                self._queries.visit_slow(out.query, now)
             return
         out.done = True
         self._inflight.pop(out.tid, None)

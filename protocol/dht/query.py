@@ -96,6 +96,11 @@ class Query:
         self._pending.append((addr, cid))
         return True
 
+    def avoid(self, addr: Address) -> None:
+        """Treat ``addr`` as down from the start (known dead): never visited, and a reply that
+        lists it gets a DOWN_HINT as for a node that timed out in this walk."""
+        self._seen[addr] = _Seen(Visit.DOWN)
+
     def is_down(self, addr: Address) -> bool:
         seen = self._seen.get(addr)
         return seen is not None and seen.state is Visit.DOWN

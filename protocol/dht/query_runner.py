@@ -66,8 +66,10 @@ class QueryRunner:
     def start(
         self, target: bytes, command: int, *, internal: bool, value: bytes | None, now: float,
         purpose: QueryPurpose, background: bool, seeds: list[Address] | None, commit: CommitFn | None = None,
+        avoid: list[Address] | None = None,
     ) -> int:
-        """Start a walk towards ``target`` from ``seeds`` (None: the table and bootstrap nodes)."""
+        """Start a walk towards ``target`` from ``seeds`` (None: the table and bootstrap nodes),
+        never visiting ``avoid``."""
         node = self._node
         qid = next(node._ids)
         from_table = seeds is None and len(node.table) > 0
@@ -75,6 +77,8 @@ class QueryRunner:
                   concurrency=2 if background else node.options.concurrency, from_table=from_table)
         rq = RunningQuery(qid, q, command, internal, value, commit, background, purpose)
         self.running[qid] = rq
+        for addr in avoid or ():
+            q.avoid(addr)
         if seeds:
             for addr in seeds:
                 q.add_candidate(addr)
@@ -133,6 +137,14 @@ class QueryRunner:
                     self._pump(rq, now)
                     return
             self._walk_done(rq, now)
+
+    def visit_slow(self, rq: RunningQuery, now: float) -> None:
+        """A visit of ``rq`` missed its first timeout: it frees its slot, and the walk may be done
+        (k replies in and only slow visits left), as dht-rpc checks on each retry."""
+        if rq.finished:
+            return
+        rq.query.on_slow()
+        self._pump(rq, now)
 
     def visit_done(
         self, rq: RunningQuery, out: Outgoing, res: m.Response | None, address: Address, now: float

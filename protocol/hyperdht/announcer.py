@@ -5,11 +5,16 @@ three; a node is a relay only once it answered that ANNOUNCE with error 0.  Betw
 relays are pinged every :data:`PING_INTERVAL` seconds; when fewer than ``min(relays, 3)`` answer,
 the server announces again at once, else after :data:`PING_ROUNDS` rounds (~5 minutes).  Relays
 that a new announce dropped are unannounced.  Time comes in as an argument.
+
+Three differences from hyperdht on purpose, so that a dead relay is replaced in seconds: a relay
+ping is sent twice (:data:`RELAY_PING_RETRIES`), not four times, before the relay counts as
+silent; the silent relays stop being offered to clients at once, before the new announce ends;
+and the new announce neither starts its walk at them nor unannounces there (see :func:`lost`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from enum import Enum
 
 from hyperswarm_hugin.protocol.dht.query import QueryReply
@@ -21,6 +26,10 @@ MAX_RELAYS = 3
 PING_INTERVAL = 3.0
 PING_ROUNDS = 100
 """Ping rounds between two announces when every relay answers (~5 minutes)."""
+RELAY_PING_RETRIES = 1
+"""A relay ping is sent this many more times (1 s apart) before the relay counts as silent.
+hyperdht's ping has dht-rpc's default of 3 (silent after 4 s); a relay wrongly taken for silent
+costs one announce, which keeps it as a relay when it answers that announce."""
 RETRY_MAX = 30.0
 """An announce that no node stored is retried after 1, 2, 4 .. at most this many seconds."""
 
@@ -40,6 +49,24 @@ def pick_best(closest: Sequence[QueryReply]) -> list[QueryReply]:
 def too_few_answered(answered: int, asked: int) -> bool:
     """Did a ping round lose too many relays (hyperdht-hugin: fewer than min(asked, 3) answered)?"""
     return answered < min(asked, MIN_ACTIVE)
+
+
+def lost(relays: Sequence[Address], answered: Sequence[bool]) -> list[Address]:
+    """The relays of a ping round that did not answer (``answered[i]`` is relay i's answer).
+
+    The adapter stops offering them to clients at once, has the next announce's walk leave them
+    out (not seeded, never visited) and does not unannounce at them: each of those would wait out
+    a dead node's retries.
+    """
+    return [a for a, ok in zip(relays, answered, strict=True) if not ok]
+
+
+def walk_seeds(closest: Sequence[Address] | None, silent: Collection[Address]) -> list[Address] | None:
+    """Where the next announce's walk starts: the previous closest nodes but the silent relays
+    (None: from the routing table)."""
+    if closest is None:
+        return None
+    return [a for a in closest if a not in silent] or None
 
 
 class RelayGenerations:

@@ -32,14 +32,14 @@ HolepunchHook = Callable[[m.Request, h.Holepunch, Address, int, float], None]
 class HyperDHTHandler:
     """The hyperdht command set for one node."""
 
-    def __init__(self, node: DHTNode, storage: Storage | None = None, wall_offset: float | None = None) -> None:
-        """``wall_offset`` turns the node's monotonic ``now`` into Unix seconds (for bump checks)."""
+    def __init__(self, node: DHTNode, storage: Storage | None = None) -> None:
+        """Bump checks read the wall clock from ``node`` (:meth:`DHTNode.wall_clock`); a node that
+        was never told one accepts any newer bump."""
         self.node = node
         self.storage = storage or Storage()
         self.servers: dict[bytes, ServerHook] = {}
         self.holepunch_servers: dict[bytes, HolepunchHook] = {}
         self.dropped: Counter[str] = Counter()
-        self._wall_offset = wall_offset
 
     # ------------------------------------------------------------------ dispatch
 
@@ -172,7 +172,7 @@ class HyperDHTHandler:
             self.storage.records.remove(req.target, peer.public_key)
         else:
             current = self.storage.bumps.get(req.target, now) or 0
-            wall = None if self._wall_offset is None else now + self._wall_offset
+            wall = self.node.wall_clock(now)
             if ann.bump > current and (wall is None or ann.bump <= (wall + MAX_BUMP_DRIFT) * 1000):
                 self.storage.bumps.set(req.target, ann.bump, now)
             self.storage.records.add(req.target, peer.public_key, record, now)

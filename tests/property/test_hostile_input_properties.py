@@ -143,8 +143,8 @@ def test_noise_payloads_round_trip(payload: NoisePayload) -> None:
 
 def serving_node() -> DHTNode:
     node = DHTNode(NodeOptions(ephemeral=False, firewalled=False, nat_seed=("127.0.0.1", 4000)),
-                   server_port=4000, client_port=4001, now=0.0, rng=random.Random(2))
-    handler = HyperDHTHandler(node, wall_offset=0.0)
+                   server_port=4000, client_port=4001, now=0.0, rng=random.Random(2), wall=0.0)
+    handler = HyperDHTHandler(node)
     handler.servers[b"\x01" * 32] = lambda *args: None
     node.app = handler
     return node

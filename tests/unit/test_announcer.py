@@ -11,6 +11,7 @@ import pytest
 
 from hyperswarm_hugin.peer_connect import Server
 from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.node import REQUEST_TIMEOUT
 from hyperswarm_hugin.protocol.dht.query import QueryReply
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.hugin import KeyPair
@@ -18,6 +19,7 @@ from hyperswarm_hugin.protocol.hyperdht import messages as h
 from hyperswarm_hugin.protocol.hyperdht.announcer import (
     PING_INTERVAL,
     PING_ROUNDS,
+    RELAY_PING_RETRIES,
     AnnounceSchedule,
     RelayGenerations,
     Step,
@@ -69,9 +71,11 @@ def test_an_announce_stored_nowhere_is_retried_within_seconds() -> None:
     assert schedule.after_announce(1, 0.0)[0] is Step.PING
 
 
-def test_a_dead_relay_is_replaced_within_two_ping_intervals_on_a_fake_clock() -> None:
-    # Relay 2 dies at t=100; a ping takes 4 s to time out (3 retries), 0.1 s when answered; a
-    # walk with its ANNOUNCEs 0.5 s.  Node 4 is the next closest.
+def test_a_dead_relay_is_replaced_within_a_ping_interval_and_two_tries_on_a_fake_clock() -> None:
+    # Relay 2 dies at t=100; a relay ping times out after its tries (1 s each), takes 0.1 s when
+    # answered; a walk with its ANNOUNCEs 0.5 s.  Node 4 is the next closest.
+    silent_after = (RELAY_PING_RETRIES + 1) * REQUEST_TIMEOUT
+    assert silent_after <= 2.0
     schedule = AnnounceSchedule()
     relays, alive, died = {1, 2, 3}, {1, 2, 3, 4}, 100.0
     step, now = schedule.after_announce(len(relays), 0.0)
@@ -80,14 +84,16 @@ def test_a_dead_relay_is_replaced_within_two_ping_intervals_on_a_fake_clock() ->
             alive.discard(2)
         if step is Step.ANNOUNCE:
             relays = set(sorted(alive)[:3])
-            step, now = schedule.after_announce(len(relays), now + 0.5)
-            if now > died:
+            announced = now + 0.5
+            step, now = schedule.after_announce(len(relays), announced)
+            if announced > died:
                 break
         else:
             answered = len(relays & alive)
-            step, now = schedule.after_pings(answered, len(relays), now + (0.1 if answered == len(relays) else 4.0))
+            step, now = schedule.after_pings(answered, len(relays),
+                                             now + (0.1 if answered == len(relays) else silent_after))
     assert relays == {1, 3, 4}
-    assert now - died <= 2 * PING_INTERVAL + 4.0 + 0.5
+    assert announced - died <= PING_INTERVAL + 0.1 + silent_after + 0.5
 
 
 def test_relay_generations_name_the_relays_a_new_announce_dropped() -> None:
@@ -113,6 +119,10 @@ class FakeRuntime:
         self.closest = closest
         self.refusing = refusing
         self.sent: list[tuple[int, Address]] = []
+        self.silent: set[Address] = set()  # nodes that no longer answer anything
+        self.ping_retries: list[int | None] = []
+        self.walk_seeds: list[list[Address] | None] = []
+        self.walk_avoids: list[list[Address]] = []
         self.server_address = ("127.0.0.1", 9999)
 
     async def status(self) -> Any:
@@ -124,25 +134,31 @@ class FakeRuntime:
     def configure_auth(self, config: Any) -> None:
         return None
 
-    def _answer(self, address: Address, command: int) -> m.Response:
+    def _answer(self, address: Address, command: int) -> m.Response | None:
         self.sent.append((command, address))
+        if address in self.silent:
+            return None
         error = 1 if command == h.ANNOUNCE and address in self.refusing else m.OK
         value = b"\x00" if command == h.FIND_PEER else None
         return m.Response(tid=1, to=("127.0.0.1", 9999), id=bytes(32), token=b"t" * 32, error=error,
                           value=value)
 
     async def query(self, target: bytes, command: int, value: bytes | None = None, *, commit: Any = None,
-                    internal: bool = False, nodes: Any = None) -> Any:
+                    internal: bool = False, nodes: Any = None, avoid: Any = None) -> Any:
+        self.walk_seeds.append(None if nodes is None else list(nodes))
+        self.walk_avoids.append(list(avoid or []))
         for r in self.closest:
             if commit is not None and (spec := commit(r)) is not None:
                 self._answer(r.address, spec[0])  # the node sends it; the answer is not reported
         return SimpleNamespace(closest=list(self.closest), error=None, replies=[])
 
     async def request(self, address: Address, command: int, **kwargs: Any) -> Any:
+        if command == m.PING:
+            self.ping_retries.append(kwargs.get("retries"))
         return SimpleNamespace(response=self._answer(address, command), address=address, error=None)
 
     async def ping(self, address: Address) -> Any:
-        return SimpleNamespace(ok=True)
+        return SimpleNamespace(ok=self._answer(address, m.PING) is not None)
 
 
 def test_a_node_that_refuses_the_announce_is_not_a_relay() -> None:
@@ -175,6 +191,40 @@ def test_relays_a_new_announce_dropped_are_unannounced() -> None:
             assert [r.relay_address[1] for r in server.relays] == [1, 3, 4]
             assert (h.UNANNOUNCE, ("127.0.0.1", 2)) in runtime.sent
             assert not any(c == h.UNANNOUNCE and a != ("127.0.0.1", 2) for c, a in runtime.sent)
+        finally:
+            await server.close()
+
+    asyncio.run(run())
+
+
+def test_a_relay_that_misses_a_ping_round_is_dropped_at_once_and_left_out_of_the_next_walk() -> None:
+    # hyperdht keeps offering a dead relay until the new announce ends, starts that announce's
+    # walk at it and unannounces there: each of those waits out the dead node's retries.
+    async def run() -> None:
+        runtime = FakeRuntime([reply(1), reply(2), reply(3), reply(4)], refusing=set())
+        server = Server(runtime, KeyPair.random())  # type: ignore[arg-type]
+        await server.listen()
+        announcer = server._announcer
+        assert announcer is not None
+        try:
+            assert [r.relay_address[1] for r in server.relays] == [1, 2, 3]
+            dead = ("127.0.0.1", 2)
+            runtime.silent.add(dead)
+            runtime.ping_retries.clear()
+            step, _ = await announcer._ping_round()
+            assert step is Step.ANNOUNCE
+            assert runtime.ping_retries == [RELAY_PING_RETRIES] * 3
+            assert [r.relay_address[1] for r in server.relays] == [1, 3]
+            assert server.relay_addresses == [("127.0.0.1", 1), ("127.0.0.1", 3)]
+            assert server._punches.relays == server.relays
+
+            runtime.closest = [reply(1), reply(3), reply(4)]
+            runtime.sent.clear()
+            await announcer._announce()
+            assert runtime.walk_seeds[-1] is not None and dead not in runtime.walk_seeds[-1]
+            assert runtime.walk_avoids[-1] == [dead]
+            assert [r.relay_address[1] for r in server.relays] == [1, 3, 4]
+            assert not any(a == dead for _, a in runtime.sent)
         finally:
             await server.close()
 

@@ -4,16 +4,19 @@ that see every reply.  Long runs on the fake clock of :mod:`tests.simnet`."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from hyperswarm_hugin.actors.messages import FindNodeResult
 from hyperswarm_hugin.dht import _peers
 from hyperswarm_hugin.protocol.dht import messages as m
 from hyperswarm_hugin.protocol.dht.events import NodeWokeUp, QueryDone, RequestDone
 from hyperswarm_hugin.protocol.dht.ids import node_id
-from hyperswarm_hugin.protocol.dht.node import DHTNode, NodeOptions
+from hyperswarm_hugin.protocol.dht.node import SERVER, DHTNode, NodeOptions
 from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hugin import KeyPair
 from hyperswarm_hugin.protocol.hyperdht import messages as h
 from hyperswarm_hugin.protocol.hyperdht.handler import HyperDHTHandler
+from hyperswarm_hugin.protocol.hyperdht.signing import sign_announce
 from tests.simnet import SimNet, sim_testnet
 
 
@@ -138,3 +141,81 @@ def test_a_persistent_node_that_wakes_on_another_network_gives_up_its_old_id() -
     net.run_until(lambda: server.id == new_id, limit=180.0)
     net.advance(60.0)
     assert sum(1 for n in net.nodes if n is not server and n.table.has(new_id)) >= 3
+
+
+def test_a_walk_with_k_replies_ends_once_its_only_unanswered_visit_has_timed_out_once() -> None:
+    # A walk from the previous closest nodes (an announce) where one of them died: as in dht-rpc,
+    # once every visit still in flight has missed its first timeout (1 s) and k nodes answered,
+    # the walk is done; it does not wait out the dead node's five retries.
+    net = sim_testnet(40, seed=6)
+    net.advance(30.0)
+    origin = net.nodes[1]
+    target = random.Random(8).randbytes(32)
+    first = origin.query(target, m.FIND_NODE, now=net.now, internal=True)
+    done: list[QueryDone] = []
+
+    def finished(qid: int) -> Callable[[], bool]:
+        def check() -> bool:
+            done.extend(e for e in net.take_events(origin) if isinstance(e, QueryDone) and e.qid == qid)
+            return bool(done)
+        return check
+
+    net.run_until(finished(first))
+    seeds = [r.address for r in done[0].closest]
+    assert len(seeds) == 20
+    victim = next(n for n in net.nodes if net.address(n) == seeds[0])
+    kill(net, victim)
+    done.clear()
+    started = net.now
+    again = origin.query(target, m.FIND_NODE, now=net.now, internal=True, nodes=seeds)
+    net.run_until(finished(again), limit=30.0)
+    assert len(done[0].closest) == 20
+    assert net.address(victim) not in {r.address for r in done[0].closest}
+    assert net.now - started < 2.0
+    # Told that the node is dead (an announcer's silent relay), a walk never visits it: it ends
+    # as soon as the live nodes answered.
+    done.clear()
+    started = net.now
+    third = origin.query(target, m.FIND_NODE, now=net.now, internal=True, nodes=seeds[1:],
+                         avoid=[net.address(victim)])
+    net.run_until(finished(third), limit=30.0)
+    assert len(done[0].closest) == 20
+    assert net.now - started < 0.5  # a visit to the dead node would hold it for its first 1 s timeout
+
+
+def _bump_stored_after(wall_then: float, mono_then: float, bump_wall: float) -> bool:
+    """A node told the wall clock 1_000_000 s at monotonic 0 is told ``wall_then`` at monotonic
+    ``mono_then`` (a timer); an ANNOUNCE whose bump says ``bump_wall`` (Unix seconds) arrives
+    then.  Was the bump kept?"""
+    node = DHTNode(NodeOptions(ephemeral=False, firewalled=False, nat_seed=("127.0.0.1", 4000)),
+                   server_port=4000, client_port=4001, now=0.0, rng=random.Random(3), wall=1_000_000.0)
+    handler = HyperDHTHandler(node)
+    node.app = handler
+    node.handle_timer(mono_then, wall=wall_then)
+    assert node.id is not None
+    key_pair = KeyPair.random()
+    target = bytes(range(32))  # a topic, not hash(public key): the bump is kept
+    client = ("127.0.0.1", 5000)
+    token = node.tokens.issue(client[0])
+    peer = h.PeerRecord(key_pair.public_key, [])
+    signature = sign_announce(key_pair, target, node.id, token, peer.encode())
+    ann = h.Announce(peer=peer, signature=signature, bump=int(bump_wall * 1000))
+    req = m.Request(tid=1, to=("127.0.0.1", 4000), command=h.ANNOUNCE, internal=False, id=None,
+                    token=token, target=target, value=ann.encode())
+    assert handler.on_request(req, client, SERVER, mono_then)
+    assert handler.storage.records.get(target, mono_then), "the record itself is always stored"
+    return handler.storage.bumps.get(target, mono_then) == ann.bump
+
+
+def test_a_bump_check_follows_the_wall_clock_through_a_suspend_and_a_clock_step() -> None:
+    # hyperdht-hugin keeps a bump no more than 60 s ahead of Date.now(); ours read the wall clock
+    # as the monotonic clock plus an offset taken at start, which is an hour behind after an hour
+    # of suspend (the monotonic clock stood still) and wrong after any step of the wall clock.
+    assert _bump_stored_after(1_000_000.0, 10.0, 1_000_010.0)
+    # Slept an hour: 10 s of monotonic time, 3610 s of wall time; a bump of now is fine.
+    assert _bump_stored_after(1_003_610.0, 10.0, 1_003_610.0)
+    # The wall clock was stepped back an hour (NTP): a bump an hour ahead is from the future.
+    assert not _bump_stored_after(996_410.0, 10.0, 1_000_010.0)
+    # Within the 60 s allowed drift and beyond it.
+    assert _bump_stored_after(1_000_000.0, 10.0, 1_000_059.0)
+    assert not _bump_stored_after(1_000_000.0, 10.0, 1_000_061.0)
