@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from actors.udp import UdpEndpoint
 from protocol.encoding import Address
-from protocol.udx.events import DataReceived, MessageReceived, StreamEnded, StreamError
+from protocol.udx.events import DataReceived, MessageReceived, StreamClosed, StreamEnded, StreamError
 from protocol.udx.packet import DATA, DESTROY, HEADER_SIZE, udx_stream_id
 from protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
@@ -168,15 +168,15 @@ class StreamTransport:
         stream = self.stream
         if self.attached:
             while (event := stream.next_event()) is not None:
-                if isinstance(event, DataReceived):
+                if type(event) is DataReceived:
                     self.on_data(event.data)
-                elif isinstance(event, MessageReceived):
+                elif type(event) is MessageReceived:
                     self.on_message(event.data)
-                elif isinstance(event, StreamEnded):
+                elif type(event) is StreamEnded:
                     self.on_end()
-                else:  # StreamClosed, always the last
+                elif type(event) is StreamClosed:  # always the last
                     self.on_close(event.error)
-        if stream.done:
+        if stream.closed and stream.linger_until is None:  # stream.done, spelled out (hot path)
             self.mux.forget(self)
         self._arm()
 
@@ -274,7 +274,10 @@ class StreamMux:
 
     def held_bytes(self) -> int:
         """Received bytes held by all streams (see :attr:`UdxStream.held_bytes`)."""
-        return sum(t.stream.held_bytes for t in self.streams.values())
+        total = 0
+        for transport in self.streams.values():  # a loop, not sum() over a generator: per batch
+            total += transport.stream.held_bytes
+        return total
 
     def forget(self, transport: StreamTransport) -> None:
         transport.cancel_timers()
@@ -301,7 +304,8 @@ class StreamMux:
                     self._relay(link, data, source, endpoint)
                     continue
                 transport = streams.get(sid)
-                if transport is not None and not transport.stream.done:
+                # (not ``stream.done``: spelled out, as this runs per packet)
+                if transport is not None and (not transport.stream.closed or transport.stream.linger_until):
                     if over_limit and data[2] & DATA:
                         self.dropped_over_limit += 1  # resent by an honest sender once we read
                         continue

@@ -24,7 +24,7 @@ class StreamError(StrEnum):
     """A packet of ours went unacknowledged through seven retransmission timeouts."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per received batch, and frozen doubles __init__'s cost
 class DataReceived:
     """Bytes delivered in order since the previous ``DataReceived``: everything that arrived
     in sequence until the event was taken, in one piece (never empty)."""
