@@ -202,7 +202,7 @@ class UdxStream:
         The bytes delivered in order since the last call come first, joined into one
         :class:`DataReceived` (per drain, not per packet); then the other events in the order
         they happened.  Delivered bytes always precede the peer's END and the close, so taking
-        them first keeps the order of :mod:`protocol.udx.events`.  Nothing else is raised."""
+        them first keeps the order of :mod:`protocol.udx.events`.  It never raises."""
         if self.inbox_bytes:
             parts = self._inbox
             data = parts[0] if len(parts) == 1 else b"".join(parts)

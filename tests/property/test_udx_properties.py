@@ -249,3 +249,12 @@ def test_any_packet_order_gives_each_block_once_in_seq_order(steps: list[tuple[i
     assert all(seq < stream._ack for seq in seqs)
     messages = [e for e in log.events if isinstance(e, MessageReceived)]
     assert all(len(e.data) == 3 and e.data == block(e.data[0]) for e in messages)
+
+
+def test_a_second_end_held_out_of_order_is_not_a_second_stream_ended() -> None:
+    stream = UdxStream(1)
+    stream.connect(2)
+    stream.receive_datagram(data_packet(1, b"", END), 0.0)
+    stream.receive_datagram(data_packet(2, b"", END), 0.0)  # a peer that ends twice
+    stream.receive_datagram(data_packet(0, b"a"), 0.0)
+    assert events(stream) == [DataReceived(b"a"), StreamEnded()]
