@@ -32,8 +32,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from actors.messages import DHTStatus
-from config.settings import (
+from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, event_loop, fill32
+from hyperswarm_hugin.actors.messages import DHTStatus
+from hyperswarm_hugin.blind_relay import BlindRelayServer
+from hyperswarm_hugin.config.settings import (
     DHTSettings,
     PeerSettings,
     RelaySettings,
@@ -43,11 +45,9 @@ from config.settings import (
     merge,
     relay_keys,
 )
-from hyperswarm_hugin import DHT, Connection, GroupKey, Hyperswarm, KeyPair, PeerInfo, Testnet, event_loop, fill32
-from hyperswarm_hugin.blind_relay import BlindRelayServer
 from hyperswarm_hugin.local_addresses import local_addresses
-from protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
+from hyperswarm_hugin.protocol.encoding import Address
 
 if TYPE_CHECKING:
     from hyperswarm_hugin.metrics import MetricsServer
@@ -337,7 +337,6 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
     this system's address when the cluster spans several hosts (default: loopback only)."""
     from thespian.actors import ActorExitRequest, ActorSystem
 
-    from config.cluster import load_cluster
     from hyperswarm_hugin.cluster import protocol as p
     from hyperswarm_hugin.cluster.remote import LOG_DEFS, admin_is_listening, system_host, use_host
     from hyperswarm_hugin.cluster.supervisor import (
@@ -348,6 +347,7 @@ def run_cluster(config_path: str | None, admin_port: int, system: str, conventio
         ClusterSupervisor,
         StartCluster,
     )
+    from hyperswarm_hugin.config.cluster import load_cluster
 
     config = load_cluster(config_path) if config_path else None
     use_host(host)

@@ -9,7 +9,7 @@ from typing import Any
 
 from thespian.actors import Actor, ActorAddress
 
-from actors.messages import (
+from hyperswarm_hugin.actors.messages import (
     AdmitHandshake,
     AuthReady,
     AuthStatus,
@@ -20,8 +20,8 @@ from actors.messages import (
     SetBan,
     Verdict,
 )
-from protocol.admission import RELAY_RATE_FACTOR, AdmissionLimits, HandshakeAdmission
-from protocol.hugin import GroupKey, KeyPair
+from hyperswarm_hugin.protocol.admission import RELAY_RATE_FACTOR, AdmissionLimits, HandshakeAdmission
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class AuthActor(Actor):  # type: ignore[misc]
 
     Refusals are counted by reason.  Handshakes are rate limited and clients that keep
     failing the group check are throttled for a while, keyed on the datagram's source as the
-    socket saw it (see :class:`~protocol.admission.HandshakeAdmission`); keys refused by the
+    socket saw it (see :class:`~hyperswarm_hugin.protocol.admission.HandshakeAdmission`); keys refused by the
     user's firewall are banned.
     Nothing a stranger sends grows without bound: explicit bans are the user's, firewall bans
     are an LRU of :data:`MAX_FIREWALL_BANS` keys, and the per-source tables forget their oldest

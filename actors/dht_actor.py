@@ -8,7 +8,7 @@ from typing import Any
 
 from thespian.actors import Actor, ActorAddress
 
-from actors.messages import (
+from hyperswarm_hugin.actors.messages import (
     AnswerHandshake,
     DatagramsReceived,
     DHTStatus,
@@ -28,11 +28,11 @@ from actors.messages import (
     StopDHT,
     TimerFired,
 )
-from protocol.dht import messages as m
-from protocol.dht.events import DHTEvent, QueryDone, RequestDone
-from protocol.dht.node import DHTNode
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.handler import HyperDHTHandler
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.events import DHTEvent, QueryDone, RequestDone
+from hyperswarm_hugin.protocol.dht.node import DHTNode
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.handler import HyperDHTHandler
 
 log = logging.getLogger(__name__)
 

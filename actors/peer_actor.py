@@ -1,6 +1,6 @@
 """PeerActor: one per remote public key the swarm knows.
 
-It owns the peer's :class:`~protocol.swarm.peer_state.PeerState` (attempts, priority, proven,
+It owns the peer's :class:`~hyperswarm_hugin.protocol.swarm.peer_state.PeerState` (attempts, priority, proven,
 banned, explicit, topics) and answers every event with :class:`PeerChanged`: its new state and
 what it asks of the swarm (queue me, dial me, wait on a retry timer).  The SwarmActor keeps the
 last state reported and restarts a PeerActor that fails from it.
@@ -14,7 +14,7 @@ from typing import Any
 
 from thespian.actors import Actor, ActorAddress
 
-from actors.messages import (
+from hyperswarm_hugin.actors.messages import (
     PeerAction,
     PeerChanged,
     PeerConnected,
@@ -27,8 +27,8 @@ from actors.messages import (
     PeerSetReconnect,
     RestoreState,
 )
-from protocol.swarm.peer_state import PeerState
-from protocol.swarm.retry import select_backoff
+from hyperswarm_hugin.protocol.swarm.peer_state import PeerState
+from hyperswarm_hugin.protocol.swarm.retry import select_backoff
 
 
 def _queue_if_allowed(state: PeerState) -> PeerChanged:

@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 
 from thespian.actors import ActorSystem, PoisonMessage
 
-from actors.auth_actor import AuthActor
-from actors.dht_actor import DHTActor
-from actors.messages import (
+from hyperswarm_hugin.actors.auth_actor import AuthActor
+from hyperswarm_hugin.actors.dht_actor import DHTActor
+from hyperswarm_hugin.actors.messages import (
     AnswerHandshake,
     AuthReady,
     AuthStatus,
@@ -47,12 +47,12 @@ from actors.messages import (
     TimerFired,
     Verdict,
 )
-from actors.udp import UdpEndpoint
-from actors.udx_io import StreamMux, StreamTransport
-from protocol.dht.events import DHTEvent, NodeReady
-from protocol.dht.node import CLIENT, SERVER, NodeOptions
-from protocol.encoding import Address
-from protocol.hyperdht.holepunch import PunchBudget
+from hyperswarm_hugin.actors.udp import UdpEndpoint
+from hyperswarm_hugin.actors.udx_io import StreamMux, StreamTransport
+from hyperswarm_hugin.protocol.dht.events import DHTEvent, NodeReady
+from hyperswarm_hugin.protocol.dht.node import CLIENT, SERVER, NodeOptions
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hyperdht.holepunch import PunchBudget
 
 log = logging.getLogger(__name__)
 

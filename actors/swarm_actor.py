@@ -22,7 +22,7 @@ from typing import Any
 
 from thespian.actors import Actor, ActorAddress, ActorExitRequest, ChildActorExited, PoisonMessage
 
-from actors.messages import (
+from hyperswarm_hugin.actors.messages import (
     Admission,
     AdmitIncoming,
     BanPeer,
@@ -68,11 +68,11 @@ from actors.messages import (
     TopicQueryDone,
     UnannounceTopic,
 )
-from actors.peer_actor import PeerActor
-from actors.topic_actor import TopicActor
-from protocol.swarm.discovery import TopicState
-from protocol.swarm.peer_state import PeerState
-from protocol.swarm.retry import RetryTimers
+from hyperswarm_hugin.actors.peer_actor import PeerActor
+from hyperswarm_hugin.actors.topic_actor import TopicActor
+from hyperswarm_hugin.protocol.swarm.discovery import TopicState
+from hyperswarm_hugin.protocol.swarm.peer_state import PeerState
+from hyperswarm_hugin.protocol.swarm.retry import RetryTimers
 
 log = logging.getLogger(__name__)
 

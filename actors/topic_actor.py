@@ -11,9 +11,9 @@ from typing import assert_never
 
 from thespian.actors import Actor, ActorAddress
 
-from actors.messages import QueryTopic, RestoreState, TopicChanged, TopicEvent, TopicInput
-from protocol.swarm import discovery
-from protocol.swarm.discovery import Step, TopicState
+from hyperswarm_hugin.actors.messages import QueryTopic, RestoreState, TopicChanged, TopicEvent, TopicInput
+from hyperswarm_hugin.protocol.swarm import discovery
+from hyperswarm_hugin.protocol.swarm.discovery import Step, TopicState
 
 
 class TopicActor(Actor):  # type: ignore[misc]

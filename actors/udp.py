@@ -23,7 +23,7 @@ import sys
 from collections import deque
 from collections.abc import Callable
 
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.encoding import Address
 
 log = logging.getLogger(__name__)
 

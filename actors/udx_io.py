@@ -11,11 +11,11 @@ import logging
 import random
 from collections.abc import Callable
 
-from actors.udp import UdpEndpoint
-from protocol.encoding import Address
-from protocol.udx.events import DataReceived, MessageReceived, StreamClosed, StreamEnded, StreamError
-from protocol.udx.packet import DATA, DESTROY, HEADER_SIZE, udx_stream_id
-from protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
+from hyperswarm_hugin.actors.udp import UdpEndpoint
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.udx.events import DataReceived, MessageReceived, StreamClosed, StreamEnded, StreamError
+from hyperswarm_hugin.protocol.udx.packet import DATA, DESTROY, HEADER_SIZE, udx_stream_id
+from hyperswarm_hugin.protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
 log = logging.getLogger(__name__)
 

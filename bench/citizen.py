@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from hyperswarm_hugin import DHT  # noqa: E402
 from hyperswarm_hugin.peer_connect import Server  # noqa: E402
-from protocol.encoding import Address  # noqa: E402
-from protocol.hugin import KeyPair  # noqa: E402
+from hyperswarm_hugin.protocol.encoding import Address  # noqa: E402
+from hyperswarm_hugin.protocol.hugin import KeyPair  # noqa: E402
 from tests.interop.stdio_node import StdioNode  # noqa: E402
 
 log = logging.getLogger("citizen")

@@ -26,8 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from protocol.hugin import KeyPair  # noqa: E402
-from protocol.noise import HandshakeResult, NoiseHandshake  # noqa: E402
+from hyperswarm_hugin.protocol.hugin import KeyPair  # noqa: E402
+from hyperswarm_hugin.protocol.noise import HandshakeResult, NoiseHandshake  # noqa: E402
 from tests.lines import JsonLineReader  # noqa: E402
 
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.runtime import NodeRuntime, RuntimeConfig
 from hyperswarm_hugin import event_loop
+from hyperswarm_hugin.actors.runtime import NodeRuntime, RuntimeConfig
 from hyperswarm_hugin.connection import Connection
-from protocol.dht.node import NodeOptions
-from protocol.noise import HandshakeResult
+from hyperswarm_hugin.protocol.dht.node import NodeOptions
+from hyperswarm_hugin.protocol.noise import HandshakeResult
 
 POOL = 8 * 1024 * 1024
 

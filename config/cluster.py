@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from config.settings import SettingsError, check_host, check_port, load_toml, parse_address_list
+from hyperswarm_hugin.config.settings import SettingsError, check_host, check_port, load_toml, parse_address_list
 
 KINDS = ("dht", "peer")
 

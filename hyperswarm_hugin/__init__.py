@@ -13,8 +13,8 @@ from hyperswarm_hugin.connection import Connection, ConnectionClosed
 from hyperswarm_hugin.dht import DHT, DHTError, Testnet
 from hyperswarm_hugin.errors import ConnectError, HolepunchError, ServerRefused
 from hyperswarm_hugin.peer_connect import Server
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair, fill32
 from hyperswarm_hugin.swarm import Hyperswarm, PeerDiscovery, PeerInfo, SwarmDestroyed, TopicDiscovery
-from protocol.hugin import GroupKey, KeyPair, fill32
 
 __all__ = [
     "DHT",

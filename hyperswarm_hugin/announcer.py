@@ -1,6 +1,6 @@
 """Keeps a listening server's record at the closest nodes (hyperdht-hugin's ``Announcer``).
 
-The policy lives in :mod:`protocol.hyperdht.announcer`; this drives it on a node's runtime: an
+The policy lives in :mod:`hyperswarm_hugin.protocol.hyperdht.announcer`; this drives it on a node's runtime: an
 announce (FIND_PEER walk, then ANNOUNCE to the best three, a relay only on error 0), a ping
 round of the relays every 3 s, announce again when too few answer or every ~5 minutes, and
 UNANNOUNCE at the relays a new announce dropped and, on :meth:`Announcer.stop`, at the current ones.
@@ -14,13 +14,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors.runtime import NodeRuntime
-from protocol.dht import messages as m
-from protocol.dht.query import QueryReply
-from protocol.encoding import Address
-from protocol.hugin import KeyPair
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.announcer import (
+from hyperswarm_hugin.actors.runtime import NodeRuntime
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.query import QueryReply
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hugin import KeyPair
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.announcer import (
     RETRY_MAX,
     AnnounceSchedule,
     RelayGenerations,
@@ -28,8 +28,8 @@ from protocol.hyperdht.announcer import (
     pick_best,
     too_few_answered,
 )
-from protocol.hyperdht.payloads import RelayInfo
-from protocol.hyperdht.signing import sign_announce
+from hyperswarm_hugin.protocol.hyperdht.payloads import RelayInfo
+from hyperswarm_hugin.protocol.hyperdht.signing import sign_announce
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from protocol.encoding import Address
-from protocol.hugin import GroupKey, KeyPair, is_public_key
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair, is_public_key
 
 
 def bytes32(value: object, name: str) -> bytes:

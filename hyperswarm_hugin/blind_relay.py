@@ -19,14 +19,23 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from actors.runtime import NodeRuntime
-from actors.udx_io import RelayLink, StreamTransport
+from hyperswarm_hugin.actors.runtime import NodeRuntime
+from hyperswarm_hugin.actors.udx_io import RelayLink, StreamTransport
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.errors import ConnectError
-from protocol.blind_relay import PAIR, PAIRING_TIMEOUT, PROTOCOL, TOKEN_SIZE, UNPAIR, Pair, Pairings, Unpair
-from protocol.errors import DecodeError
-from protocol.hugin import KeyPair
-from protocol.protomux import ChannelClosed, ChannelMessage, ChannelOpened, Mux
+from hyperswarm_hugin.protocol.blind_relay import (
+    PAIR,
+    PAIRING_TIMEOUT,
+    PROTOCOL,
+    TOKEN_SIZE,
+    UNPAIR,
+    Pair,
+    Pairings,
+    Unpair,
+)
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hugin import KeyPair
+from hyperswarm_hugin.protocol.protomux import ChannelClosed, ChannelMessage, ChannelOpened, Mux
 
 log = logging.getLogger(__name__)
 

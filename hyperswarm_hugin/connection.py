@@ -14,11 +14,11 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
-from actors.udp import UdpEndpoint
-from actors.udx_io import StreamTransport
-from protocol.noise import HandshakeResult
-from protocol.secret_stream import MAX_MESSAGE, SecretStream, SecretStreamError
-from protocol.udx.events import StreamError
+from hyperswarm_hugin.actors.udp import UdpEndpoint
+from hyperswarm_hugin.actors.udx_io import StreamTransport
+from hyperswarm_hugin.protocol.noise import HandshakeResult
+from hyperswarm_hugin.protocol.secret_stream import MAX_MESSAGE, SecretStream, SecretStreamError
+from hyperswarm_hugin.protocol.udx.events import StreamError
 
 log = logging.getLogger(__name__)
 

@@ -7,21 +7,21 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from actors.messages import DHTStatus, FindNodeResult, PingResult
-from actors.runtime import NodeRuntime, RuntimeConfig
 from hyperswarm_hugin import arguments as check
+from hyperswarm_hugin.actors.messages import DHTStatus, FindNodeResult, PingResult
+from hyperswarm_hugin.actors.runtime import NodeRuntime, RuntimeConfig
 from hyperswarm_hugin.blind_relay import RelayThrough, check_relay_through
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.peer_connect import Server, connect
-from protocol.dht.events import DHTEvent
-from protocol.dht.ids import node_id
-from protocol.dht.node import NodeOptions
-from protocol.dht.query import QueryReply
-from protocol.encoding import Address, write_uint
-from protocol.errors import DecodeError
-from protocol.hugin import GroupKey, KeyPair
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.signing import blake2b_256, sign_announce, sign_mutable, verify_mutable
+from hyperswarm_hugin.protocol.dht.events import DHTEvent
+from hyperswarm_hugin.protocol.dht.ids import node_id
+from hyperswarm_hugin.protocol.dht.node import NodeOptions
+from hyperswarm_hugin.protocol.dht.query import QueryReply
+from hyperswarm_hugin.protocol.encoding import Address, write_uint
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.signing import blake2b_256, sign_announce, sign_mutable, verify_mutable
 
 MODES = {"persistent": False, "adaptive": None, "ephemeral": True}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from actors.messages import RefreshTopic
+from hyperswarm_hugin.actors.messages import RefreshTopic
 from hyperswarm_hugin.swarm_host import SwarmDestroyed
 
 if TYPE_CHECKING:

@@ -16,21 +16,21 @@ import os
 import random
 from dataclasses import dataclass
 
-from actors.messages import IncomingHolepunch
-from actors.runtime import NodeRuntime
+from hyperswarm_hugin.actors.messages import IncomingHolepunch
+from hyperswarm_hugin.actors.runtime import NodeRuntime
 from hyperswarm_hugin.errors import ConnectError, HolepunchError
 from hyperswarm_hugin.holepuncher import Puncher
-from protocol.encoding import Address
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.constants import Firewall, PayloadError
-from protocol.hyperdht.holepunch import (
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall, PayloadError
+from hyperswarm_hugin.protocol.hyperdht.holepunch import (
     PUNCH_TIMEOUT,
     REMOTE_UNKNOWN_WAIT,
     SecurePayload,
     is_random_pair,
     pick_server_relay,
 )
-from protocol.hyperdht.payloads import HolepunchPayload, NoisePayload, RelayInfo
+from hyperswarm_hugin.protocol.hyperdht.payloads import HolepunchPayload, NoisePayload, RelayInfo
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ import random
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from actors.runtime import NodeRuntime
+from hyperswarm_hugin.actors.runtime import NodeRuntime
 from hyperswarm_hugin.errors import HolepunchError
-from protocol.dht import messages as m
-from protocol.encoding import Address
-from protocol.hyperdht.constants import Firewall, coerce_firewall
-from protocol.hyperdht.holepunch import (
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall, coerce_firewall
+from hyperswarm_hugin.protocol.hyperdht.holepunch import (
     BIRTHDAY_PAUSE,
     BIRTHDAY_SOCKETS,
     CONSISTENT_INTERVAL,
@@ -37,7 +37,7 @@ from protocol.hyperdht.holepunch import (
     random_port,
     unstable,
 )
-from protocol.hyperdht.nat import NatAnalyzer
+from hyperswarm_hugin.protocol.hyperdht.nat import NatAnalyzer
 
 log = logging.getLogger(__name__)
 

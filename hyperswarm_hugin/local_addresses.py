@@ -10,7 +10,7 @@ import fcntl
 import socket
 import struct
 
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.encoding import Address
 
 _SIOCGIFADDR = 0x8915
 ANY = "0.0.0.0"

@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 __all__ = ["Collector", "MetricsServer", "NodeCollector", "cluster_collector", "serve_metrics"]
 
-from actors.messages import DHTStatus
+from hyperswarm_hugin.actors.messages import DHTStatus
 from hyperswarm_hugin.dht import DHT
 from hyperswarm_hugin.peer_connect import ServerStats
 from hyperswarm_hugin.swarm import Hyperswarm

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.messages import AdmitHandshake, CheckPeer, ConfigureAuth, IncomingHandshake, Verdict
-from actors.runtime import NodeRuntime
-from actors.udx_io import StreamTransport
+from hyperswarm_hugin.actors.messages import AdmitHandshake, CheckPeer, ConfigureAuth, IncomingHandshake, Verdict
+from hyperswarm_hugin.actors.runtime import NodeRuntime
+from hyperswarm_hugin.actors.udx_io import StreamTransport
 from hyperswarm_hugin.announcer import Announcer
 from hyperswarm_hugin.blind_relay import (
     RelayedPath,
@@ -34,24 +34,24 @@ from hyperswarm_hugin.errors import ConnectError, HolepunchError, ServerRefused
 from hyperswarm_hugin.holepunch import ClientPunch, HolepunchSlots
 from hyperswarm_hugin.holepuncher import Puncher
 from hyperswarm_hugin.local_addresses import local_addresses
-from protocol.admission import RateLimiter
-from protocol.dht.node import SERVER
-from protocol.encoding import Address
-from protocol.errors import DecodeError
-from protocol.hugin import GroupKey, KeyPair
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.constants import Firewall
-from protocol.hyperdht.holepunch import is_private, match_address
-from protocol.hyperdht.paths import PathKind, choose_path
-from protocol.hyperdht.payloads import (
+from hyperswarm_hugin.protocol.admission import RateLimiter
+from hyperswarm_hugin.protocol.dht.node import SERVER
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall
+from hyperswarm_hugin.protocol.hyperdht.holepunch import is_private, match_address
+from hyperswarm_hugin.protocol.hyperdht.paths import PathKind, choose_path
+from hyperswarm_hugin.protocol.hyperdht.payloads import (
     HolepunchInfo,
     NoisePayload,
     RelayInfo,
     RelayThroughInfo,
     UdxInfo,
 )
-from protocol.hyperdht.signing import blake2b_256
-from protocol.noise import HandshakeError, NoiseHandshake
+from hyperswarm_hugin.protocol.hyperdht.signing import blake2b_256
+from hyperswarm_hugin.protocol.noise import HandshakeError, NoiseHandshake
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from actors.messages import SetReconnect
-from protocol.encoding import Address
-from protocol.swarm.peer_state import PeerState
+from hyperswarm_hugin.actors.messages import SetReconnect
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.swarm.peer_state import PeerState
 
 if TYPE_CHECKING:
     from hyperswarm_hugin.swarm_host import SwarmHost

@@ -23,7 +23,8 @@ from typing import Any
 
 from thespian.actors import ActorExitRequest
 
-from actors.messages import (
+from hyperswarm_hugin import arguments as check
+from hyperswarm_hugin.actors.messages import (
     ConfigureAuth,
     FlushRequest,
     JoinPeer,
@@ -37,16 +38,15 @@ from actors.messages import (
     SwarmStats,
     SwarmStatsRequest,
 )
-from actors.swarm_actor import SwarmActor
-from hyperswarm_hugin import arguments as check
+from hyperswarm_hugin.actors.swarm_actor import SwarmActor
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT
 from hyperswarm_hugin.discovery import PeerDiscovery, TopicDiscovery
 from hyperswarm_hugin.peer_connect import ServerStats
 from hyperswarm_hugin.peer_info import PeerInfo
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
 from hyperswarm_hugin.swarm_host import EVENTS, SwarmDestroyed, SwarmHost, SwarmRelayThrough, swarm_relay_function
-from protocol.encoding import Address
-from protocol.hugin import GroupKey, KeyPair
 
 __all__ = ["Hyperswarm", "PeerDiscovery", "PeerInfo", "SwarmDestroyed", "TopicDiscovery"]
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from actors.auth_actor import BANNED, FIREWALL
-from actors.messages import (
+from hyperswarm_hugin.actors.auth_actor import BANNED, FIREWALL
+from hyperswarm_hugin.actors.messages import (
     Admission,
     AdmitIncoming,
     BanPeer,
@@ -45,9 +45,9 @@ from hyperswarm_hugin.dht import DHT, DHTError
 from hyperswarm_hugin.errors import RELAY_FALLBACK_CODES, ConnectError, ServerRefused
 from hyperswarm_hugin.peer_connect import Server, connect
 from hyperswarm_hugin.peer_info import PeerInfo
-from protocol.encoding import Address
-from protocol.hugin import GroupKey, KeyPair
-from protocol.swarm.discovery import QueryKind
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
+from hyperswarm_hugin.protocol.swarm.discovery import QueryKind
 
 if TYPE_CHECKING:
     from hyperswarm_hugin.discovery import TopicDiscovery

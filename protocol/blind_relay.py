@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protocol.encoding import Reader, write_fixed, write_uint
-from protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.encoding import Reader, write_fixed, write_uint
+from hyperswarm_hugin.protocol.errors import DecodeError
 
 PROTOCOL = "blind-relay"
 PAIR, UNPAIR = 0, 1

@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import TypeVar
 
-from protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.errors import DecodeError
 
 T = TypeVar("T")
 

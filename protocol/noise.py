@@ -23,8 +23,8 @@ from noise.exceptions import NoiseHandshakeError, NoiseInvalidMessage, NoiseValu
 from noise.functions.dh import DH
 from noise.functions.keypair import KeyPair as _NoiseKeyPair
 
-from protocol.hugin import KeyPair, ed25519_dh
-from protocol.namespaces import (
+from hyperswarm_hugin.protocol.hugin import KeyPair, ed25519_dh
+from hyperswarm_hugin.protocol.namespaces import (
     NS_PEER_HANDSHAKE,
     NS_PEER_HOLEPUNCH,
     NS_SS_INITIATOR,

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from protocol.encoding import Reader, write_buffer, write_string, write_uint
-from protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.encoding import Reader, write_buffer, write_string, write_uint
+from hyperswarm_hugin.protocol.errors import DecodeError
 
 CONTROL = 0
 BATCH, OPEN, REJECT, CLOSE = 0, 1, 2, 3

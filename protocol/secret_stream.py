@@ -11,8 +11,8 @@ from __future__ import annotations
 from nacl import bindings
 from nacl.exceptions import CryptoError
 
-from protocol.namespaces import NS_SS_INITIATOR, NS_SS_RESPONDER, keyed_hash
-from protocol.namespaces import NS_SS_SEND as NS_SEND
+from hyperswarm_hugin.protocol.namespaces import NS_SS_INITIATOR, NS_SS_RESPONDER, keyed_hash
+from hyperswarm_hugin.protocol.namespaces import NS_SS_SEND as NS_SEND
 
 HEADER_BODY = 56
 ABYTES = 17

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from protocol.dht.events import DHTEvent
-from protocol.dht.node import CLIENT, SERVER, DHTNode, NodeOptions
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.dht.events import DHTEvent
+from hyperswarm_hugin.protocol.dht.node import CLIENT, SERVER, DHTNode, NodeOptions
+from hyperswarm_hugin.protocol.encoding import Address
 
 HOST = "127.0.0.1"
 

@@ -6,8 +6,8 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
-from protocol.udx.events import DataReceived, StreamClosed, StreamEnded, UdxEvent
-from protocol.udx.stream import UdxStream
+from hyperswarm_hugin.protocol.udx.events import DataReceived, StreamClosed, StreamEnded, UdxEvent
+from hyperswarm_hugin.protocol.udx.stream import UdxStream
 
 
 @dataclass

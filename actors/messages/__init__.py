@@ -10,7 +10,7 @@ a ``request_id`` that their ``...Result`` echoes.  Everything is re-exported her
 
 from __future__ import annotations
 
-from actors.messages.auth import (
+from hyperswarm_hugin.actors.messages.auth import (
     AdmitHandshake,
     AuthReady,
     AuthStatus,
@@ -21,7 +21,7 @@ from actors.messages.auth import (
     SetBan,
     Verdict,
 )
-from actors.messages.dht import (
+from hyperswarm_hugin.actors.messages.dht import (
     AnswerHandshake,
     DatagramsReceived,
     DHTStatus,
@@ -41,7 +41,7 @@ from actors.messages.dht import (
     StopDHT,
     TimerFired,
 )
-from actors.messages.peer import (
+from hyperswarm_hugin.actors.messages.peer import (
     PeerAction,
     PeerChanged,
     PeerConnected,
@@ -54,7 +54,7 @@ from actors.messages.peer import (
     PeerSetReconnect,
     RestoreState,
 )
-from actors.messages.swarm import (
+from hyperswarm_hugin.actors.messages.swarm import (
     Admission,
     AdmitIncoming,
     BanPeer,
@@ -87,7 +87,7 @@ from actors.messages.swarm import (
     TopicQueryDone,
     UnannounceTopic,
 )
-from actors.messages.topic import (
+from hyperswarm_hugin.actors.messages.topic import (
     TopicChanged,
     TopicEvent,
     TopicInput,

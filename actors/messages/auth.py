@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from protocol.encoding import Address
-from protocol.hugin import GroupKey, KeyPair
-from protocol.hyperdht.payloads import NoisePayload
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
+from hyperswarm_hugin.protocol.hyperdht.payloads import NoisePayload
 
 # --- anyone -> AuthActor ---------------------------------------------------------------
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocol.dht import messages as m
-from protocol.dht.events import DHTEvent
-from protocol.dht.node import NodeOptions
-from protocol.dht.query import QueryReply
-from protocol.dht.query_runner import CommitFn
-from protocol.encoding import Address
-from protocol.hyperdht.messages import Handshake, Holepunch
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.events import DHTEvent
+from hyperswarm_hugin.protocol.dht.node import NodeOptions
+from hyperswarm_hugin.protocol.dht.query import QueryReply
+from hyperswarm_hugin.protocol.dht.query_runner import CommitFn
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hyperdht.messages import Handshake, Holepunch
 
 # --- runtime -> DHTActor ---------------------------------------------------------------
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from protocol.encoding import Address
-from protocol.swarm.discovery import TopicState
-from protocol.swarm.peer_state import PeerState
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.swarm.discovery import TopicState
+from hyperswarm_hugin.protocol.swarm.peer_state import PeerState
 
 
 class PeerAction(StrEnum):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol.encoding import Address
-from protocol.swarm.discovery import QueryKind
-from protocol.swarm.peer_state import PeerState
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.swarm.discovery import QueryKind
+from hyperswarm_hugin.protocol.swarm.peer_state import PeerState
 
 # --- the swarm's host -> SwarmActor ----------------------------------------------------
 

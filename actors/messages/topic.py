@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from actors.messages.swarm import QueryTopic
-from protocol.swarm.discovery import TopicState
+from hyperswarm_hugin.actors.messages.swarm import QueryTopic
+from hyperswarm_hugin.protocol.swarm.discovery import TopicState
 
 
 class TopicEvent(StrEnum):

@@ -23,13 +23,13 @@ from typing import Any
 import msgpack
 from thespian.actors import Actor, ActorAddress, ActorExitRequest, WakeupMessage
 
-from config.cluster import NodeSpec
 from hyperswarm_hugin.cluster import protocol as p
 from hyperswarm_hugin.cluster.remote import system_host
+from hyperswarm_hugin.config.cluster import NodeSpec
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair, fill32
 from hyperswarm_hugin.swarm import Hyperswarm, PeerInfo
-from protocol.hugin import GroupKey, KeyPair, fill32
 
 log = logging.getLogger(__name__)
 

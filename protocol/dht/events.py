@@ -1,13 +1,13 @@
-"""What a :class:`~protocol.dht.node.DHTNode` reports through ``next_event()``."""
+"""What a :class:`~hyperswarm_hugin.protocol.dht.node.DHTNode` reports through ``next_event()``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from protocol.dht.messages import Response
-from protocol.dht.query import QueryReply
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.dht.messages import Response
+from hyperswarm_hugin.protocol.dht.query import QueryReply
+from hyperswarm_hugin.protocol.encoding import Address
 
 
 class ErrorCode(StrEnum):

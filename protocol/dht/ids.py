@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from protocol.encoding import Address, encode_ipv4_address
+from hyperswarm_hugin.protocol.encoding import Address, encode_ipv4_address
 
 ID_SIZE = 32
 

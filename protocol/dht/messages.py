@@ -1,7 +1,7 @@
 """The dht-rpc datagram envelope: requests and responses (dht-rpc §2).
 
 ``decode_message`` turns a datagram into a :class:`Request` or :class:`Response`
-or raises :class:`~protocol.errors.DecodeError`; ``Request.encode`` and
+or raises :class:`~hyperswarm_hugin.protocol.errors.DecodeError`; ``Request.encode`` and
 ``Response.encode`` produce the bytes Node's dht-rpc 6.x writes.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protocol.encoding import (
+from hyperswarm_hugin.protocol.encoding import (
     Address,
     Reader,
     encode_ipv4_address,
@@ -19,7 +19,7 @@ from protocol.encoding import (
     write_uint,
     write_uint16,
 )
-from protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.errors import DecodeError
 
 VERSION = 0b11
 REQUEST_ID = (0b0000 << 4) | VERSION  # 0x03

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.encoding import Address
 
 WINDOW = 16
 

@@ -12,17 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from protocol.dht import messages as m
-from protocol.dht.events import NodeBecamePersistent
-from protocol.dht.ids import node_id
-from protocol.dht.nat_sampler import NatSampler
-from protocol.dht.outgoing import SERVER, Outgoing, RequestKind
-from protocol.dht.query_runner import QueryPurpose
-from protocol.dht.routing_table import RoutingTable
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.events import NodeBecamePersistent
+from hyperswarm_hugin.protocol.dht.ids import node_id
+from hyperswarm_hugin.protocol.dht.nat_sampler import NatSampler
+from hyperswarm_hugin.protocol.dht.outgoing import SERVER, Outgoing, RequestKind
+from hyperswarm_hugin.protocol.dht.query_runner import QueryPurpose
+from hyperswarm_hugin.protocol.dht.routing_table import RoutingTable
+from hyperswarm_hugin.protocol.encoding import Address
 
 if TYPE_CHECKING:
-    from protocol.dht.node import DHTNode
+    from hyperswarm_hugin.protocol.dht.node import DHTNode
 
 MAX_TARGETS = 5
 PERSISTENCE_FIRST_CHECK_TICKS = 240

@@ -23,28 +23,28 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from protocol.dht import messages as m
-from protocol.dht.congestion import CongestionWindow
-from protocol.dht.events import (
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.congestion import CongestionWindow
+from hyperswarm_hugin.protocol.dht.events import (
     DHTEvent,
     ErrorCode,
     NodeReady,
     NodeWokeUp,
     RequestDone,
 )
-from protocol.dht.ids import node_id
-from protocol.dht.nat_sampler import NatSampler
-from protocol.dht.network_check import NetworkCheck
-from protocol.dht.outgoing import CLIENT as CLIENT
-from protocol.dht.outgoing import PING_NAT_KINDS, Outgoing, RequestKind
-from protocol.dht.outgoing import SERVER as SERVER
-from protocol.dht.query_runner import CommitFn, QueryPurpose, QueryRunner
-from protocol.dht.routing_table import RoutingTable, TableNode
-from protocol.dht.stats import NodeStats
-from protocol.dht.timers import TimerKind, Timers
-from protocol.dht.tokens import TokenSecrets
-from protocol.encoding import Address, Reader, encode_ipv4_address
-from protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.dht.ids import node_id
+from hyperswarm_hugin.protocol.dht.nat_sampler import NatSampler
+from hyperswarm_hugin.protocol.dht.network_check import NetworkCheck
+from hyperswarm_hugin.protocol.dht.outgoing import CLIENT as CLIENT
+from hyperswarm_hugin.protocol.dht.outgoing import PING_NAT_KINDS, Outgoing, RequestKind
+from hyperswarm_hugin.protocol.dht.outgoing import SERVER as SERVER
+from hyperswarm_hugin.protocol.dht.query_runner import CommitFn, QueryPurpose, QueryRunner
+from hyperswarm_hugin.protocol.dht.routing_table import RoutingTable, TableNode
+from hyperswarm_hugin.protocol.dht.stats import NodeStats
+from hyperswarm_hugin.protocol.dht.timers import TimerKind, Timers
+from hyperswarm_hugin.protocol.dht.tokens import TokenSecrets
+from hyperswarm_hugin.protocol.encoding import Address, Reader, encode_ipv4_address
+from hyperswarm_hugin.protocol.errors import DecodeError
 
 REQUEST_TIMEOUT = 1.0
 DRAIN_INTERVAL = 0.75

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import TYPE_CHECKING
 
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.encoding import Address
 
 if TYPE_CHECKING:
-    from protocol.dht.query_runner import RunningQuery
-    from protocol.dht.routing_table import TableNode
+    from hyperswarm_hugin.protocol.dht.query_runner import RunningQuery
+    from hyperswarm_hugin.protocol.dht.routing_table import TableNode
 
 
 SERVER = 0

@@ -1,7 +1,7 @@
 """Running the DHT node's iterative queries: seed each walk, send its visits, commit, report.
 
-:class:`~protocol.dht.query.Query` keeps one walk's bookkeeping; a :class:`QueryRunner` drives the
-node's walks in flight through their owner (:class:`~protocol.dht.node.DHTNode`), which sends the
+:class:`~hyperswarm_hugin.protocol.dht.query.Query` keeps one walk's bookkeeping; a :class:`QueryRunner` drives the
+node's walks in flight through their owner (:class:`~hyperswarm_hugin.protocol.dht.node.DHTNode`), which sends the
 requests and hands back each reply or timeout.
 """
 
@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import TYPE_CHECKING
 
-from protocol.dht import messages as m
-from protocol.dht.events import ErrorCode, QueryDone
-from protocol.dht.outgoing import Outgoing, RequestKind
-from protocol.dht.query import Query, QueryReply
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.events import ErrorCode, QueryDone
+from hyperswarm_hugin.protocol.dht.outgoing import Outgoing, RequestKind
+from hyperswarm_hugin.protocol.dht.query import Query, QueryReply
+from hyperswarm_hugin.protocol.encoding import Address
 
 if TYPE_CHECKING:
-    from protocol.dht.node import DHTNode
+    from hyperswarm_hugin.protocol.dht.node import DHTNode
 
 BOOTSTRAP_DOWN_FOR = 60.0
 

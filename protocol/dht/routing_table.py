@@ -11,8 +11,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from protocol.dht.ids import ID_SIZE, shared_prefix_bits, xor_distance
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.dht.ids import ID_SIZE, shared_prefix_bits, xor_distance
+from hyperswarm_hugin.protocol.encoding import Address
 
 K = 20
 ROWS = ID_SIZE * 8

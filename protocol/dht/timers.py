@@ -6,8 +6,8 @@ import heapq
 import itertools
 from enum import Enum, auto
 
-from protocol.dht.outgoing import Outgoing
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.dht.outgoing import Outgoing
+from hyperswarm_hugin.protocol.encoding import Address
 
 
 class TimerKind(Enum):

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import Enum
 
-from protocol.dht.query import QueryReply
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.dht.query import QueryReply
+from hyperswarm_hugin.protocol.encoding import Address
 
 MIN_ACTIVE = 3
 """Fewer relays than this (or than we have) answering a ping round: announce again."""

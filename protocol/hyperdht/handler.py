@@ -1,6 +1,6 @@
 """hyperdht's request handling on a node: routing handshakes, and storage for others.
 
-Attached to a :class:`~protocol.dht.node.DHTNode` as its ``app``.  Commands 2-9 are
+Attached to a :class:`~hyperswarm_hugin.protocol.dht.node.DHTNode` as its ``app``.  Commands 2-9 are
 served only while the node is persistent (an ephemeral node answers them with
 UNKNOWN_COMMAND, as hyperdht does).  A request that fails its checks gets no
 reply at all, as in hyperdht; every drop is counted.
@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from protocol.dht import messages as m
-from protocol.dht.node import SERVER, DHTNode
-from protocol.encoding import Address, Reader
-from protocol.errors import DecodeError
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.signing import blake2b_256, verify_announce, verify_mutable
-from protocol.hyperdht.storage import RouterEntry, Storage
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.node import SERVER, DHTNode
+from hyperswarm_hugin.protocol.encoding import Address, Reader
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.signing import blake2b_256, verify_announce, verify_mutable
+from hyperswarm_hugin.protocol.hyperdht.storage import RouterEntry, Storage
 
 MAX_BUMP_DRIFT = 60.0
 MAX_RELAY_ADDRESSES = 3

@@ -12,10 +12,10 @@ import ipaddress
 import random
 from enum import Enum
 
-from protocol.encoding import Address
-from protocol.errors import DecodeError
-from protocol.hyperdht.constants import Firewall, coerce_firewall
-from protocol.hyperdht.payloads import HolepunchPayload, RelayInfo, open_holepunch, seal_holepunch
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall, coerce_firewall
+from hyperswarm_hugin.protocol.hyperdht.payloads import HolepunchPayload, RelayInfo, open_holepunch, seal_holepunch
 
 HOLEPUNCH_TTL = 5           # a probe that opens our NAT mapping but dies before the far router
 DEFAULT_TTL = 64

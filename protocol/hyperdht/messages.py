@@ -1,14 +1,14 @@
 """hyperdht's request values (hyperdht.md §2-§4): commands, relay modes and their codecs.
 
 Payloads follow compact-encoding 2.x: a zero-length buffer means "absent".  Every
-``decode_*`` raises :class:`~protocol.errors.DecodeError` on malformed input.
+``decode_*`` raises :class:`~hyperswarm_hugin.protocol.errors.DecodeError` on malformed input.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protocol.encoding import (
+from hyperswarm_hugin.protocol.encoding import (
     Address,
     Reader,
     write_buffer,

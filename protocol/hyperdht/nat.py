@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol.encoding import Address
-from protocol.hyperdht.constants import Firewall
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall
 
 MIN_SAMPLES = 4
 SKIP_NEWEST = 5

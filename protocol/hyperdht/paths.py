@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from protocol.encoding import Address
-from protocol.hyperdht.constants import Firewall
-from protocol.hyperdht.holepunch import first_public_address, is_private, match_address
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall
+from hyperswarm_hugin.protocol.hyperdht.holepunch import first_public_address, is_private, match_address
 
 
 class PathKind(Enum):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from nacl import bindings
 from nacl.exceptions import CryptoError
 
-from protocol.encoding import (
+from hyperswarm_hugin.protocol.encoding import (
     Address,
     Reader,
     write_fixed,
@@ -22,8 +22,8 @@ from protocol.encoding import (
     write_ipv6_address,
     write_uint,
 )
-from protocol.errors import DecodeError
-from protocol.hyperdht.constants import Firewall
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall
 
 MID_SIZE = 64
 UINT32_MAX = 0xFFFFFFFF  # udx stream ids and sequence numbers are uint32 (libudx)
@@ -122,7 +122,7 @@ class NoisePayload:
 
     @classmethod
     def decode(cls, data: bytes) -> NoisePayload:
-        """Decode or raise :class:`~protocol.errors.DecodeError`."""
+        """Decode or raise :class:`~hyperswarm_hugin.protocol.errors.DecodeError`."""
         r = Reader(data)
         version = r.uint()
         if version != 1:

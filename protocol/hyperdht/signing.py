@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from protocol.hugin import KeyPair, verify
-from protocol.hyperdht.messages import encode_mutable_signable
-from protocol.namespaces import NS_ANNOUNCE, NS_MUTABLE_PUT, NS_UNANNOUNCE
+from hyperswarm_hugin.protocol.hugin import KeyPair, verify
+from hyperswarm_hugin.protocol.hyperdht.messages import encode_mutable_signable
+from hyperswarm_hugin.protocol.namespaces import NS_ANNOUNCE, NS_MUTABLE_PUT, NS_UNANNOUNCE
 
 
 def blake2b_256(*parts: bytes) -> bytes:

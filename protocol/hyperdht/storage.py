@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.encoding import Address
 
 V = TypeVar("V")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.encoding import Address
 
 MIN_CONNECTION_TIME = 15.0
 

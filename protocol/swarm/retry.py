@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Hashable, Sequence
 
-from protocol.swarm.peer_state import PeerState
+from hyperswarm_hugin.protocol.swarm.peer_state import PeerState
 
 BACKOFF_JITTER = 0.5
 BACKOFFS = (1.0, 5.0, 15.0, 600.0)

@@ -1,4 +1,4 @@
-"""What a :class:`~protocol.udx.stream.UdxStream` reports through ``next_event()``.
+"""What a :class:`~hyperswarm_hugin.protocol.udx.stream.UdxStream` reports through ``next_event()``.
 
 Events report what the peer or the clock did, never the caller's own calls (``connect``,
 ``write``, ``end``, ``destroy`` return at once; a ``destroy`` is still followed by the

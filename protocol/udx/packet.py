@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.errors import DecodeError
 
 MAGIC = 0xFF
 VERSION = 0x01

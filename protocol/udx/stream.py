@@ -1,9 +1,9 @@
 """A UDX stream as a sans-IO state machine (udx.md).
 
-The same five calls as :class:`~protocol.dht.node.DHTNode`: feed it datagrams with
+The same five calls as :class:`~hyperswarm_hugin.protocol.dht.node.DHTNode`: feed it datagrams with
 :meth:`UdxStream.receive_datagram` and time with :meth:`UdxStream.handle_timer`; take what to
 send from :meth:`UdxStream.datagrams_to_send`, when to wake it from :meth:`UdxStream.get_timer`
-and what happened from :meth:`UdxStream.next_event` (the events of :mod:`protocol.udx.events`:
+and what happened from :meth:`UdxStream.next_event` (the events of :mod:`hyperswarm_hugin.protocol.udx.events`:
 received bytes, messages, the peer's end, the close).  A stream talks to one peer stream, named
 by the id given to :meth:`UdxStream.connect`; which address and socket that peer is at is the
 I/O adapter's business, so ``receive_datagram`` takes no address.
@@ -21,8 +21,15 @@ from __future__ import annotations
 
 from collections import deque
 
-from protocol.udx.events import DataReceived, MessageReceived, StreamClosed, StreamEnded, StreamError, UdxEvent
-from protocol.udx.packet import (
+from hyperswarm_hugin.protocol.udx.events import (
+    DataReceived,
+    MessageReceived,
+    StreamClosed,
+    StreamEnded,
+    StreamError,
+    UdxEvent,
+)
+from hyperswarm_hugin.protocol.udx.packet import (
     DATA,
     DEFAULT_RWND,
     DESTROY,
@@ -202,7 +209,7 @@ class UdxStream:
         The bytes delivered in order since the last call come first, joined into one
         :class:`DataReceived` (per drain, not per packet); then the other events in the order
         they happened.  Delivered bytes always precede the peer's END and the close, so taking
-        them first keeps the order of :mod:`protocol.udx.events`.  It never raises."""
+        them first keeps the order of :mod:`hyperswarm_hugin.protocol.udx.events`.  It never raises."""
         if self.inbox_bytes:
             parts = self._inbox
             data = parts[0] if len(parts) == 1 else b"".join(parts)

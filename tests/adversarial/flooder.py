@@ -27,15 +27,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from protocol.dht import messages as m
-from protocol.encoding import Address, encode_ipv4_address
-from protocol.hugin import GroupKey, KeyPair
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.constants import Firewall
-from protocol.hyperdht.payloads import NoisePayload, UdxInfo
-from protocol.hyperdht.signing import blake2b_256
-from protocol.noise import NoiseHandshake
-from protocol.udx.packet import DATA, DEFAULT_RWND, pack_header
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.encoding import Address, encode_ipv4_address
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall
+from hyperswarm_hugin.protocol.hyperdht.payloads import NoisePayload, UdxInfo
+from hyperswarm_hugin.protocol.hyperdht.signing import blake2b_256
+from hyperswarm_hugin.protocol.noise import NoiseHandshake
+from hyperswarm_hugin.protocol.udx.packet import DATA, DEFAULT_RWND, pack_header
 from tests.mutation import mutate as mutate_bytes
 
 OTHER_GROUP = GroupKey.from_seed(b"a group the attacker made up")

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from hyperswarm_hugin import DHT, Testnet
-from protocol.dht.routing_table import sort_by_distance
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.dht.routing_table import sort_by_distance
+from hyperswarm_hugin.protocol.encoding import Address
 from tests.interop.stdio_node import StdioNode
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]

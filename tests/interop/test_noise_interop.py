@@ -10,10 +10,10 @@ from dataclasses import replace
 
 import pytest
 
-from protocol.errors import DecodeError
-from protocol.hugin import GroupKey, KeyPair
-from protocol.hyperdht.payloads import NoisePayload, UdxInfo
-from protocol.noise import HandshakeError, NoiseHandshake
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
+from hyperswarm_hugin.protocol.hyperdht.payloads import NoisePayload, UdxInfo
+from hyperswarm_hugin.protocol.noise import HandshakeError, NoiseHandshake
 from tests.interop.stdio_node import StdioNode
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from actors.runtime import NodeRuntime, RuntimeConfig
+from hyperswarm_hugin.actors.runtime import NodeRuntime, RuntimeConfig
 from hyperswarm_hugin.connection import Connection, ConnectionClosed
-from protocol.dht.node import NodeOptions
-from protocol.hugin import KeyPair
-from protocol.noise import HandshakeResult, NoiseHandshake
+from hyperswarm_hugin.protocol.dht.node import NodeOptions
+from hyperswarm_hugin.protocol.hugin import KeyPair
+from hyperswarm_hugin.protocol.noise import HandshakeResult, NoiseHandshake
 from tests.interop.lossy_relay import LossyRelay
 from tests.interop.stdio_node import StdioNode
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from protocol.dht.messages import Request, Response, decode_message
-from protocol.encoding import (
+from hyperswarm_hugin.protocol.dht.messages import Request, Response, decode_message
+from hyperswarm_hugin.protocol.encoding import (
     MAX_SAFE_INTEGER,
     Reader,
     write_array,
@@ -23,7 +23,7 @@ from protocol.encoding import (
     write_uint16,
     write_uint32,
 )
-from protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.errors import DecodeError
 
 ipv4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
 addresses = st.tuples(ipv4, st.integers(0, 65535))

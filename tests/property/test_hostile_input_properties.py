@@ -14,12 +14,12 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocol.dht import messages as m
-from protocol.dht.node import DHTNode, NodeOptions
-from protocol.errors import DecodeError
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.handler import HyperDHTHandler
-from protocol.hyperdht.payloads import (
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.node import DHTNode, NodeOptions
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.handler import HyperDHTHandler
+from hyperswarm_hugin.protocol.hyperdht.payloads import (
     HolepunchInfo,
     HolepunchPayload,
     NoisePayload,
@@ -27,9 +27,9 @@ from protocol.hyperdht.payloads import (
     RelayThroughInfo,
     UdxInfo,
 )
-from protocol.udx.events import StreamClosed
-from protocol.udx.packet import DATA, DESTROY, END, HEARTBEAT, MESSAGE, SACK, pack_header
-from protocol.udx.stream import MAX_AHEAD, MAX_MESSAGES_HELD, RECEIVE_LIMIT, UdxStream
+from hyperswarm_hugin.protocol.udx.events import StreamClosed
+from hyperswarm_hugin.protocol.udx.packet import DATA, DESTROY, END, HEARTBEAT, MESSAGE, SACK, pack_header
+from hyperswarm_hugin.protocol.udx.stream import MAX_AHEAD, MAX_MESSAGES_HELD, RECEIVE_LIMIT, UdxStream
 from tests.udxsim import EventLog
 
 DATAGRAM = 2048  # what libudx reads; dht-rpc datagrams are smaller still

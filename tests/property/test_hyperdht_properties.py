@@ -8,11 +8,11 @@ import contextlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.dht import messages as m
-from protocol.dht.node import SERVER
-from protocol.errors import DecodeError
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.handler import HyperDHTHandler
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.node import SERVER
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.handler import HyperDHTHandler
 from tests.simnet import sim_testnet
 
 ipv4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))

@@ -8,9 +8,9 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.errors import DecodeError
-from protocol.hugin import KeyPair
-from protocol.hyperdht.payloads import (
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hugin import KeyPair
+from hyperswarm_hugin.protocol.hyperdht.payloads import (
     HolepunchInfo,
     HolepunchPayload,
     NoisePayload,
@@ -18,7 +18,7 @@ from protocol.hyperdht.payloads import (
     RelayThroughInfo,
     UdxInfo,
 )
-from protocol.noise import HandshakeError, NoiseHandshake
+from hyperswarm_hugin.protocol.noise import HandshakeError, NoiseHandshake
 
 seeds = st.binary(min_size=32, max_size=32)
 payloads = st.binary(max_size=300)

@@ -9,10 +9,10 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.swarm import discovery
-from protocol.swarm.discovery import TopicState
-from protocol.swarm.peer_state import NORMAL_PRIORITY, VERY_HIGH_PRIORITY, VERY_LOW_PRIORITY, PeerState
-from protocol.swarm.retry import BulkTimer, select_backoff
+from hyperswarm_hugin.protocol.swarm import discovery
+from hyperswarm_hugin.protocol.swarm.discovery import TopicState
+from hyperswarm_hugin.protocol.swarm.peer_state import NORMAL_PRIORITY, VERY_HIGH_PRIORITY, VERY_LOW_PRIORITY, PeerState
+from hyperswarm_hugin.protocol.swarm.retry import BulkTimer, select_backoff
 
 KEY = b"k" * 32
 TOPIC = b"t" * 32

@@ -9,10 +9,17 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.errors import DecodeError
-from protocol.udx.events import DataReceived, MessageReceived, StreamClosed, StreamEnded, StreamError, UdxEvent
-from protocol.udx.packet import DATA, DESTROY, END, HEARTBEAT, MESSAGE, SACK, Packet, decode_packet
-from protocol.udx.stream import UdxStream
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.udx.events import (
+    DataReceived,
+    MessageReceived,
+    StreamClosed,
+    StreamEnded,
+    StreamError,
+    UdxEvent,
+)
+from hyperswarm_hugin.protocol.udx.packet import DATA, DESTROY, END, HEARTBEAT, MESSAGE, SACK, Packet, decode_packet
+from hyperswarm_hugin.protocol.udx.stream import UdxStream
 from tests.udxsim import EventLog, Pair
 
 

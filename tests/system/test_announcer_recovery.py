@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from hyperswarm_hugin import DHT, KeyPair, Testnet
-from protocol.hyperdht.payloads import RelayInfo
+from hyperswarm_hugin.protocol.hyperdht.payloads import RelayInfo
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
 

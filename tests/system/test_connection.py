@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from actors.runtime import NodeRuntime, RuntimeConfig
+from hyperswarm_hugin.actors.runtime import NodeRuntime, RuntimeConfig
 from hyperswarm_hugin.connection import HIGH_WATER, Connection, ConnectionClosed
-from protocol.dht.node import NodeOptions
-from protocol.hugin import KeyPair
-from protocol.noise import NoiseHandshake
-from protocol.secret_stream import SecretStreamError
+from hyperswarm_hugin.protocol.dht.node import NodeOptions
+from hyperswarm_hugin.protocol.hugin import KeyPair
+from hyperswarm_hugin.protocol.noise import NoiseHandshake
+from hyperswarm_hugin.protocol.secret_stream import SecretStreamError
 from tests.interop.lossy_relay import LossyRelay
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from hyperswarm_hugin import Testnet
-from protocol.dht import messages as m
-from protocol.encoding import encode_ipv4_address
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.encoding import encode_ipv4_address
 from tests.mutation import mutate as mutate_bytes
 from tests.system.udp_probe import UdpProbe
 

@@ -15,18 +15,18 @@ from typing import Any
 
 import pytest
 
-from actors import auth_actor, swarm_actor
-from actors.messages import AuthStatusRequest
 from hyperswarm_hugin import DHT, GroupKey, Hyperswarm, KeyPair, Testnet, peer_connect
+from hyperswarm_hugin.actors import auth_actor, swarm_actor
+from hyperswarm_hugin.actors.messages import AuthStatusRequest
 from hyperswarm_hugin.peer_connect import Server, connect
-from protocol.dht import messages as m
-from protocol.dht.node import DHTNode
-from protocol.encoding import Address
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.constants import Firewall
-from protocol.hyperdht.payloads import NoisePayload, UdxInfo
-from protocol.noise import NoiseHandshake
-from protocol.udx.packet import DATA, DEFAULT_RWND, pack_header
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.node import DHTNode
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall
+from hyperswarm_hugin.protocol.hyperdht.payloads import NoisePayload, UdxInfo
+from hyperswarm_hugin.protocol.noise import NoiseHandshake
+from hyperswarm_hugin.protocol.udx.packet import DATA, DEFAULT_RWND, pack_header
 from tests.system.udp_probe import UdpProbe
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol.dht.ids import node_id
+from hyperswarm_hugin.protocol.dht.ids import node_id
 from tests.system.processes import ROOT, NodeProcess
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]

@@ -9,11 +9,11 @@ import pytest
 
 from hyperswarm_hugin import DHT, GroupKey, KeyPair, Testnet
 from hyperswarm_hugin.peer_connect import Server, connect
-from protocol.dht import messages as m
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.payloads import NoisePayload, UdxInfo
-from protocol.hyperdht.signing import blake2b_256
-from protocol.noise import NoiseHandshake
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.payloads import NoisePayload, UdxInfo
+from hyperswarm_hugin.protocol.hyperdht.signing import blake2b_256
+from hyperswarm_hugin.protocol.noise import NoiseHandshake
 from tests.system.udp_probe import UdpProbe
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]

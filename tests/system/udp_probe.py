@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from protocol.dht import messages as m
-from protocol.encoding import Address
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.encoding import Address
 
 
 class UdpProbe(asyncio.DatagramProtocol):

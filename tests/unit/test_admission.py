@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from protocol.admission import AdmissionLimits, HandshakeAdmission
+from hyperswarm_hugin.protocol.admission import AdmissionLimits, HandshakeAdmission
 
 RELAY = ("127.0.0.5", 49737)
 FORGER = ("127.0.0.66", 1234)

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from hyperswarm_hugin.peer_connect import Server
-from protocol.dht import messages as m
-from protocol.dht.query import QueryReply
-from protocol.encoding import Address
-from protocol.hugin import KeyPair
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.announcer import (
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.query import QueryReply
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hugin import KeyPair
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.announcer import (
     PING_INTERVAL,
     PING_ROUNDS,
     AnnounceSchedule,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from thespian.actors import ActorSystem
 
-from actors import auth_actor
-from actors.auth_actor import AuthActor
-from actors.messages import (
+from hyperswarm_hugin.actors import auth_actor
+from hyperswarm_hugin.actors.auth_actor import AuthActor
+from hyperswarm_hugin.actors.messages import (
     AdmitHandshake,
     AuthReady,
     AuthStatus,
@@ -20,8 +20,8 @@ from actors.messages import (
     SetBan,
     Verdict,
 )
-from actors.runtime import LOG_DEFS
-from protocol.hugin import GroupKey, KeyPair
+from hyperswarm_hugin.actors.runtime import LOG_DEFS
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
 
 GROUP = GroupKey.from_seed(b"our room")
 OTHER = GroupKey.from_seed(b"another room")

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.blind_relay import PAIR, PROTOCOL, Pair, Pairings, Unpair
-from protocol.errors import DecodeError
-from protocol.protomux import ChannelClosed, ChannelMessage, ChannelOpened, Mux
+from hyperswarm_hugin.protocol.blind_relay import PAIR, PROTOCOL, Pair, Pairings, Unpair
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.protomux import ChannelClosed, ChannelMessage, ChannelOpened, Mux
 
 V = json.loads((Path(__file__).parent.parent / "vectors" / "blind_relay.json").read_text())
 ID = bytes([1]) * 32

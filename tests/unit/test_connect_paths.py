@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from protocol.hyperdht.constants import Firewall
-from protocol.hyperdht.paths import Path, PathKind, choose_path
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall
+from hyperswarm_hugin.protocol.hyperdht.paths import Path, PathKind, choose_path
 
 RELAY = ("203.0.113.7", 49737)           # a DHT node
 SERVER_PUBLIC = ("198.18.5.5", 40000)    # the server as the relay saw it

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import random
 
-from actors.messages import FindNodeResult
+from hyperswarm_hugin.actors.messages import FindNodeResult
 from hyperswarm_hugin.dht import _peers
-from protocol.dht import messages as m
-from protocol.dht.events import NodeWokeUp, QueryDone, RequestDone
-from protocol.dht.ids import node_id
-from protocol.dht.node import DHTNode, NodeOptions
-from protocol.errors import DecodeError
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.handler import HyperDHTHandler
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.events import NodeWokeUp, QueryDone, RequestDone
+from hyperswarm_hugin.protocol.dht.ids import node_id
+from hyperswarm_hugin.protocol.dht.node import DHTNode, NodeOptions
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.handler import HyperDHTHandler
 from tests.simnet import SimNet, sim_testnet
 
 

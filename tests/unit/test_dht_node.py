@@ -6,13 +6,13 @@ import random
 
 import pytest
 
-from protocol.dht import messages as m
-from protocol.dht.congestion import MAX_TOTAL_WINDOW
-from protocol.dht.events import NodeBecamePersistent, NodeReady, QueryDone, RequestDone
-from protocol.dht.ids import node_id
-from protocol.dht.node import CLIENT, SERVER, DHTNode, NodeOptions
-from protocol.dht.routing_table import sort_by_distance
-from protocol.encoding import encode_ipv4_address
+from hyperswarm_hugin.protocol.dht import messages as m
+from hyperswarm_hugin.protocol.dht.congestion import MAX_TOTAL_WINDOW
+from hyperswarm_hugin.protocol.dht.events import NodeBecamePersistent, NodeReady, QueryDone, RequestDone
+from hyperswarm_hugin.protocol.dht.ids import node_id
+from hyperswarm_hugin.protocol.dht.node import CLIENT, SERVER, DHTNode, NodeOptions
+from hyperswarm_hugin.protocol.dht.routing_table import sort_by_distance
+from hyperswarm_hugin.protocol.encoding import encode_ipv4_address
 from tests.simnet import HOST, SimNet, sim_testnet
 
 OUTSIDER = (HOST, 40000)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from protocol.hyperdht.constants import Firewall, coerce_firewall
-from protocol.hyperdht.holepunch import (
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall, coerce_firewall
+from hyperswarm_hugin.protocol.hyperdht.holepunch import (
     PunchBudget,
     SecurePayload,
     Strategy,
@@ -26,8 +26,8 @@ from protocol.hyperdht.holepunch import (
     random_port,
     unstable,
 )
-from protocol.hyperdht.nat import NatAnalyzer
-from protocol.hyperdht.payloads import HolepunchPayload, RelayInfo
+from hyperswarm_hugin.protocol.hyperdht.nat import NatAnalyzer
+from hyperswarm_hugin.protocol.hyperdht.payloads import HolepunchPayload, RelayInfo
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "holepunch.json").read_text())
 

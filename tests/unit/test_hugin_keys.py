@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol.hugin import GroupKey, KeyPair, fill32, is_public_key, parse_invite, verify
+from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair, fill32, is_public_key, parse_invite, verify
 
 V = json.loads((Path(__file__).parents[1] / "vectors" / "hugin.json").read_text())
 H = bytes.fromhex

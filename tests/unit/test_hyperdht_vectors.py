@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from protocol import namespaces
-from protocol.dht.ids import node_id
-from protocol.errors import DecodeError
-from protocol.hugin import KeyPair
-from protocol.hyperdht import messages as h
-from protocol.hyperdht.payloads import HolepunchPayload, open_holepunch, seal_holepunch
-from protocol.hyperdht.signing import (
+from hyperswarm_hugin.protocol import namespaces
+from hyperswarm_hugin.protocol.dht.ids import node_id
+from hyperswarm_hugin.protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.hugin import KeyPair
+from hyperswarm_hugin.protocol.hyperdht import messages as h
+from hyperswarm_hugin.protocol.hyperdht.payloads import HolepunchPayload, open_holepunch, seal_holepunch
+from hyperswarm_hugin.protocol.hyperdht.signing import (
     announce_signable,
     blake2b_256,
     mutable_signable,

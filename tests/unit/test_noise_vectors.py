@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from protocol.hugin import KeyPair
-from protocol.hyperdht.payloads import NoisePayload
-from protocol.noise import IK, XX, HandshakeError, NoiseHandshake
+from hyperswarm_hugin.protocol.hugin import KeyPair
+from hyperswarm_hugin.protocol.hyperdht.payloads import NoisePayload
+from hyperswarm_hugin.protocol.noise import IK, XX, HandshakeError, NoiseHandshake
 
 V = json.loads((Path(__file__).parents[1] / "vectors" / "noise.json").read_text())
 H = bytes.fromhex

@@ -13,9 +13,9 @@ import pytest
 
 from hyperswarm_hugin.errors import HolepunchError
 from hyperswarm_hugin.holepuncher import Puncher
-from protocol.encoding import Address
-from protocol.hyperdht.constants import Firewall
-from protocol.hyperdht.holepunch import BIRTHDAY_SOCKETS, RANDOM_PROBES, PunchBudget
+from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall
+from hyperswarm_hugin.protocol.hyperdht.holepunch import BIRTHDAY_SOCKETS, RANDOM_PROBES, PunchBudget
 
 REMOTE = ("198.18.1.2", 40000)
 OTHER = ("198.18.1.3", 40001)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.dht.routing_table import K, RoutingTable, TableNode, sort_by_distance
+from hyperswarm_hugin.protocol.dht.routing_table import K, RoutingTable, TableNode, sort_by_distance
 
 b32 = st.binary(min_size=32, max_size=32)
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.secret_stream import SecretStream, SecretStreamError
+from hyperswarm_hugin.protocol.secret_stream import SecretStream, SecretStreamError
 
 H = bytes.fromhex
 TX = H("0449dc486159e766f752316ddeb055984cc0ad321ca030c4df8f52c054e8e813")

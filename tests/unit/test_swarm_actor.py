@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import pytest
 from thespian.actors import ActorSystem
 
-from actors import peer_actor, swarm_actor
-from actors.messages import (
+from hyperswarm_hugin.actors import peer_actor, swarm_actor
+from hyperswarm_hugin.actors.messages import (
     Admission,
     AdmitIncoming,
     BanPeer,
@@ -44,8 +44,8 @@ from actors.messages import (
     TopicQueryDone,
     UnannounceTopic,
 )
-from actors.runtime import LOG_DEFS
-from actors.swarm_actor import SwarmActor
+from hyperswarm_hugin.actors.runtime import LOG_DEFS
+from hyperswarm_hugin.actors.swarm_actor import SwarmActor
 
 T = TypeVar("T")
 TOPIC = b"t" * 32

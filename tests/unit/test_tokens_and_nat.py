@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from protocol.dht.nat_sampler import NatSampler
-from protocol.dht.tokens import TokenSecrets
+from hyperswarm_hugin.protocol.dht.nat_sampler import NatSampler
+from hyperswarm_hugin.protocol.dht.tokens import TokenSecrets
 
 S0, S1 = b"\x01" * 32, b"\x02" * 32
 

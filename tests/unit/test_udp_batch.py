@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from actors.udp import UdpEndpoint
-from protocol.encoding import Address
+from hyperswarm_hugin.actors.udp import UdpEndpoint
+from hyperswarm_hugin.protocol.encoding import Address
 
 SIZES = [1172] * 70 + [300] + [1172] * 3 + [20, 20, 20] + [700, 1172, 1172, 64]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from actors.udx_io import StreamMux
-from protocol.udx.events import DataReceived, MessageReceived
-from protocol.udx.packet import DATA, DEFAULT_RWND, MESSAGE, pack_header
-from protocol.udx.stream import MAX_AHEAD, MAX_MESSAGES_HELD, RECEIVE_LIMIT, UdxStream
+from hyperswarm_hugin.actors.udx_io import StreamMux
+from hyperswarm_hugin.protocol.udx.events import DataReceived, MessageReceived
+from hyperswarm_hugin.protocol.udx.packet import DATA, DEFAULT_RWND, MESSAGE, pack_header
+from hyperswarm_hugin.protocol.udx.stream import MAX_AHEAD, MAX_MESSAGES_HELD, RECEIVE_LIMIT, UdxStream
 
 
 def packet(stream_id: int, seq: int, payload: bytes, kind: int = DATA) -> bytes:

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from protocol.dht.ids import node_id
-from protocol.dht.messages import Request, Response, decode_message
-from protocol.encoding import (
+from hyperswarm_hugin.protocol.dht.ids import node_id
+from hyperswarm_hugin.protocol.dht.messages import Request, Response, decode_message
+from hyperswarm_hugin.protocol.encoding import (
     Reader,
     encode_ipv4_address,
     write_array,
@@ -24,7 +24,7 @@ from protocol.encoding import (
     write_uint16,
     write_uint32,
 )
-from protocol.errors import DecodeError
+from hyperswarm_hugin.protocol.errors import DecodeError
 
 VECTORS = Path(__file__).parents[1] / "vectors"
 CE = json.loads((VECTORS / "compact_encoding.json").read_text())
