@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from hyperswarm_hugin.actors.udp import UdpEndpoint
 from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.udx.events import DataReceived, MessageReceived, StreamClosed, StreamEnded, StreamError
 from hyperswarm_hugin.protocol.udx.packet import DATA, DESTROY, HEADER_SIZE, MESSAGE, udx_stream_id
 from hyperswarm_hugin.protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
@@ -35,7 +36,7 @@ class StreamTransport:
         self.attached = False
         self.on_data: Callable[[bytes], None] = lambda data: None
         self.on_end: Callable[[], None] = lambda: None
-        self.on_close: Callable[[str | None], None] = lambda error: None
+        self.on_close: Callable[[StreamError | None], None] = lambda error: None
         self.on_message: Callable[[bytes], None] = lambda data: None
         self.on_drain: Callable[[], None] = lambda: None
         self.on_routed: Callable[[], None] = lambda: None  # the first packet chose our path
@@ -48,18 +49,16 @@ class StreamTransport:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flush_scheduled = False
-        self._end_reported = False
-        self._close_reported = False
         self.started = False  # a packet from the peer has arrived
         self._on_start: Callable[[], None] | None = None
         self._start_timer: asyncio.TimerHandle | None = None
 
     def attach(self, on_data: Callable[[bytes], None], on_end: Callable[[], None],
-               on_close: Callable[[str | None], None], on_drain: Callable[[], None]) -> None:
+               on_close: Callable[[StreamError | None], None], on_drain: Callable[[], None]) -> None:
         """Start delivering to these callbacks, beginning with anything that arrived before."""
         self.on_data, self.on_end, self.on_close, self.on_drain = on_data, on_end, on_close, on_drain
         self.attached = True
-        self._after()
+        self.process_events()
 
     def expect_start(self, timeout: float, on_start: Callable[[], None], on_timeout: Callable[[], None]) -> None:
         """Call ``on_start()`` (soon, from the loop) when the peer's first packet arrives, or
@@ -148,7 +147,7 @@ class StreamTransport:
             return
         self.stream.destroy()
         self.flush()
-        self._after()
+        self.process_events()
 
     @property
     def buffered(self) -> int:
@@ -194,30 +193,26 @@ class StreamTransport:
                 self.mux.loop.call_soon(self._on_start)
                 self._on_start = None
                 self._cancel_start_timer()
-        self.stream.receive(data, now)
+        self.stream.receive_datagram(data, now)
 
-    def _after(self) -> None:
+    def process_events(self) -> None:
+        """Hand the stream's events to the callbacks (once a consumer is attached; until then
+        they wait in the stream), forget the stream once it is done, and re-arm its timer.  A
+        callback may destroy the stream: the events that causes are taken by the same loop."""
         stream = self.stream
         if self._change_seq is not None:
             self._check_changed()
-        if not self.attached:
-            if stream.closed and stream.linger_until is None:
-                self.mux.forget(self)
-            self._arm()
-            return
-        if stream.inbox_bytes:
-            self.on_data(stream.take_inbox())
-        if stream.messages:
-            messages, stream.messages = stream.messages, []
-            for message in messages:
-                self.on_message(message)
-        if stream.remote_ended and not self._end_reported:
-            self._end_reported = True
-            self.on_end()
-        if stream.closed and not self._close_reported:
-            self._close_reported = True
-            self.on_close(stream.error)
-        if stream.closed and stream.linger_until is None:
+        if self.attached:
+            while (event := stream.next_event()) is not None:
+                if type(event) is DataReceived:
+                    self.on_data(event.data)
+                elif type(event) is MessageReceived:
+                    self.on_message(event.data)
+                elif type(event) is StreamEnded:
+                    self.on_end()
+                elif type(event) is StreamClosed:  # always the last
+                    self.on_close(event.error)
+        if stream.closed and stream.linger_until is None:  # stream.done, spelled out (hot path)
             self.mux.forget(self)
         self._arm()
 
@@ -237,7 +232,7 @@ class StreamTransport:
         self._timer_at = None
         self.stream.handle_timer(self.mux.loop.time())
         self.flush()
-        self._after()
+        self.process_events()
 
     def cancel_timers(self) -> None:
         if self._timer is not None:
@@ -315,7 +310,10 @@ class StreamMux:
 
     def held_bytes(self) -> int:
         """Received bytes held by all streams (see :attr:`UdxStream.held_bytes`)."""
-        return sum(t.stream.held_bytes for t in self.streams.values())
+        total = 0
+        for transport in self.streams.values():  # a loop, not sum() over a generator: per batch
+            total += transport.stream.held_bytes
+        return total
 
     def forget(self, transport: StreamTransport) -> None:
         transport.cancel_timers()
@@ -342,6 +340,7 @@ class StreamMux:
                     self._relay(link, data, source, endpoint)
                     continue
                 transport = streams.get(sid)
+                # (not ``stream.done``: spelled out, as this runs per packet)
                 if transport is not None and (not transport.stream.closed or transport.stream.linger_until):
                     if over_limit and data[2] & DATA:
                         self.dropped_over_limit += 1  # resent by an honest sender once we read
@@ -364,7 +363,7 @@ class StreamMux:
         for transport in touched.values():
             # Deliver first and send at the end of this loop turn: a reply the application writes
             # on what it just read then carries the acknowledgement (one datagram, not two).
-            transport._after()
+            transport.process_events()
             transport.schedule_flush()
         return rest
 

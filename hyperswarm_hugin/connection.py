@@ -18,6 +18,7 @@ from hyperswarm_hugin.actors.udp import UdpEndpoint
 from hyperswarm_hugin.actors.udx_io import StreamTransport
 from hyperswarm_hugin.protocol.noise import HandshakeResult
 from hyperswarm_hugin.protocol.secret_stream import MAX_MESSAGE, SecretStream, SecretStreamError
+from hyperswarm_hugin.protocol.udx.events import StreamError
 
 log = logging.getLogger(__name__)
 
@@ -234,9 +235,9 @@ class Connection:
         self._remote_ended = True
         self._wake(self._read_waiters)
 
-    def _on_close(self, error: str | None) -> None:
+    def _on_close(self, error: StreamError | None) -> None:
         if error is not None and self.error is None:
-            self.error = ConnectionResetError(error) if error == "ECONNRESET" else TimeoutError(error)
+            self.error = ConnectionResetError(error) if error == StreamError.ECONNRESET else TimeoutError(error)
         self._finish()
 
     def _on_drain(self) -> None:

@@ -6,6 +6,7 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
+from hyperswarm_hugin.protocol.udx.events import DataReceived, StreamClosed, StreamEnded, UdxEvent
 from hyperswarm_hugin.protocol.udx.stream import UdxStream
 
 
@@ -33,6 +34,35 @@ class Path:
             heapq.heappush(self.in_flight, (at, self.seq, to, data))
 
 
+class EventLog:
+    """What an application takes from a stream's ``next_event()``, checked as it goes: bytes
+    (never empty) only before the peer's end, at most one end, one close with the stream's own
+    error, nothing after the close."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.events: list[UdxEvent] = []  # every event but DataReceived, in order
+        self.ended = False
+        self.closed = False
+
+    def drain(self, stream: UdxStream) -> None:
+        while (event := stream.next_event()) is not None:
+            assert not self.closed, f"{event} after the close"
+            if isinstance(event, DataReceived):
+                assert event.data and not self.ended, event
+                self.data += event.data
+                continue
+            if isinstance(event, StreamEnded):
+                assert not self.ended and stream.remote_ended
+                self.ended = True
+            elif isinstance(event, StreamClosed):
+                assert stream.closed and event.error == stream.error
+                self.closed = True
+            self.events.append(event)
+        assert stream.inbox_bytes == 0 and stream.messages_held == 0
+        assert self.ended == stream.remote_ended and self.closed == stream.closed
+
+
 class Pair:
     def __init__(self, rng: random.Random, **path: float) -> None:
         self.a = UdxStream(1)
@@ -41,8 +71,12 @@ class Pair:
         self.b.connect(1)
         self.path = Path(rng, **path)
         self.now = 0.0
-        self.received_a = bytearray()
-        self.received_b = bytearray()
+        self.log_a = EventLog()
+        self.log_b = EventLog()
+        self.received_a = self.log_a.data
+        self.received_b = self.log_b.data
+        self.events_a = self.log_a.events
+        self.events_b = self.log_b.events
 
     def streams(self) -> tuple[UdxStream, UdxStream]:
         return self.a, self.b
@@ -63,14 +97,15 @@ class Pair:
         self.now = max(self.now, min(candidates))
         while self.path.in_flight and self.path.in_flight[0][0] <= self.now:
             _, _, to, data = heapq.heappop(self.path.in_flight)
-            (self.a, self.b)[to].receive(data, self.now)
+            (self.a, self.b)[to].receive_datagram(data, self.now)
         for stream in (self.a, self.b):
             timer = stream.get_timer()
             if timer is not None and timer <= self.now:
                 stream.handle_timer(self.now)
-        self.received_a += self.a.take_inbox()
-        self.received_b += self.b.take_inbox()
+        self.log_a.drain(self.a)
+        self.log_b.drain(self.b)
         return True
+
 
     def run(self, until: float = 600.0, max_steps: int = 2_000_000) -> None:
         for _ in range(max_steps):

@@ -1,9 +1,12 @@
 """A UDX stream as a sans-IO state machine (udx.md).
 
-Feed it datagrams with :meth:`UdxStream.receive`, time with
-:meth:`UdxStream.handle_timer`; take what to send from
-:meth:`UdxStream.datagrams_to_send`.  Received bytes accumulate in
-:meth:`UdxStream.take_inbox` for the caller to take.
+The same five calls as :class:`~hyperswarm_hugin.protocol.dht.node.DHTNode`: feed it datagrams with
+:meth:`UdxStream.receive_datagram` and time with :meth:`UdxStream.handle_timer`; take what to
+send from :meth:`UdxStream.datagrams_to_send`, when to wake it from :meth:`UdxStream.get_timer`
+and what happened from :meth:`UdxStream.next_event` (the events of :mod:`hyperswarm_hugin.protocol.udx.events`:
+received bytes, messages, the peer's end, the close).  A stream talks to one peer stream, named
+by the id given to :meth:`UdxStream.connect`; which address and socket that peer is at is the
+I/O adapter's business, so ``receive_datagram`` takes no address.
 
 Sending follows libudx's rules on the wire (one seq per DATA/END packet, every
 packet carrying the current ack and window, SACK blocks for out-of-order data,
@@ -18,6 +21,14 @@ from __future__ import annotations
 
 from collections import deque
 
+from hyperswarm_hugin.protocol.udx.events import (
+    DataReceived,
+    MessageReceived,
+    StreamClosed,
+    StreamEnded,
+    StreamError,
+    UdxEvent,
+)
 from hyperswarm_hugin.protocol.udx.packet import (
     DATA,
     DEFAULT_RWND,
@@ -53,8 +64,8 @@ HELD_COST = 64
 MAX_MESSAGES_HELD = 256
 """UDX MESSAGE datagrams held for a consumer that has not taken them yet."""
 
-ECONNRESET = "ECONNRESET"
-ETIMEDOUT = "ETIMEDOUT"
+ECONNRESET = StreamError.ECONNRESET
+ETIMEDOUT = StreamError.ETIMEDOUT
 
 
 def _unwrap(wire: int, near: int) -> int:
@@ -118,9 +129,10 @@ class UdxStream:
         self.receive_limit = RECEIVE_LIMIT
         self.stats_dropped = 0  # received packets dropped because they were beyond what we hold
         self._remote_end: int | None = None
-        self._inbox: list[bytes] = []  # in-order payloads not yet taken
+        self._inbox: list[bytes] = []  # in-order payloads not yet taken (one DataReceived)
         self.inbox_bytes = 0
-        self.messages: list[bytes] = []
+        self._events: deque[UdxEvent] = deque()  # every event but DataReceived
+        self.messages_held = 0  # MessageReceived events in _events
         self.backlog = 0
         self._ack_needed = False
         self._advertised = DEFAULT_RWND
@@ -130,7 +142,7 @@ class UdxStream:
         self.remote_ended = False
         self.local_ended = False
         self.closed = False
-        self.error: str | None = None
+        self.error: StreamError | None = None
         self._destroy_pending = False
         self.linger_until: float | None = None
         self.stats_retransmits = 0
@@ -196,23 +208,38 @@ class UdxStream:
         """Received bytes held for the reader: its backlog, the inbox and out-of-order packets."""
         return self.backlog + self.inbox_bytes + self._ooo_bytes
 
-    def take_inbox(self) -> bytes:
-        """The bytes delivered in order since the last call, at once."""
-        parts = self._inbox
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        parts.clear()
-        self.inbox_bytes = 0
-        return data
-
     @property
-    def inbox(self) -> bytes:
-        """What :meth:`take_inbox` would return now (without taking it)."""
-        return b"".join(self._inbox)
+    def done(self) -> bool:
+        """Closed and no longer acknowledging the peer's late packets: nothing more will happen."""
+        return self.closed and self.linger_until is None
+
+    def next_event(self) -> UdxEvent | None:
+        """What happened, one event per call, or None when nothing is pending (then call again
+        after the next ``receive_datagram``, ``handle_timer`` or ``destroy``).
+
+        The bytes delivered in order since the last call come first, joined into one
+        :class:`DataReceived` (per drain, not per packet); then the other events in the order
+        they happened.  Delivered bytes always precede the peer's END and the close, so taking
+        them first keeps the order of :mod:`hyperswarm_hugin.protocol.udx.events`.  It never raises."""
+        if self.inbox_bytes:
+            parts = self._inbox
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            parts.clear()
+            self.inbox_bytes = 0
+            return DataReceived(data)
+        events = self._events
+        if not events:
+            return None
+        event = events.popleft()
+        if type(event) is MessageReceived:
+            self.messages_held -= 1
+        return event
 
     # ------------------------------------------------------------------ receiving
 
-    def receive(self, data: bytes, now: float) -> None:
-        """Process one datagram addressed to this stream."""
+    def receive_datagram(self, data: bytes, now: float) -> None:
+        """Process one datagram addressed to this stream (its header names our id; the adapter
+        routed it here).  Malformed or unexpected packets are dropped; nothing is raised."""
         if len(data) < HEADER_SIZE:
             return
         _, _, kind, doff, _, rwnd, seq_w, ack_w = unpack_header(data)
@@ -253,8 +280,9 @@ class UdxStream:
                 self._close(ECONNRESET, now)
             return
         if kind & MESSAGE:
-            if len(self.messages) < MAX_MESSAGES_HELD:
-                self.messages.append(data[HEADER_SIZE + doff:])
+            if self.messages_held < MAX_MESSAGES_HELD:
+                self._events.append(MessageReceived(data[HEADER_SIZE + doff:]))
+                self.messages_held += 1
             else:
                 self.stats_dropped += 1
         ack = _unwrap(ack_w, self._una)
@@ -279,9 +307,10 @@ class UdxStream:
         if payload:
             self._inbox.append(payload)
             self.inbox_bytes += len(payload)
-        if is_end:
+        if is_end and not self.remote_ended:
             self._remote_end = self._ack
             self.remote_ended = True
+            self._events.append(StreamEnded())
         self._ack += 1
 
     def _on_ack(self, ack: int, now: float) -> int:
@@ -560,9 +589,10 @@ class UdxStream:
             self._close(None, now)
             self.linger_until = now + LINGER
 
-    def _close(self, error: str | None, now: float | None) -> None:
+    def _close(self, error: StreamError | None, now: float | None) -> None:
         self.closed = True
         self.error = error
+        self._events.append(StreamClosed(error))
         self._queue.clear()
         self._head = 0
         self.queued_bytes = 0

@@ -27,8 +27,10 @@ from hyperswarm_hugin.protocol.hyperdht.payloads import (
     RelayThroughInfo,
     UdxInfo,
 )
+from hyperswarm_hugin.protocol.udx.events import StreamClosed
 from hyperswarm_hugin.protocol.udx.packet import DATA, DESTROY, END, HEARTBEAT, MESSAGE, SACK, pack_header
 from hyperswarm_hugin.protocol.udx.stream import MAX_AHEAD, MAX_MESSAGES_HELD, RECEIVE_LIMIT, UdxStream
+from tests.udxsim import EventLog
 
 DATAGRAM = 2048  # what libudx reads; dht-rpc datagrams are smaller still
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -181,9 +183,28 @@ def test_a_udx_stream_never_raises_and_holds_at_most_its_window(packets: list[by
     stream = UdxStream(1)
     stream.connect(2)
     for i, packet in enumerate(packets):
-        stream.receive(packet, i * 0.01)
+        stream.receive_datagram(packet, i * 0.01)
         stream.datagrams_to_send(i * 0.01)
         assert stream.held_bytes <= RECEIVE_LIMIT
         assert all(seq - stream._ack < MAX_AHEAD for seq in stream._ooo)
-        assert len(stream.messages) <= MAX_MESSAGES_HELD
+        assert stream.messages_held <= MAX_MESSAGES_HELD
     stream.handle_timer(100.0)
+
+
+@SETTINGS
+@given(st.lists(st.tuples(udx_packets(), st.booleans()), max_size=300))
+def test_hostile_udx_packets_leave_a_well_formed_event_stream(steps: list[tuple[bytes, bool]]) -> None:
+    """Whatever arrives, and whenever the application takes its events, ``next_event`` raises
+    nothing and what it gives keeps the order of protocol.udx.events (EventLog checks it)."""
+    stream = UdxStream(1)
+    stream.connect(2)
+    log = EventLog()
+    for i, (packet, take) in enumerate(steps):
+        stream.receive_datagram(packet, i * 0.01)
+        stream.datagrams_to_send(i * 0.01)
+        if take:
+            log.drain(stream)
+    stream.handle_timer(100.0)
+    stream.destroy()
+    log.drain(stream)
+    assert log.closed and log.events[-1] == StreamClosed(stream.error)

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from hyperswarm_hugin.actors.udx_io import StreamMux
+from hyperswarm_hugin.protocol.udx.events import DataReceived, MessageReceived
 from hyperswarm_hugin.protocol.udx.packet import DATA, DEFAULT_RWND, MESSAGE, pack_header
 from hyperswarm_hugin.protocol.udx.stream import MAX_AHEAD, MAX_MESSAGES_HELD, RECEIVE_LIMIT, UdxStream
 
@@ -17,12 +18,12 @@ def packet(stream_id: int, seq: int, payload: bytes, kind: int = DATA) -> bytes:
 def test_far_ahead_and_over_window_packets_are_dropped() -> None:
     stream = UdxStream(1)
     stream.connect(2)
-    stream.receive(packet(1, MAX_AHEAD + 5, b"x" * 100), 0.0)
+    stream.receive_datagram(packet(1, MAX_AHEAD + 5, b"x" * 100), 0.0)
     assert stream.held_bytes == 0 and stream.stats_dropped == 1
     for seq in range(1, 10_000):  # a hole at 0: all held out of order, up to the limit
-        stream.receive(packet(1, seq, b"y" * 1000), 0.0)
+        stream.receive_datagram(packet(1, seq, b"y" * 1000), 0.0)
     assert 0 < stream.held_bytes <= RECEIVE_LIMIT
-    stream.take_inbox()
+    assert stream.next_event() is None  # nothing in order yet
 
 
 def test_in_order_data_stops_at_the_window_until_the_reader_catches_up() -> None:
@@ -30,23 +31,27 @@ def test_in_order_data_stops_at_the_window_until_the_reader_catches_up() -> None
     stream.connect(2)
     seq = 0
     while stream.stats_dropped == 0:
-        stream.receive(packet(1, seq, b"z" * 1000), 0.0)
+        stream.receive_datagram(packet(1, seq, b"z" * 1000), 0.0)
         seq += 1
     assert stream.held_bytes <= RECEIVE_LIMIT
-    stream.set_backlog(len(stream.take_inbox()))  # the reader holds it now: still counted
-    stream.receive(packet(1, stream._ack, b"z" * 1000), 0.0)
+    taken = stream.next_event()
+    assert isinstance(taken, DataReceived) and stream.next_event() is None
+    stream.set_backlog(len(taken.data))  # the reader holds it now: still counted
+    stream.receive_datagram(packet(1, stream._ack, b"z" * 1000), 0.0)
     assert stream.stats_dropped == 2
     stream.set_backlog(0)  # ... and read it
-    stream.receive(packet(1, stream._ack, b"z" * 1000), 0.0)
-    assert len(stream.inbox) == 1000
+    stream.receive_datagram(packet(1, stream._ack, b"z" * 1000), 0.0)
+    assert stream.inbox_bytes == 1000
 
 
 def test_unread_udx_messages_are_capped() -> None:
     stream = UdxStream(1)
     stream.connect(2)
     for _ in range(MAX_MESSAGES_HELD + 10):
-        stream.receive(packet(1, 0, b"m", MESSAGE), 0.0)
-    assert len(stream.messages) == MAX_MESSAGES_HELD
+        stream.receive_datagram(packet(1, 0, b"m", MESSAGE), 0.0)
+    assert stream.messages_held == MAX_MESSAGES_HELD
+    events = list(iter(stream.next_event, None))
+    assert events == [MessageReceived(b"m")] * MAX_MESSAGES_HELD and stream.messages_held == 0
 
 
 class _Endpoint:
