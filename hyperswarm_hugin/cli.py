@@ -185,6 +185,20 @@ async def serve_connection(conn: Connection, info: PeerInfo, settings: PeerSetti
         await conn.close()
 
 
+async def report_direct(conn: Connection) -> None:
+    """A ``direct`` line when this relayed connection moves to a punched path (hyperdht 6.34):
+    ``afterMs`` since it was handed out, ``remoteAddress`` where its packets go now."""
+    start = asyncio.get_running_loop().time()
+    try:
+        await conn.wait_direct()
+    except ConnectionError:  # closed while relayed
+        return
+    address = conn.remote_address
+    emit("direct", remotePublicKey=conn.remote_public_key.hex(), holepunched=conn.holepunched,
+         remoteAddress=f"{address[0]}:{address[1]}" if address else None,
+         afterMs=round((asyncio.get_running_loop().time() - start) * 1000))
+
+
 def nat_view(status: DHTStatus, bound: Address) -> dict[str, Any]:
     """What our NAT looks like from the DHT: ``firewalled``, ``nat`` (open / consistent /
     random / unknown, from the main socket's samples), ``publicAddress`` and the local
@@ -216,11 +230,16 @@ async def run_peer(settings: PeerSettings) -> None:
     def on_connection(conn: Connection, info: PeerInfo) -> None:
         remote = conn.remote_public_key.hex()
         ms = round(conn.connect_seconds * 1000) if conn.connect_seconds is not None else None
-        emit("connection", remotePublicKey=remote, client=info.client, connectMs=ms)
+        emit("connection", remotePublicKey=remote, client=info.client, connectMs=ms, relayed=conn.relayed,
+             holepunched=conn.holepunched)
         conn.add_close_callback(lambda: emit("close", remotePublicKey=remote))
-        task = asyncio.ensure_future(serve_connection(conn, info, settings))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        jobs = [serve_connection(conn, info, settings)]
+        if conn.relayed:
+            jobs.append(report_direct(conn))
+        for job in jobs:
+            task = asyncio.ensure_future(job)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     swarm.on("connection", on_connection)
     swarm.on("refused", lambda key, reason: emit("refused", remotePublicKey=key.hex() if key else None,
