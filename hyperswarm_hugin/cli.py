@@ -151,9 +151,11 @@ async def serve_connection(conn: Connection, info: PeerInfo, settings: PeerSetti
     remote = conn.remote_public_key.hex()
     received = 0
     sent_hash, back_hash = hashlib.sha256(), hashlib.sha256()
-    try:
-        if settings.mode == "source" and settings.bytes:
-            pool = os.urandom(SOURCE_POOL + 16384)  # slices of one random pool: os.urandom is slow
+    writing: asyncio.Task[None] | None = None
+
+    async def write_source() -> None:
+        pool = os.urandom(SOURCE_POOL + 16384)  # slices of one random pool: os.urandom is slow
+        with contextlib.suppress(ConnectionError):  # the reader reports it
             for offset in range(0, settings.bytes, 16384):
                 start = (offset * 7919) % SOURCE_POOL
                 chunk = pool[start:start + min(16384, settings.bytes - offset)]
@@ -161,6 +163,11 @@ async def serve_connection(conn: Connection, info: PeerInfo, settings: PeerSetti
                 conn.write(chunk)
                 await conn.drain()
             conn.end()  # an echo peer sends it all back, then ends too
+
+    try:
+        if settings.mode == "source" and settings.bytes:
+            # Read while writing: an echo peer stops reading once we stop taking its echo.
+            writing = asyncio.ensure_future(write_source())
         async for message in conn:
             received += len(message)
             if settings.mode == "echo":
@@ -180,6 +187,8 @@ async def serve_connection(conn: Connection, info: PeerInfo, settings: PeerSetti
         emit("error", remotePublicKey=remote, message=str(exc),
              cause=repr(exc.__cause__) if exc.__cause__ is not None else None)
     finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
         if settings.mode == "sink":
             emit("bytes", remotePublicKey=remote, bytesIn=received)
         await conn.close()
