@@ -224,7 +224,7 @@ def _relayed(line: dict[str, Any], relay_host: str) -> bool:
 
 
 def run_upgrade_cell(lab: NatLab, server_impl: str, client_impl: str, relay_key: str, relay_host: str, *,
-                     nbytes: int = 64 * 1024 * 1024, deadline: float = 60.0,
+                     nbytes: int = 128 * 1024 * 1024, deadline: float = 60.0,
                      ready_deadline: float = 30.0) -> UpgradeResult:
     """consistent/consistent, both peers given the relay, and rA holding back the server's
     holepunch probes (:meth:`NatLab.hold_probes`): the client's first punch fails
@@ -235,7 +235,7 @@ def run_upgrade_cell(lab: NatLab, server_impl: str, client_impl: str, relay_key:
     checked, or ``deadline`` s after the client started; both are stopped before it returns."""
     lab.set_nat("rA", "consistent")
     lab.set_nat("rB", "consistent")
-    lab.hold_probes("rA")
+    lab.hold_probes("rA", towards="rB")
     result = UpgradeResult(server_impl, client_impl)
     group_seed = os.urandom(32)
     topic = GroupKey.from_seed(group_seed).topic

@@ -329,17 +329,19 @@ table inet filter {{
         run("ip", "netns", "exec", self.ns(router), "nft", "-f", "-", stdin=ruleset)
         self.nat[router] = nat
 
-    def hold_probes(self, router: str) -> None:
+    def hold_probes(self, router: str, towards: str) -> None:
         """Drop the holepunch probes (UDP with 0-1 byte of payload) that hosts behind ``router``
-        send out, as a NAT that has not opened yet: the far side's probes then find no mapping
-        either, so no punch through ``router`` can succeed until :meth:`release_probes`.  DHT
-        and relay traffic pass.  (A table of its own: ``set_nat`` flushes the whole ruleset.)"""
-        ruleset = """table inet probegate {
-  chain forward {
+        send to ``towards`` (another router's public address), as a NAT that has not opened yet:
+        that side's probes then find no mapping either, so no punch between the two can succeed
+        until :meth:`release_probes`.  DHT and relay traffic pass, and so do punches to anyone
+        else (a relay's node may need one).  (A table of its own: ``set_nat`` flushes the whole
+        ruleset.)"""
+        ruleset = f"""table inet probegate {{
+  chain forward {{
     type filter hook forward priority filter - 1; policy accept;
-    iifname "lan0" udp length < 10 counter drop
-  }
-}
+    iifname "lan0" ip daddr {self.ip[towards]} udp length < 10 counter drop
+  }}
+}}
 """
         run("ip", "netns", "exec", self.ns(router), "nft", "-f", "-", stdin=ruleset)
 
