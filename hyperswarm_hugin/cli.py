@@ -151,9 +151,11 @@ async def serve_connection(conn: Connection, info: PeerInfo, settings: PeerSetti
     remote = conn.remote_public_key.hex()
     received = 0
     sent_hash, back_hash = hashlib.sha256(), hashlib.sha256()
-    try:
-        if settings.mode == "source" and settings.bytes:
-            pool = os.urandom(SOURCE_POOL + 16384)  # slices of one random pool: os.urandom is slow
+    writing: asyncio.Task[None] | None = None
+
+    async def write_source() -> None:
+        pool = os.urandom(SOURCE_POOL + 16384)  # slices of one random pool: os.urandom is slow
+        with contextlib.suppress(ConnectionError):  # the reader reports it
             for offset in range(0, settings.bytes, 16384):
                 start = (offset * 7919) % SOURCE_POOL
                 chunk = pool[start:start + min(16384, settings.bytes - offset)]
@@ -161,6 +163,11 @@ async def serve_connection(conn: Connection, info: PeerInfo, settings: PeerSetti
                 conn.write(chunk)
                 await conn.drain()
             conn.end()  # an echo peer sends it all back, then ends too
+
+    try:
+        if settings.mode == "source" and settings.bytes:
+            # Read while writing: an echo peer stops reading once we stop taking its echo.
+            writing = asyncio.ensure_future(write_source())
         async for message in conn:
             received += len(message)
             if settings.mode == "echo":
@@ -180,9 +187,25 @@ async def serve_connection(conn: Connection, info: PeerInfo, settings: PeerSetti
         emit("error", remotePublicKey=remote, message=str(exc),
              cause=repr(exc.__cause__) if exc.__cause__ is not None else None)
     finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
         if settings.mode == "sink":
             emit("bytes", remotePublicKey=remote, bytesIn=received)
         await conn.close()
+
+
+async def report_direct(conn: Connection) -> None:
+    """A ``direct`` line when this relayed connection moves to a punched path (hyperdht 6.34):
+    ``afterMs`` since it was handed out, ``remoteAddress`` where its packets go now."""
+    start = asyncio.get_running_loop().time()
+    try:
+        await conn.wait_direct()
+    except ConnectionError:  # closed while relayed
+        return
+    address = conn.remote_address
+    emit("direct", remotePublicKey=conn.remote_public_key.hex(), holepunched=conn.holepunched,
+         remoteAddress=f"{address[0]}:{address[1]}" if address else None,
+         afterMs=round((asyncio.get_running_loop().time() - start) * 1000))
 
 
 def nat_view(status: DHTStatus, bound: Address) -> dict[str, Any]:
@@ -216,11 +239,16 @@ async def run_peer(settings: PeerSettings) -> None:
     def on_connection(conn: Connection, info: PeerInfo) -> None:
         remote = conn.remote_public_key.hex()
         ms = round(conn.connect_seconds * 1000) if conn.connect_seconds is not None else None
-        emit("connection", remotePublicKey=remote, client=info.client, connectMs=ms)
+        emit("connection", remotePublicKey=remote, client=info.client, connectMs=ms, relayed=conn.relayed,
+             holepunched=conn.holepunched)
         conn.add_close_callback(lambda: emit("close", remotePublicKey=remote))
-        task = asyncio.ensure_future(serve_connection(conn, info, settings))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        jobs = [serve_connection(conn, info, settings)]
+        if conn.relayed:
+            jobs.append(report_direct(conn))
+        for job in jobs:
+            task = asyncio.ensure_future(job)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     swarm.on("connection", on_connection)
     swarm.on("refused", lambda key, reason: emit("refused", remotePublicKey=key.hex() if key else None,

@@ -220,7 +220,7 @@ class Server:
             if self._public is None and self._holepunch and \
                     not self._same_network(client_address, event.request.to, payload) \
                     and self._punch_budget.allow(None, event.now):  # past it: no punching for this one
-                punch_id, puncher = self._punches.open(payload.firewall)
+                punch_id, puncher = self._punches.open(payload.firewall, relayed=pairing is not None)
                 transport.on_routed = self._routed(puncher)
                 if pairing is None:  # with a relay coming, a failed punch is no failure
                     puncher.on_abort = transport.destroy
@@ -256,7 +256,7 @@ class Server:
         self.connections.add(conn)
         self.stats.accepted += 1
         if pairing is not None:
-            self._relay(conn, transport, pairing, puncher)
+            self._relay(conn, transport, pairing, puncher, punch_id)
         conn.add_close_callback(lambda: self.connections.discard(conn))
         if puncher is not None:  # a connection dropped before its first packet frees its punch sockets
             conn.add_close_callback(puncher.destroy)
@@ -271,7 +271,7 @@ class Server:
                                lambda: self._never_started(conn))
 
     def _relay(self, conn: Connection, transport: StreamTransport, pairing: tuple[bytes, bytes, bool],
-               puncher: Puncher | None) -> None:
+               puncher: Puncher | None, punch_id: int) -> None:
         """Pair ``transport`` through the blind relay too (hyperdht's ``_relayConnection``); a
         direct path found first (the client's first packet) wins and the relay is let go.  A
         client whose punch succeeds after the pairing moves the stream to the direct path: its
@@ -291,6 +291,8 @@ class Server:
                 return
             self.stats.relayed += 1
             conn.relayed = True
+            if puncher is not None:  # no 10 s limit now: the client may punch (again) later
+                self._punches.keep(punch_id, puncher)
             path.on_direct = conn.went_direct
             path.on_upgrade = self._upgraded(puncher)
             conn.add_close_callback(path.close)
@@ -466,7 +468,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
             elif remote.relay_through is not None:
                 pairing = (remote.relay_through.public_key, remote.relay_through.token, False)
             punch = ClientPunch(runtime, target, hs.result.holepunch_secret, remote,
-                                firewalled=status.firewalled) if holepunch else None
+                                firewalled=status.firewalled, relayed=pairing is not None) if holepunch else None
             relayed_path = await _punch_or_relay(runtime, transport, punch, relay, server_address, fast_open,
                                                  pairing)
         transport.schedule_flush()

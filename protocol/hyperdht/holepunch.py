@@ -14,7 +14,7 @@ from enum import Enum
 
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.errors import DecodeError
-from hyperswarm_hugin.protocol.hyperdht.constants import Firewall, coerce_firewall
+from hyperswarm_hugin.protocol.hyperdht.constants import Firewall, PayloadError, coerce_firewall
 from hyperswarm_hugin.protocol.hyperdht.payloads import HolepunchPayload, RelayInfo, open_holepunch, seal_holepunch
 
 HOLEPUNCH_TTL = 5           # a probe that opens our NAT mapping but dies before the far router
@@ -26,10 +26,10 @@ CONSISTENT_TICKS = 10
 CONSISTENT_INTERVAL = 1.0
 SERVER_FIRST_PROBE_DELAY = 1.0   # the server's fast-mode ping already went out
 BIRTHDAY_PAUSE = 0.1
-PUNCH_TIMEOUT = 10.0        # a server's puncher with no punching round (HANDSHAKE_INITIAL_TIMEOUT)
+PUNCH_TIMEOUT = 10.0        # a server's puncher with no punching round nor relay (HANDSHAKE_INITIAL_TIMEOUT)
 PASSIVE_CONNECT_TIMEOUT = 10.0
 REMOTE_UNKNOWN_WAIT = 1.0
-TRY_LATER_MIN = 10.0
+TRY_LATER_MIN = 10.0        # connect.js tryLater: a relayed client punches again 10-20 s later
 TRY_LATER_SPREAD = 10.0
 RANDOM_PUNCH_INTERVAL = 20.0
 RANDOM_PUNCH_LIMIT = 1
@@ -67,6 +67,34 @@ def unstable(local: int, remote: int) -> bool:
 def is_random_pair(local: int, remote: int) -> bool:
     """A punch that counts against the random-punch limit."""
     return local >= Firewall.RANDOM or remote >= Firewall.RANDOM
+
+
+class RoundStep(Enum):
+    """What a client does before its punching round (connect.js ``roundPunch``)."""
+
+    PUNCH = "punch"   # go ahead
+    WAIT = "wait"     # a relay carries (or will carry) the stream: wait try_later_delay(), ask again
+    ABORT = "abort"   # nothing can help: HOLEPUNCH_ABORTED
+
+
+def punch_round_step(randomized: bool, budget_allows: bool, relayed: bool) -> RoundStep:
+    """A randomized punch past this node's random-punch budget waits when a relay is in play
+    (the connection can go direct later) and is given up otherwise."""
+    if not randomized or budget_allows:
+        return RoundStep.PUNCH
+    return RoundStep.WAIT if relayed else RoundStep.ABORT
+
+
+def waits_after(error: int, relayed: bool, punching: bool) -> bool:
+    """A server's answer to a round that means "wait and punch again" rather than an abort: its
+    TRY_LATER to a punching round, with a relay in play (connect.js ``updateHolepunch``)."""
+    return error == PayloadError.TRY_LATER and relayed and punching
+
+
+def try_later_delay(rng: random.Random) -> float:
+    """Seconds to wait before punching again (connect.js ``tryLater``): 10 s plus up to 10 s
+    more, in whole milliseconds."""
+    return TRY_LATER_MIN + round(rng.random() * TRY_LATER_SPREAD * 1000) / 1000
 
 
 def random_port(rng: random.Random) -> int:

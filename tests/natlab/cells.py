@@ -181,3 +181,114 @@ def _take(result: CellResult, from_client: bool, line: dict[str, Any], elapsed: 
         result.error_code = result.error_code or code
     elif event == "error":
         result.errors.append(f"{'client' if from_client else 'server'} error: {line}")
+
+
+@dataclass
+class UpgradeResult:
+    """A cell where the relay carries the connection first and a punch moves it later (hyperdht
+    6.34): what each peer printed, and when (seconds from the client's start).  ``relayed``:
+    both peers' first connection lines name the relay; ``direct``: both printed ``direct``
+    towards a router's public address; ``dropped``: probes the gate held back."""
+
+    server_impl: str
+    client_impl: str
+    relayed: bool = False
+    direct: bool = False
+    sha_ok: bool | None = None
+    relayed_at: float | None = None
+    released_at: float | None = None
+    direct_at: float | None = None
+    echoed_at: float | None = None
+    dropped: int = 0
+    errors: list[str] = field(default_factory=list)
+    server_lines: list[dict[str, Any]] = field(default_factory=list)
+    client_lines: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def pair(self) -> str:
+        return f"{self.server_impl}<-{self.client_impl}"
+
+    def describe(self) -> str:
+        return (f"relay-then-direct {self.pair}: relayed={self.relayed} (at {self.relayed_at}) released at "
+                f"{self.released_at} direct={self.direct} (at {self.direct_at}) sha_ok={self.sha_ok} (at "
+                f"{self.echoed_at}) dropped={self.dropped} errors={self.errors} note={self.note!r}\n"
+                f"  server lines: {self.server_lines[-10:]}\n  client lines: {self.client_lines[-10:]}")
+
+
+def _relayed(line: dict[str, Any], relay_host: str) -> bool:
+    """A connection line through the relay: ours says so, a Node peer names the relay's address."""
+    if "relayed" in line:
+        return bool(line["relayed"])
+    return str(line.get("remoteAddress") or "").split(":")[0] == relay_host
+
+
+def run_upgrade_cell(lab: NatLab, server_impl: str, client_impl: str, relay_key: str, relay_host: str, *,
+                     nbytes: int = 128 * 1024 * 1024, deadline: float = 60.0,
+                     ready_deadline: float = 30.0) -> UpgradeResult:
+    """consistent/consistent, both peers given the relay, and rA holding back the server's
+    holepunch probes (:meth:`NatLab.hold_probes`): the client's first punch fails
+    (HOLEPUNCH_ABORTED), so hyperswarm's retry forces the relay, which pairs while that attempt's
+    punch is still probing.  Once both peers printed a relayed connection the gate opens; the
+    punch then gets through and the stream moves to it.  The client writes ``nbytes`` and
+    checks the echo's sha256.  Follows both peers until both printed ``direct`` and the echo is
+    checked, or ``deadline`` s after the client started; both are stopped before it returns."""
+    lab.set_nat("rA", "consistent")
+    lab.set_nat("rB", "consistent")
+    lab.hold_probes("rA", towards="rB")
+    result = UpgradeResult(server_impl, client_impl)
+    group_seed = os.urandom(32)
+    topic = GroupKey.from_seed(group_seed).topic
+    life = ready_deadline + deadline + 15
+    held = True
+    server = start_peer(lab, SERVER_HOST, server_impl, role="server", mode="echo", nbytes=nbytes,
+                        group_seed=group_seed, topic=topic, timeout=life, relay_through=relay_key)
+    client: LabProcess | None = None
+    first: dict[bool, dict[str, Any]] = {}  # from_client -> first connection line
+    direct: dict[bool, dict[str, Any]] = {}
+    try:
+        server.wait_for("ready", ready_deadline)
+        client = start_peer(lab, CLIENT_HOST, client_impl, role="client", mode="source", nbytes=nbytes,
+                            group_seed=group_seed, topic=topic, timeout=deadline + 15, relay_through=relay_key)
+        end = client.started + deadline
+        while (left := end - time.monotonic()) > 0:
+            for process, line in _next_lines([server, client], left):
+                from_client, now = process is client, time.monotonic() - client.started
+                event = line.get("event")
+                if event == "connection" and from_client not in first:
+                    first[from_client] = line
+                elif event == "direct" and from_client not in direct:
+                    direct[from_client] = line
+                    result.direct_at = now
+                elif event == "echoed" and from_client:
+                    result.sha_ok, result.echoed_at = bool(line.get("ok")), now
+                elif event in ("connect-error", "error"):
+                    result.errors.append(f"{'client' if from_client else 'server'}: {line.get('code', line)}")
+            if held and len(first) == 2:
+                result.relayed = all(_relayed(line, relay_host) for line in first.values())
+                result.relayed_at = time.monotonic() - client.started
+                result.dropped = lab.release_probes("rA")
+                result.released_at = time.monotonic() - client.started
+                held = False
+                if not result.relayed:
+                    result.note = "the first connection was not relayed"
+                    break
+            if len(direct) == 2 and result.sha_ok is not None:
+                break
+            if server.eof or client.eof:
+                result.note = f"a peer exited: server eof={server.eof} client eof={client.eof}"
+                break
+        else:
+            result.note = f"deadline {deadline} s passed"
+        routers = {lab.ip["rA"], lab.ip["rB"]}
+        result.direct = len(direct) == 2 and all(
+            str(line.get("remoteAddress") or "").split(":")[0] in routers for line in direct.values())
+    finally:
+        if held:
+            result.dropped = lab.release_probes("rA")
+        result.server_lines = list(server.lines)
+        lab.stop_process(server, grace=2)
+        if client is not None:
+            result.client_lines = list(client.lines)
+            lab.stop_process(client, grace=2)
+    return result

@@ -329,6 +329,30 @@ table inet filter {{
         run("ip", "netns", "exec", self.ns(router), "nft", "-f", "-", stdin=ruleset)
         self.nat[router] = nat
 
+    def hold_probes(self, router: str, towards: str) -> None:
+        """Drop the holepunch probes (UDP with 0-1 byte of payload) that hosts behind ``router``
+        send to ``towards`` (another router's public address), as a NAT that has not opened yet:
+        that side's probes then find no mapping either, so no punch between the two can succeed
+        until :meth:`release_probes`.  DHT and relay traffic pass, and so do punches to anyone
+        else (a relay's node may need one).  (A table of its own: ``set_nat`` flushes the whole
+        ruleset.)"""
+        ruleset = f"""table inet probegate {{
+  chain forward {{
+    type filter hook forward priority filter - 1; policy accept;
+    iifname "lan0" ip daddr {self.ip[towards]} udp length < 10 counter drop
+  }}
+}}
+"""
+        run("ip", "netns", "exec", self.ns(router), "nft", "-f", "-", stdin=ruleset)
+
+    def release_probes(self, router: str) -> int:
+        """Let the probes pass again; returns how many the gate dropped."""
+        listing = run("ip", "netns", "exec", self.ns(router), "nft", "list", "table", "inet", "probegate")
+        words = listing.split()
+        dropped = int(words[words.index("packets") + 1]) if "packets" in words else 0
+        run("ip", "netns", "exec", self.ns(router), "nft", "delete", "table", "inet", "probegate")
+        return dropped
+
     def ruleset(self, router: str) -> str:
         """The router's nftables ruleset as nft lists it."""
         return run("ip", "netns", "exec", self.ns(router), "nft", "list", "ruleset")

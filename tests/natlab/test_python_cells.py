@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from tests.natlab.cells import CellResult, run_cell
+from tests.natlab.cells import CellResult, UpgradeResult, run_cell, run_upgrade_cell
 from tests.natlab.lab import INET_IP, LabProcess, NatLab
 
 pytestmark = [pytest.mark.natlab, pytest.mark.timeout(900)]
@@ -166,3 +166,32 @@ def test_a_server_behind_a_nat_that_forgets_quickly_stays_reachable(node_lab: Na
         node_lab.set_udp_timeouts("rA", 30, 120)
     assert result.connected and result.sha_ok is True, result.describe()
     assert result.errors == [], result.describe()
+
+
+def _check_upgrade(result: UpgradeResult) -> None:
+    assert result.relayed, result.describe()  # both peers' first connection went through the relay
+    assert result.dropped > 0, result.describe()  # the gate held probes back until then
+    assert result.direct, result.describe()  # then both moved to the punched path (routers' addresses)
+    assert result.sha_ok is True, result.describe()
+    # The echo was still running when the stream moved: bytes crossed the switch both ways.
+    assert result.echoed_at is not None and result.direct_at is not None, result.describe()
+    assert result.echoed_at > result.direct_at, result.describe()
+
+
+def test_a_relayed_connection_goes_direct_when_the_probes_get_through(
+        node_lab: NatLab, record_property: pytest.RecordProperty) -> None:
+    """consistent/consistent with a blind relay, rA holding the server's probes back: the first
+    punch fails, hyperswarm's retry pairs through the relay while punching again, and once both
+    peers print a relayed connection the probes pass, the punch succeeds and the stream moves to
+    the direct path behind real NATs (hyperdht 6.34).  Upstream Node hyperswarm peers (hyperdht
+    6.34) through the same relay are the reference."""
+    relay, key = _start_relay(node_lab, "node")
+    try:
+        for server_impl, client_impl in (("node-upstream", "node-upstream"), ("python", "python")):
+            result = run_upgrade_cell(node_lab, server_impl, client_impl, key, INET_IP)
+            log.info("natlab: %s", result.describe())
+            for name in ("relayed_at", "released_at", "direct_at", "echoed_at", "dropped"):
+                record_property(f"{result.pair} relay-then-direct {name}", getattr(result, name))
+            _check_upgrade(result)
+    finally:
+        node_lab.stop_process(relay, grace=3)

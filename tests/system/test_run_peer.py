@@ -30,6 +30,7 @@ def test_a_source_peer_sends_to_a_sink_peer_and_another_group_is_refused() -> No
                 source_key = source.wait_for("ready", 20)["publicKey"]
                 connected = source.wait_for("connection", 20)
                 assert connected["remotePublicKey"] == ready["publicKey"] and connected["client"] is True
+                assert connected["relayed"] is False  # no relay named: never a "direct" line
                 received = sink.wait_for("bytes", 20)
                 assert received == {"event": "bytes", "remotePublicKey": source_key, "bytesIn": 100000}
                 source.signal(signal.SIGTERM)

@@ -18,7 +18,9 @@
 // "bytes","ok"} when the same bytes came back; sink mode reads --bytes and reports {"event":"sunk",
 // "remotePublicKey","bytes","seconds"} (first byte to last), then ends; ping mode (bench/all.py)
 // makes --count round trips of 32 bytes and reports {"event":"pings","count","median_ms","p99_ms"}.
-// {"event":"close","remotePublicKey"} per close.
+// {"event":"close","remotePublicKey"} per close. The connection line also has "remoteAddress"
+// (HOST:PORT its raw stream sends to: a relay's while relayed); {"event":"direct","remotePublicKey",
+// "remoteAddress"} when a relayed stream moves to a punched path (udx's remote-changed).
 // Exits by itself after --timeout seconds (default 60) or when stdin closes.
 
 const crypto = require('crypto')
@@ -95,7 +97,11 @@ readline.createInterface({ input: process.stdin }).on('close', () => shutdown(0)
 swarm.on('connection', (conn, info) => {
   const remote = hex(conn.remotePublicKey)
   const started = connectStarted.get(conn)
-  out({ event: 'connection', remotePublicKey: remote, client: info.client, connectMs: started ? Date.now() - started : null })
+  const raw = conn.rawStream
+  const where = () => (raw && raw.remoteHost ? raw.remoteHost + ':' + raw.remotePort : null)
+  out({ event: 'connection', remotePublicKey: remote, client: info.client, connectMs: started ? Date.now() - started : null, remoteAddress: where() })
+  // hyperdht 6.34 moves a relayed stream to a punched path with changeRemote
+  if (raw) raw.on('remote-changed', () => out({ event: 'direct', remotePublicKey: remote, remoteAddress: where() }))
   conn.on('error', () => {})
   conn.on('close', () => out({ event: 'close', remotePublicKey: remote }))
   if (args.mode === 'echo') {
