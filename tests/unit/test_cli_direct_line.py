@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from hyperswarm_hugin.cli import report_direct
+from hyperswarm_hugin.cli.peer import report_direct
 from hyperswarm_hugin.connection import ConnectionClosed
 
 KEY = bytes(range(32))
