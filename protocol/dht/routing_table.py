@@ -3,19 +3,32 @@
 A node goes into row ``i`` when its id shares exactly ``i`` leading bits with
 ours.  ``closest`` returns the k nodes nearest a target by XOR distance; it is
 exact, not the row-walking approximation of the JavaScript table.
+
+``closest`` runs once per FIND_NODE answered, so the table keeps, per row and for the
+whole table, lists ready for it (ids as integers, the nodes, their encoded addresses),
+rebuilt when a member comes or goes.  Distances are compared on the ids' top 60 bits (small
+integers, cheap to XOR, hash and sort) while no two members share those bits: two distances
+to any target then differ in their top 60 bits exactly when the ids do.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import xor
+from typing import TypeVar
 
 from hyperswarm_hugin.protocol.dht.ids import ID_SIZE, shared_prefix_bits, xor_distance
-from hyperswarm_hugin.protocol.encoding import Address
+from hyperswarm_hugin.protocol.encoding import Address, encode_ipv4_address
 
 K = 20
 ROWS = ID_SIZE * 8
+PREFIX_SHIFT = ROWS - 60
+"""An id's top 60 bits (``key >> PREFIX_SHIFT``): two CPython digits, cheaper than 256 bits."""
+
+V = TypeVar("V")
 
 
 @dataclass(slots=True)
@@ -43,6 +56,47 @@ class TableNode:
         return (self.host, self.port)
 
 
+class _Members:
+    """Some table members as parallel lists: what ``closest`` sorts."""
+
+    __slots__ = ("keys", "nodes", "packed", "prefixes")
+
+    def __init__(self, nodes: list[TableNode]) -> None:
+        self.nodes = nodes
+        self.keys = [n.key for n in nodes]
+        self.prefixes = [k >> PREFIX_SHIFT for k in self.keys]
+        self.packed = [encode_ipv4_address((n.host, n.port)) for n in nodes]
+
+    def nearest(self, target: int, want: int, by_prefix: bool, values: Sequence[V]) -> list[V]:
+        """``values`` (one per member) of the ``want`` members nearest ``target``, nearest
+        first; ``by_prefix`` when no two members of the table share their top 60 bits."""
+        if by_prefix:
+            by_distance = dict(zip(map(xor, self.prefixes, repeat(target >> PREFIX_SHIFT)), values, strict=True))
+        else:  # distinct ids: distinct distances
+            by_distance = dict(zip(map(xor, self.keys, repeat(target)), values, strict=True))
+        return list(map(by_distance.__getitem__, sorted(by_distance)[:want]))
+
+
+def _join(groups: list[_Members]) -> _Members:
+    if len(groups) == 1:
+        return groups[0]
+    joined = _Members([])
+    for g in groups:
+        joined.nodes += g.nodes
+        joined.keys += g.keys
+        joined.prefixes += g.prefixes
+        joined.packed += g.packed
+    return joined
+
+
+def _nodes(members: _Members) -> list[TableNode]:
+    return members.nodes
+
+
+def _packed(members: _Members) -> list[bytes]:
+    return members.packed
+
+
 class RoutingTable:
     """k-buckets around ``self.id``."""
 
@@ -54,6 +108,10 @@ class RoutingTable:
         self.rows: list[dict[bytes, TableNode]] = [{} for _ in range(ROWS)]
         self._filled: set[int] = set()  # indexes of non-empty rows
         self._size = 0
+        self._row_members: dict[int, _Members] = {}  # per row, built on demand
+        self._all: _Members | None = None  # every member, built on demand
+        self._prefix_uses: dict[int, int] = {}  # top 60 bits of the members' ids -> how many
+        self._shared_prefixes = 0  # prefixes used by more than one member
 
     def __len__(self) -> int:
         return self._size
@@ -75,15 +133,19 @@ class RoutingTable:
         """Insert or refresh ``node``; False when its row is full (the caller may evict)."""
         if node.id == self.id:
             return False
-        row = self.rows[self.row_of(node.id)]
+        index = self.row_of(node.id)
+        row = self.rows[index]
         if node.id in row:
             row[node.id] = node
+            self._changed(index)
             return True
         if len(row) >= self.k:
             return False
         row[node.id] = node
-        self._filled.add(self.row_of(node.id))
+        self._filled.add(index)
         self._size += 1
+        self._count_prefix(node.key >> PREFIX_SHIFT, 1)
+        self._changed(index)
         return True
 
     def remove(self, node_id: bytes) -> TableNode | None:
@@ -93,7 +155,30 @@ class RoutingTable:
             self._size -= 1
             if not self.rows[index]:
                 self._filled.discard(index)
+            self._count_prefix(node.key >> PREFIX_SHIFT, -1)
+            self._changed(index)
         return node
+
+    def _changed(self, index: int) -> None:
+        self._row_members.pop(index, None)
+        self._all = None
+
+    def _count_prefix(self, prefix: int, delta: int) -> None:
+        uses = self._prefix_uses.get(prefix, 0)
+        if uses + delta > 1 >= uses:
+            self._shared_prefixes += 1
+        elif uses > 1 >= uses + delta:
+            self._shared_prefixes -= 1
+        if uses + delta:
+            self._prefix_uses[prefix] = uses + delta
+        else:
+            del self._prefix_uses[prefix]
+
+    def _row(self, index: int) -> _Members:
+        members = self._row_members.get(index)
+        if members is None:
+            members = self._row_members[index] = _Members(list(self.rows[index].values()))
+        return members
 
     def row_for(self, node_id: bytes) -> list[TableNode]:
         """The members of the row ``node_id`` falls in."""
@@ -101,33 +186,35 @@ class RoutingTable:
 
     def closest(self, target: bytes, k: int | None = None) -> list[TableNode]:
         """The ``k`` members nearest ``target`` by XOR distance, nearest first."""
-        want = self.k if k is None else k
+        return self._nearest(target, self.k if k is None else k, _nodes)
+
+    def closest_addresses(self, target: bytes, k: int | None = None) -> list[bytes]:
+        """The encoded addresses (6 bytes each) of :meth:`closest`, in its order."""
+        return self._nearest(target, self.k if k is None else k, _packed)
+
+    def _nearest(self, target: bytes, want: int, column: Callable[[_Members], Sequence[V]]) -> list[V]:
         t = int.from_bytes(target, "big")
-        rows = self.rows
+        by_prefix = not self._shared_prefixes
         if self._size <= 2 * want:  # a small table: one sort of everything is cheapest
-            everyone = {n.key ^ t: n for i in self._filled for n in rows[i].values()}
-            return [everyone[d] for d in sorted(everyone)[:want]]
+            members = self._all
+            if members is None:
+                members = self._all = _join([self._row(i) for i in sorted(self._filled)])
+            return members.nearest(t, want, by_prefix, column(members))
         d = shared_prefix_bits(self.id, target)
         # Distances grow in this order of rows: row d; every row above d (they all
         # differ from the target first at bit d); then rows d-1, d-2, ... 0.
         filled = sorted(self._filled)
-        groups: list[list[TableNode]] = []
+        groups: list[_Members] = []
         if d < ROWS:
-            groups.append(list(self.rows[d].values()))
-            above: list[TableNode] = []
-            for i in filled:
-                if i > d:
-                    above.extend(self.rows[i].values())
-            groups.append(above)
-        for i in reversed(filled):
-            if i < d:
-                groups.append(list(self.rows[i].values()))
-        found: list[TableNode] = []
+            if d in self._filled:
+                groups.append(self._row(d))
+            above = [self._row(i) for i in filled if i > d]
+            if above:
+                groups.append(_join(above))
+        groups.extend(self._row(i) for i in reversed(filled) if i < d)
+        found: list[V] = []
         for group in groups:
-            if not group:
-                continue
-            by_distance = {n.key ^ t: n for n in group}  # distinct ids: distinct distances
-            found.extend(by_distance[d] for d in sorted(by_distance)[: want - len(found)])
+            found += group.nearest(t, want - len(found), by_prefix, column(group))
             if len(found) >= want:
                 break
         return found
