@@ -124,12 +124,16 @@ def encode_response(tid: int, to: Address, id: bytes | None, token: bytes | None
         | (RES_VALUE if value is not None else 0)
     )
     out = bytearray((RESPONSE_ID, flags))  # flags < 0xFD: a one-byte uint
-    write_uint16(out, tid)
+    out += tid.to_bytes(2, "little")
     out += encode_ipv4_address(to)
     if id is not None:
-        write_fixed(out, id, 32)
+        if len(id) != 32:
+            write_fixed(out, id, 32)  # raises
+        out += id
     if token is not None:
-        write_fixed(out, token, 32)
+        if len(token) != 32:
+            write_fixed(out, token, 32)  # raises
+        out += token
     if closer:
         write_uint(out, len(closer))
         out += b"".join(closer)

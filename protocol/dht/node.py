@@ -293,8 +293,7 @@ class DHTNode:
         return claimed
 
     def _on_request(self, req: m.Request, address: Address, socket: int, now: float) -> None:
-        sender_id = self._verified_id(req.id, address)
-        if sender_id is not None:
+        if req.id is not None and (sender_id := self._verified_id(req.id, address)) is not None:
             self._heard_from(sender_id, address, req.to if socket <= CLIENT else None, now)
         if req.token is not None and not self.tokens.verify(req.token, address[0]):
             self._reply(req, address, socket, error=m.INVALID_TOKEN, token=True,

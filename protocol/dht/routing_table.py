@@ -4,11 +4,11 @@ A node goes into row ``i`` when its id shares exactly ``i`` leading bits with
 ours.  ``closest`` returns the k nodes nearest a target by XOR distance; it is
 exact, not the row-walking approximation of the JavaScript table.
 
-``closest`` runs once per FIND_NODE answered, so the table keeps, per row and for the
-whole table, lists ready for it (ids as integers, the nodes, their encoded addresses),
+``closest`` runs once per FIND_NODE answered, so the table keeps the groups it sorts
+(:class:`_Members`: the nodes, their encoded addresses, their ids as integers ready to sort),
 rebuilt when a member comes or goes.  Distances are compared on the ids' top 60 bits (small
-integers, cheap to XOR, hash and sort) while no two members share those bits: two distances
-to any target then differ in their top 60 bits exactly when the ids do.
+integers, cheap to XOR and sort) while no two members share those bits: two distances to any
+target then differ in their top 60 bits exactly when the ids do.
 """
 
 from __future__ import annotations
@@ -57,36 +57,31 @@ class TableNode:
 
 
 class _Members:
-    """Some table members as parallel lists: what ``closest`` sorts."""
+    """Some table members as parallel lists, and their ids ready for sorting by distance.
 
-    __slots__ = ("keys", "nodes", "packed", "prefixes")
+    An id is kept shifted left by ``width`` bits with the member's position in the low bits:
+    XOR with a target shifted the same way keeps the position, so one sort of plain integers
+    orders the positions by distance (distinct ids give distinct distances)."""
+
+    __slots__ = ("by_key", "by_prefix", "nodes", "packed", "width")
 
     def __init__(self, nodes: list[TableNode]) -> None:
         self.nodes = nodes
-        self.keys = [n.key for n in nodes]
-        self.prefixes = [k >> PREFIX_SHIFT for k in self.keys]
         self.packed = [encode_ipv4_address((n.host, n.port)) for n in nodes]
+        width = self.width = len(nodes).bit_length()
+        self.by_prefix = [((n.key >> PREFIX_SHIFT) << width) | i for i, n in enumerate(nodes)]
+        self.by_key = [(n.key << width) | i for i, n in enumerate(nodes)]
 
     def nearest(self, target: int, want: int, by_prefix: bool, values: Sequence[V]) -> list[V]:
         """``values`` (one per member) of the ``want`` members nearest ``target``, nearest
         first; ``by_prefix`` when no two members of the table share their top 60 bits."""
+        width = self.width
+        mask = (1 << width) - 1
         if by_prefix:
-            by_distance = dict(zip(map(xor, self.prefixes, repeat(target >> PREFIX_SHIFT)), values, strict=True))
-        else:  # distinct ids: distinct distances
-            by_distance = dict(zip(map(xor, self.keys, repeat(target)), values, strict=True))
-        return list(map(by_distance.__getitem__, sorted(by_distance)[:want]))
-
-
-def _join(groups: list[_Members]) -> _Members:
-    if len(groups) == 1:
-        return groups[0]
-    joined = _Members([])
-    for g in groups:
-        joined.nodes += g.nodes
-        joined.keys += g.keys
-        joined.prefixes += g.prefixes
-        joined.packed += g.packed
-    return joined
+            order = sorted(map(xor, self.by_prefix, repeat((target >> PREFIX_SHIFT) << width)))
+        else:
+            order = sorted(map(xor, self.by_key, repeat(target << width)))
+        return [values[i & mask] for i in order[:want]]
 
 
 def _nodes(members: _Members) -> list[TableNode]:
@@ -109,7 +104,7 @@ class RoutingTable:
         self._filled: set[int] = set()  # indexes of non-empty rows
         self._size = 0
         self._row_members: dict[int, _Members] = {}  # per row, built on demand
-        self._all: _Members | None = None  # every member, built on demand
+        self._groups: dict[int, list[_Members]] = {}  # what closest() sorts, by how near a target is
         self._prefix_uses: dict[int, int] = {}  # top 60 bits of the members' ids -> how many
         self._shared_prefixes = 0  # prefixes used by more than one member
 
@@ -161,7 +156,7 @@ class RoutingTable:
 
     def _changed(self, index: int) -> None:
         self._row_members.pop(index, None)
-        self._all = None
+        self._groups.clear()
 
     def _count_prefix(self, prefix: int, delta: int) -> None:
         uses = self._prefix_uses.get(prefix, 0)
@@ -195,29 +190,35 @@ class RoutingTable:
     def _nearest(self, target: bytes, want: int, column: Callable[[_Members], Sequence[V]]) -> list[V]:
         t = int.from_bytes(target, "big")
         by_prefix = not self._shared_prefixes
-        if self._size <= 2 * want:  # a small table: one sort of everything is cheapest
-            members = self._all
-            if members is None:
-                members = self._all = _join([self._row(i) for i in sorted(self._filled)])
-            return members.nearest(t, want, by_prefix, column(members))
-        d = shared_prefix_bits(self.id, target)
-        # Distances grow in this order of rows: row d; every row above d (they all
-        # differ from the target first at bit d); then rows d-1, d-2, ... 0.
-        filled = sorted(self._filled)
-        groups: list[_Members] = []
-        if d < ROWS:
-            if d in self._filled:
-                groups.append(self._row(d))
-            above = [self._row(i) for i in filled if i > d]
-            if above:
-                groups.append(_join(above))
-        groups.extend(self._row(i) for i in reversed(filled) if i < d)
+        # A small table is sorted in one go (one group, cached as -1); otherwise by rows.
+        d = -1 if self._size <= 2 * want else shared_prefix_bits(self.id, target)
+        groups = self._groups.get(d)
+        if groups is None:
+            groups = self._groups[d] = self._groups_for(d)
+        if len(groups) == 1:
+            return groups[0].nearest(t, want, by_prefix, column(groups[0]))
         found: list[V] = []
         for group in groups:
             found += group.nearest(t, want - len(found), by_prefix, column(group))
             if len(found) >= want:
                 break
         return found
+
+    def _groups_for(self, d: int) -> list[_Members]:
+        """The members in groups of growing distance from a target sharing ``d`` leading bits
+        with our id: row d; every row above d (they all differ from the target first at bit
+        d); then rows d-1, d-2, ... 0.  d = -1: everyone in one group."""
+        filled = sorted(self._filled)
+        if d < 0:
+            return [_Members([n for i in filled for n in self.rows[i].values()])]
+        groups: list[_Members] = []
+        if d in self._filled:
+            groups.append(self._row(d))
+        above = [n for i in filled if i > d for n in self.rows[i].values()]
+        if above:
+            groups.append(_Members(above))
+        groups.extend(self._row(i) for i in reversed(filled) if i < d)
+        return groups
 
     def random(self, rng: random.Random) -> TableNode | None:
         if not self._size:
