@@ -117,7 +117,7 @@ class UdpEndpoint:
                     self.errors += 1
                     log.debug("udp receive error: %s", exc)
                     continue
-                received.append((view[:size].tobytes(), (addr[0], addr[1])))
+                received.append((view[:size].tobytes(), addr))  # AF_INET: (host, port) already
         if received:
             self.on_batch(received)
 
@@ -136,7 +136,7 @@ class UdpEndpoint:
                 self.errors += 1
                 log.debug("udp receive error: %s", exc)
                 continue
-            source = (addr[0], addr[1])
+            source = addr  # AF_INET: (host, port) already
             if ancillary:
                 level, kind, value = ancillary[0]
                 if level == SOL_UDP and kind == UDP_GRO:

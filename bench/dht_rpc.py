@@ -7,6 +7,10 @@ Each target is the bootstrapper of a 21-node network in its own process (so FIND
 answers carry 20 closer nodes): `run_node.py testnet` for Python, tests/interop's
 dht-rpc for Node.  Targets run one after the other; the generator shares the machine.
 
+Besides the rate, each line gives the CPU time (user + system, from /proc) the target's
+process spent per answered request: steadier than the rate on a shared machine, where the
+generator, the target and other work compete for the same cores.
+
     .venv/bin/python bench/dht_rpc.py [--seconds 10] [--window 128] [--nodes 21]
 """
 
@@ -56,14 +60,29 @@ class Target:
         self.lines.close()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux /proc), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(node: str, target: Target, command: str, seconds: float, window: int) -> dict[str, Any]:
+    """One loadgen run at ``target``: its JSON line, plus ``cpuSeconds``, the target's CPU time
+    during the run (None where /proc cannot tell)."""
     host, port = target.address
+    before = cpu_seconds(target.proc.pid)
     done = subprocess.run(
         [node, str(ROOT / "bench" / "node" / "loadgen.js"), "--host", host, "--port", str(port),
          "--command", command, "--window", str(window), "--seconds", str(seconds)],
         capture_output=True, text=True, timeout=seconds + 30, check=True,
     )
+    after = cpu_seconds(target.proc.pid)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["cpuSeconds"] = None if before is None or after is None else after - before
     return result
 
 
@@ -100,19 +119,26 @@ def main() -> int:
           f"target = bootstrapper of a {args.nodes}-node network)")
     print()
     header = f"{'command':<10} {'target':<13} {'sent':>9} {'answered':>9} {'lost':>6} {'answered/s':>11} " \
-             f"{'rtt p50 ms':>10} {'rtt p99 ms':>10}"
+             f"{'rtt p50 ms':>10} {'rtt p99 ms':>10} {'cpu us/answer':>13}"
     print(header)
     print("-" * len(header))
     for command in ("ping", "find_node"):
         for name, _, _ in targets:
             r = results[(name, command)]
             rate = r["answered"] / r["seconds"]
+            cpu = "-"
+            if r["cpuSeconds"] is not None and r["answered"]:
+                cpu = f"{1e6 * r['cpuSeconds'] / r['answered']:.2f}"
             print(f"{command:<10} {name:<13} {r['sent']:>9} {r['answered']:>9} {r['lost']:>6} {rate:>11.0f} "
-                  f"{r['rttMedianMs'] or 0:>10.2f} {r['rttP99Ms'] or 0:>10.2f}")
+                  f"{r['rttMedianMs'] or 0:>10.2f} {r['rttP99Ms'] or 0:>10.2f} {cpu:>13}")
         py = results[("Python", command)]
         js = results[("Node dht-rpc", command)]
         ratio = (py["answered"] / py["seconds"]) / max(1e-9, js["answered"] / js["seconds"])
-        print(f"{command:<10} {'Python/Node':<13} {'':>9} {'':>9} {'':>6} {ratio:>11.2f}")
+        cpu_ratio = ""
+        if py["cpuSeconds"] and js["cpuSeconds"] and py["answered"] and js["answered"]:
+            cpu_ratio = f"{(py['cpuSeconds'] / py['answered']) / (js['cpuSeconds'] / js['answered']):.2f}"
+        print(f"{command:<10} {'Python/Node':<13} {'':>9} {'':>9} {'':>6} {ratio:>11.2f} {'':>10} {'':>10} "
+              f"{cpu_ratio:>13}")
         print()
     versions = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, Node {versions}; "

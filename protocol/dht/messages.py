@@ -2,11 +2,16 @@
 
 ``decode_message`` turns a datagram into a :class:`Request` or :class:`Response`
 or raises :class:`~hyperswarm_hugin.protocol.errors.DecodeError`; ``Request.encode`` and
-``Response.encode`` produce the bytes Node's dht-rpc 6.x writes.
+``Response.encode`` produce the bytes Node's dht-rpc 6.x writes.  A node answering
+builds its reply with :func:`encode_response` from addresses its table keeps encoded.
+
+Decoding runs once per datagram, so the usual shapes (every varint below 0xFD) are read by
+plain indexing; anything else, truncated or not, goes through :class:`Reader`, which raises.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from hyperswarm_hugin.protocol.encoding import (
@@ -104,33 +109,134 @@ class Response:
     value: bytes | None = None
 
     def encode(self) -> bytes:
-        flags = (
-            (RES_ID if self.id is not None else 0)
-            | (RES_TOKEN if self.token is not None else 0)
-            | (RES_CLOSER_NODES if self.closer_nodes else 0)
-            | (RES_ERROR if self.error else 0)
-            | (RES_VALUE if self.value is not None else 0)
-        )
-        out = bytearray((RESPONSE_ID,))
-        write_uint(out, flags)
-        write_uint16(out, self.tid)
-        write_ipv4_address(out, self.to)
-        if self.id is not None:
-            write_fixed(out, self.id, 32)
-        if self.token is not None:
-            write_fixed(out, self.token, 32)
-        if self.closer_nodes:
-            write_uint(out, len(self.closer_nodes))
-            out += b"".join(map(encode_ipv4_address, self.closer_nodes))
-        if self.error:
-            write_uint(out, self.error)
-        if self.value is not None:
-            write_buffer(out, self.value)
-        return bytes(out)
+        return encode_response(self.tid, self.to, self.id, self.token,
+                               list(map(encode_ipv4_address, self.closer_nodes)), self.error, self.value)
+
+
+def encode_response(tid: int, to: Address, id: bytes | None, token: bytes | None, closer: list[bytes],
+                    error: int, value: bytes | None) -> bytes:
+    """A response's bytes; ``closer`` holds the closer nodes' addresses already encoded."""
+    flags = (
+        (RES_ID if id is not None else 0)
+        | (RES_TOKEN if token is not None else 0)
+        | (RES_CLOSER_NODES if closer else 0)
+        | (RES_ERROR if error else 0)
+        | (RES_VALUE if value is not None else 0)
+    )
+    out = bytearray((RESPONSE_ID, flags))  # flags < 0xFD: a one-byte uint
+    out += tid.to_bytes(2, "little")
+    out += encode_ipv4_address(to)
+    if id is not None:
+        if len(id) != 32:
+            write_fixed(out, id, 32)  # raises
+        out += id
+    if token is not None:
+        if len(token) != 32:
+            write_fixed(out, token, 32)  # raises
+        out += token
+    if closer:
+        write_uint(out, len(closer))
+        out += b"".join(closer)
+    if error:
+        write_uint(out, error)
+    if value is not None:
+        write_buffer(out, value)
+    return bytes(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(raw: bytes) -> Address:
+    """An encoded IPv4 address (6 bytes) decoded; cached: most are our own or a few peers'."""
+    return (f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}", raw[4] | (raw[5] << 8))
+
+
+def _decode_request(data: bytes) -> Request | None:
+    """The usual request shapes by indexing; None for anything else (the Reader decides)."""
+    flags = data[1]
+    end = len(data)
+    if flags > 0xFC or end < 11:
+        return None
+    pos = 10
+    node = token = target = value = None
+    if flags & REQ_ID:
+        node = data[pos : pos + 32]
+        pos += 32
+    if flags & REQ_TOKEN:
+        token = data[pos : pos + 32]
+        pos += 32
+    if pos >= end:
+        return None
+    command = data[pos]
+    if command > 0xFC:
+        return None
+    pos += 1
+    if flags & REQ_TARGET:
+        target = data[pos : pos + 32]
+        pos += 32
+    if flags & REQ_VALUE:
+        if pos >= end or data[pos] > 0xFC:
+            return None
+        size = data[pos]
+        value = data[pos + 1 : pos + 1 + size]
+        pos += 1 + size
+    if pos > end:  # something above was cut short
+        return None
+    return Request(data[2] | (data[3] << 8), _address(data[4:10]), command, bool(flags & REQ_INTERNAL),
+                   node, token, target, value)
+
+
+def _decode_response(data: bytes) -> Response | None:
+    """The usual response shapes by indexing; None for anything else (the Reader decides)."""
+    flags = data[1]
+    end = len(data)
+    if flags > 0xFC or end < 10:
+        return None
+    pos = 10
+    node = token = value = None
+    closer: list[Address] = []
+    error = OK
+    if flags & RES_ID:
+        node = data[pos : pos + 32]
+        pos += 32
+    if flags & RES_TOKEN:
+        token = data[pos : pos + 32]
+        pos += 32
+    if flags & RES_CLOSER_NODES:
+        if pos >= end or data[pos] > 0xFC:
+            return None
+        stop = pos + 1 + 6 * data[pos]
+        if stop > end:
+            return None
+        closer = [_address(data[i : i + 6]) for i in range(pos + 1, stop, 6)]
+        pos = stop
+    if flags & RES_ERROR:
+        if pos >= end or data[pos] > 0xFC:
+            return None
+        error = data[pos]
+        pos += 1
+    if flags & RES_VALUE:
+        if pos >= end or data[pos] > 0xFC:
+            return None
+        size = data[pos]
+        value = data[pos + 1 : pos + 1 + size]
+        pos += 1 + size
+    if pos > end:
+        return None
+    return Response(data[2] | (data[3] << 8), _address(data[4:10]), node, token, closer, error, value)
 
 
 def decode_message(data: bytes) -> Request | Response:
     """Decode one dht-rpc datagram; raise DecodeError if it is not one."""
+    if len(data) >= 2 and type(data) is bytes:
+        kind = data[0]
+        fast = _decode_request(data) if kind == REQUEST_ID else _decode_response(data) if kind == RESPONSE_ID \
+            else None
+        if fast is not None:
+            return fast
+    return _decode_with_reader(data)
+
+
+def _decode_with_reader(data: bytes) -> Request | Response:
     if len(data) < 2:
         raise DecodeError("datagram too short")
     r = Reader(data, 1)

@@ -308,8 +308,7 @@ class DHTNode:
         return claimed
 
     def _on_request(self, req: m.Request, address: Address, socket: int, now: float) -> None:
-        sender_id = self._verified_id(req.id, address)
-        if sender_id is not None:
+        if req.id is not None and (sender_id := self._verified_id(req.id, address)) is not None:
             self._heard_from(sender_id, address, req.to if socket <= CLIENT else None, now)
         if req.token is not None and not self.tokens.verify(req.token, address[0]):
             self._reply(req, address, socket, error=m.INVALID_TOKEN, token=True,
@@ -354,17 +353,12 @@ class DHTNode:
         self, req: m.Request, to: Address, socket: int, *, error: int = m.OK,
         token: bool = False, closer: bool = False, value: bytes | None = None,
     ) -> bytes:
-        res = m.Response(
-            tid=req.tid,
-            to=to,
-            id=self.table.id if (not self.ephemeral and socket == SERVER) else None,
-            token=self.tokens.issue(to[0]) if token else None,
-            closer_nodes=[n.address for n in self.table.closest(req.target)]
-            if closer and req.target is not None else [],
-            error=error,
-            value=value,
+        return m.encode_response(
+            req.tid, to, self.table.id if (not self.ephemeral and socket == SERVER) else None,
+            self.tokens.issue(to[0]) if token else None,
+            self.table.closest_addresses(req.target) if closer and req.target is not None else [],
+            error, value,
         )
-        return res.encode()
 
     def _reply(
         self, req: m.Request, to: Address, socket: int, *, error: int = m.OK,

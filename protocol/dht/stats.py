@@ -42,9 +42,12 @@ class NodeStats:
     """Responses that answered a request of ours, by that request's command."""
     responses_out_by_command: dict[CommandKey, int] = field(default_factory=dict)
 
+    # One call per datagram each way: the counting is written out (no helper call) on purpose.
     def request_in(self, internal: bool, command: int) -> None:
         self.requests_in += 1
-        _bump(self.requests_in_by_command, internal, command)
+        key = (internal, command if 0 <= command <= MAX_COUNTED_COMMAND else OTHER_COMMAND)
+        counts = self.requests_in_by_command
+        counts[key] = counts.get(key, 0) + 1
 
     def request_out(self, internal: bool, command: int) -> None:
         self.requests_out += 1
@@ -55,7 +58,9 @@ class NodeStats:
 
     def response_out(self, internal: bool, command: int) -> None:
         self.responses_out += 1
-        _bump(self.responses_out_by_command, internal, command)
+        key = (internal, command if 0 <= command <= MAX_COUNTED_COMMAND else OTHER_COMMAND)
+        counts = self.responses_out_by_command
+        counts[key] = counts.get(key, 0) + 1
 
     def as_dict(self) -> dict[str, int]:
         """The totals (the per-command counts are the ``*_by_command`` dicts)."""

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from hyperswarm_hugin.protocol.dht.messages import Request, Response, decode_message
+from hyperswarm_hugin.protocol.dht.messages import Request, Response, _decode_with_reader, decode_message
 from hyperswarm_hugin.protocol.encoding import (
     MAX_SAFE_INTEGER,
     Reader,
@@ -95,6 +95,28 @@ def test_cut_messages_raise_decode_error_or_lose_fields(message: Request | Respo
     assert decoded != message
 
 
+def decoded_or_error(decode: Callable[[bytes], Request | Response], data: bytes) -> Request | Response | str:
+    try:
+        return decode(data)
+    except DecodeError:
+        return "DecodeError"
+
+
+@settings(max_examples=500)
+@given(requests | responses, st.data())
+def test_the_indexing_decoder_agrees_with_the_reader(message: Request | Response, data: st.DataObject) -> None:
+    """decode_message reads the usual shapes by indexing: on whole, cut and altered datagrams it
+    gives what the Reader gives, or DecodeError where the Reader raises."""
+    encoded = bytearray(message.encode())
+    if data.draw(st.booleans()):
+        del encoded[data.draw(st.integers(0, len(encoded) - 1)):]
+    for _ in range(data.draw(st.integers(0, 3))):
+        if encoded:
+            encoded[data.draw(st.integers(0, len(encoded) - 1))] = data.draw(st.integers(0, 255))
+    datagram = bytes(encoded)
+    assert decoded_or_error(decode_message, datagram) == decoded_or_error(_decode_with_reader, datagram)
+
+
 READERS: list[Callable[[Reader], Any]] = [
     Reader.uint, Reader.uint16, Reader.uint32, Reader.uint64, Reader.bool, Reader.buffer,
     Reader.optional_buffer, Reader.string, Reader.ipv4, Reader.ipv4_address, Reader.ipv6_address,
@@ -113,8 +135,10 @@ def test_arbitrary_bytes_give_a_value_or_decode_error(data: bytes) -> None:
 @settings(max_examples=1000)
 @given(st.sampled_from([0x03, 0x13]), st.binary(max_size=200))
 def test_arbitrary_datagrams_give_a_message_or_decode_error(first: int, rest: bytes) -> None:
+    datagram = bytes([first]) + rest
+    assert decoded_or_error(decode_message, datagram) == decoded_or_error(_decode_with_reader, datagram)
     try:
-        message = decode_message(bytes([first]) + rest)
+        message = decode_message(datagram)
     except DecodeError:
         return
     assert isinstance(message, Request if first == 0x03 else Response)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyperswarm_hugin.protocol.dht.routing_table import K, RoutingTable, TableNode, sort_by_distance
+from hyperswarm_hugin.protocol.encoding import encode_ipv4_address
 
 b32 = st.binary(min_size=32, max_size=32)
 
@@ -87,3 +88,42 @@ def test_random_member_and_errors() -> None:
     assert picked is not None and picked.id == b"\x01" * 32
     with pytest.raises(ValueError, match="32 bytes"):
         RoutingTable(b"short")
+
+
+def test_ids_sharing_their_top_bits_are_still_ordered_exactly() -> None:
+    """Distances are compared on the ids' top 60 bits only while no two members share them;
+    members that do (ids equal but for their last bits) switch the table to whole ids."""
+    rng = random.Random(11)
+    own = rng.randbytes(32)
+    base = [rng.randbytes(32) for _ in range(12)]
+    twins = [b[:16] + rng.randbytes(16) for b in base[:4]]  # same top 128 bits as a member
+    table = filled(own, base)
+    table.add(node(twins[0]))
+    members = [n.id for n in table]
+    assert table._shared_prefixes == 1
+    for _ in range(30):
+        target = rng.choice([rng.randbytes(32), twins[0][:20] + rng.randbytes(12)])
+        assert [n.id for n in table.closest(target, 5)] == sort_by_distance(target, members)[:5]
+    table.remove(twins[0])
+    assert table._shared_prefixes == 0
+    for twin in twins[1:]:
+        table.add(node(twin))
+    assert table._shared_prefixes == 3
+    members = [n.id for n in table]
+    for _ in range(30):
+        target = rng.randbytes(32)
+        assert [n.id for n in table.closest(target)] == sort_by_distance(target, members)[:K]
+
+
+@settings(max_examples=100)
+@given(b32, st.lists(b32, max_size=80, unique=True), b32, st.integers(1, 30), st.data())
+def test_closest_addresses_are_the_closest_nodes_encoded(own: bytes, ids: list[bytes], target: bytes, k: int,
+                                                         data: st.DataObject) -> None:
+    table = RoutingTable(own)
+    for n, i in enumerate(ids):
+        table.add(TableNode(i, f"10.0.{n // 256}.{n % 256}", 1000 + n))
+    for i in data.draw(st.lists(st.sampled_from(ids), max_size=10)) if ids else []:
+        table.remove(i)  # the lists closest() keeps follow removals
+    want = [encode_ipv4_address(n.address) for n in table.closest(target, k)]
+    assert table.closest_addresses(target, k) == want
+    assert [n.id for n in table.closest(target, k)] == sort_by_distance(target, [n.id for n in table])[:k]

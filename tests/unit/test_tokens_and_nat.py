@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from hyperswarm_hugin.protocol.dht.nat_sampler import NatSampler
-from hyperswarm_hugin.protocol.dht.tokens import TokenSecrets
+from hyperswarm_hugin.protocol.dht.tokens import MAX_ISSUED, TokenSecrets
 
 S0, S1 = b"\x01" * 32, b"\x02" * 32
 
@@ -65,3 +65,18 @@ def test_sampler_window_forgets_old_samples() -> None:
         nat.add(("2.2.2.2", 2))
     assert nat.address == ("2.2.2.2", 2)
     assert len(nat) == 16
+
+
+def test_issued_tokens_are_kept_per_host_until_a_rotation_and_bounded() -> None:
+    tokens = TokenSecrets(S0, S1)
+    first = tokens.issue("10.0.0.1")
+    assert tokens.issue("10.0.0.1") == first
+    for i in range(MAX_ISSUED + 10):  # more hosts than kept: the store starts over, tokens stay right
+        tokens.issue(f"10.1.{i // 256}.{i % 256}")
+    assert len(tokens._issued) <= MAX_ISSUED
+    assert tokens.issue("10.0.0.1") == first
+    tokens.rotate()
+    assert tokens.issue("10.0.0.1") != first
+    rotated = hashlib.blake2b(S0, digest_size=32).digest()  # the new current secret
+    assert tokens.issue("10.0.0.1") == hashlib.blake2b(b"10.0.0.1", digest_size=32, key=rotated).digest()
+    assert tokens.verify(first, "10.0.0.1")
