@@ -10,7 +10,10 @@ wall clock jump an hour (they keep answering meanwhile), and one relay of each s
 At the end it prints, per implementation:
 
 - dead entries left in the routing tables of the nodes still alive;
-- eviction pings sent per node (Node: every internal PING it sent; servers left out);
+- eviction pings sent per node: every internal PING a node sent (Node: dht-rpc's counter; ours:
+  our table checks, the only internal PINGs a node that is no server sends), over the nodes that
+  neither serve nor slept, and apart over the sleepers (a wake-up re-pings: two sleepers weigh
+  2/9 of our nodes and 2/39 of Node's); with what sent them (sweep, full row, down hint);
 - records found per lookup vs the announced ones (every announcer stays alive);
 - how long a server took to replace the relay that died (as many relays as before, without it).
 
@@ -78,6 +81,10 @@ class Outcome:
     holders: int = 0
     eviction_pings: int = 0
     pingers: int = 0
+    sleeper_pings: int = 0
+    sleepers: int = 0
+    by_cause: dict[str, int] = field(default_factory=dict)
+    """Pings of the non-sleeping pingers by what sent them: sweep, full row, down hint."""
     found: list[float] = field(default_factory=list)
     recovery: float | None = None
 
@@ -188,15 +195,18 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
             out["Node"].holders += 1
             if i != 1:
                 stats = await nodenet.call("stats", node=i)
-                out["Node"].eviction_pings += stats["tx"][0]
-                out["Node"].pingers += 1
+                _count_pings(out["Node"], stats["tx"][0], i in sleepers_node, {
+                    "sweep": stats["checks"]["sweep"], "full row": stats["checks"]["fullRow"],
+                    "down hint": stats["checks"]["downHint"]})
         for j in sorted(py_alive):
             status = await pys[j].status()
             out["Python"].dead_entries += sum(1 for _, a in status.table if a in dead)
             out["Python"].holders += 1
             if j != 0:
-                out["Python"].eviction_pings += status.stats.get("check_pings", 0)
-                out["Python"].pingers += 1
+                st = status.stats
+                _count_pings(out["Python"], st["check_pings"], j in sleepers_py, {
+                    "sweep": st["sweep_pings"], "full row": st["full_row_pings"],
+                    "down hint": st["down_hint_pings"]})
         for topic, keys in expected.items():
             for i in rng.sample(sorted(node_alive), LOOKUPS_PER_TOPIC):
                 found = {p["publicKey"] for p in await nodenet.call("lookup", node=i, topic=topic.hex())}
@@ -210,6 +220,17 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
         for dht in pys:
             await dht.close()
         nodenet.close()
+
+
+def _count_pings(out: Outcome, pings: int, slept: bool, by_cause: dict[str, int]) -> None:
+    if slept:
+        out.sleeper_pings += pings
+        out.sleepers += 1
+        return
+    out.eviction_pings += pings
+    out.pingers += 1
+    for cause, n in by_cause.items():
+        out.by_cause[cause] = out.by_cause.get(cause, 0) + n
 
 
 async def _relay_deaths(nodenet: NodeNet, pys: list[DHT], py_server: Server,
@@ -253,15 +274,20 @@ async def _relay_deaths(nodenet: NodeNet, pys: list[DHT], py_server: Server,
 
 def _table(out: dict[str, Outcome]) -> str:
     def row(name: str, fn: Callable[[Outcome], str]) -> str:
-        return f"{name:<44}" + "".join(f"{fn(out[impl]):>18}" for impl in ("Python", "Node"))
+        return f"{name:<50}" + "".join(f"{fn(out[impl]):>18}" for impl in ("Python", "Node"))
 
     def per(n: int, d: int) -> str:
         return f"{n} ({n / d:.1f}/node)" if d else "-"
 
+    def cause_row(cause: str) -> str:
+        return row(f"  of which {cause}", lambda o: per(o.by_cause.get(cause, 0), o.pingers))
+
     lines = [
-        f"{'':<44}{'Python':>18}{'Node':>18}",
+        f"{'':<50}{'Python':>18}{'Node':>18}",
         row("dead entries left in tables", lambda o: per(o.dead_entries, o.holders)),
-        row("eviction pings sent", lambda o: per(o.eviction_pings, o.pingers)),
+        row("eviction pings sent (nodes that did not sleep)", lambda o: per(o.eviction_pings, o.pingers)),
+        *(cause_row(cause) for cause in ("sweep", "full row", "down hint")),
+        row("eviction pings sent (sleepers)", lambda o: per(o.sleeper_pings, o.sleepers)),
         row("records found per lookup vs announced", lambda o: f"{sum(o.found) / len(o.found):.0%}"
             if o.found else "-"),
         row("lookups that found every record", lambda o: f"{sum(1 for f in o.found if f == 1)}/{len(o.found)}"),
