@@ -10,10 +10,11 @@ wall clock jump an hour (they keep answering meanwhile), and one relay of each s
 At the end it prints, per implementation:
 
 - dead entries left in the routing tables of the nodes still alive;
-- eviction pings sent per node: every internal PING a node sent (Node: dht-rpc's counter; ours:
-  our table checks, the only internal PINGs a node that is no server sends), over the nodes that
-  neither serve nor slept, and apart over the sleepers (a wake-up re-pings: two sleepers weigh
-  2/9 of our nodes and 2/39 of Node's); with what sent them (sweep, full row, down hint);
+- eviction pings sent per node once every node is up: every internal PING a node sent (Node:
+  dht-rpc's counter; ours: our table checks, the only internal PINGs a node that is no server
+  sends), over the nodes that neither serve nor slept, and apart over the sleepers (a wake-up
+  re-pings: two sleepers weigh 2/9 of our nodes and 2/39 of Node's); with what sent them (sweep,
+  full row, down hint);
 - records found per lookup vs the announced ones (every announcer stays alive);
 - how long a server took to replace the relay that died (as many relays as before, without it).
 
@@ -102,7 +103,7 @@ async def _wait_for(check: Callable[[], Awaitable[bool]], limit: float) -> float
 
 async def run(args: argparse.Namespace) -> dict[str, Outcome]:
     rng = random.Random(args.seed)
-    total = args.minutes * 60.0
+    total = float(args.minutes) * 60.0
     loop = asyncio.get_running_loop()
     nodenet = NodeNet(args.node_nodes, total + 600)
     pys: list[DHT] = []
@@ -112,6 +113,18 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
             await dht.start()
             pys.append(dht)
         await asyncio.gather(*(d.ready(120) for d in pys))
+        # Pings are counted from here: the Node nodes were up first, and longer.
+        async def node_pings(i: int) -> dict[str, int]:
+            stats = await nodenet.call("stats", node=i)
+            checks = stats["checks"]
+            return {"all": stats["tx"][0], "sweep": checks["sweep"], "full row": checks["fullRow"],
+                    "down hint": checks["downHint"]}
+
+        at_start: dict[tuple[str, int], dict[str, int]] = {}
+        for i in range(1, args.node_nodes):
+            at_start[("Node", i)] = await node_pings(i)
+        for j, dht in enumerate(pys):
+            at_start[("Python", j)] = _py_pings((await dht.status()).stats)
         started = loop.time()
         log.info("network up: %d Node, %d Python nodes", args.node_nodes, len(pys))
 
@@ -194,19 +207,13 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
             out["Node"].dead_entries += sum(1 for n in table if (n["host"], n["port"]) in dead)
             out["Node"].holders += 1
             if i != 1:
-                stats = await nodenet.call("stats", node=i)
-                _count_pings(out["Node"], stats["tx"][0], i in sleepers_node, {
-                    "sweep": stats["checks"]["sweep"], "full row": stats["checks"]["fullRow"],
-                    "down hint": stats["checks"]["downHint"]})
+                _count_pings(out["Node"], await node_pings(i), at_start[("Node", i)], i in sleepers_node)
         for j in sorted(py_alive):
             status = await pys[j].status()
             out["Python"].dead_entries += sum(1 for _, a in status.table if a in dead)
             out["Python"].holders += 1
             if j != 0:
-                st = status.stats
-                _count_pings(out["Python"], st["check_pings"], j in sleepers_py, {
-                    "sweep": st["sweep_pings"], "full row": st["full_row_pings"],
-                    "down hint": st["down_hint_pings"]})
+                _count_pings(out["Python"], _py_pings(status.stats), at_start[("Python", j)], j in sleepers_py)
         for topic, keys in expected.items():
             for i in rng.sample(sorted(node_alive), LOOKUPS_PER_TOPIC):
                 found = {p["publicKey"] for p in await nodenet.call("lookup", node=i, topic=topic.hex())}
@@ -222,15 +229,22 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
         nodenet.close()
 
 
-def _count_pings(out: Outcome, pings: int, slept: bool, by_cause: dict[str, int]) -> None:
+def _py_pings(stats: dict[str, int]) -> dict[str, int]:
+    return {"all": stats["check_pings"], "sweep": stats["sweep_pings"], "full row": stats["full_row_pings"],
+            "down hint": stats["down_hint_pings"]}
+
+
+def _count_pings(out: Outcome, end: dict[str, int], start: dict[str, int], slept: bool) -> None:
+    """Add one node's pings between ``start`` and ``end`` (counters by cause, "all" the total)."""
+    sent = {cause: end[cause] - start[cause] for cause in end}
     if slept:
-        out.sleeper_pings += pings
+        out.sleeper_pings += sent["all"]
         out.sleepers += 1
         return
-    out.eviction_pings += pings
+    out.eviction_pings += sent["all"]
     out.pingers += 1
-    for cause, n in by_cause.items():
-        out.by_cause[cause] = out.by_cause.get(cause, 0) + n
+    for cause in ("sweep", "full row", "down hint"):
+        out.by_cause[cause] = out.by_cause.get(cause, 0) + sent[cause]
 
 
 async def _relay_deaths(nodenet: NodeNet, pys: list[DHT], py_server: Server,
