@@ -58,6 +58,8 @@ class DhtRpcReference:
     entries: dict[Address, Entry] = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
     expected: dict[str, int] = field(default_factory=lambda: {"sweep": 0, "full row": 0})
+    sweeps: list[int] = field(default_factory=list)
+    """How many pings each sweep sends."""
 
     def row(self, address: Address) -> int:
         return min(shared_prefix_bits(self.own_id, node_id(address)), ROWS - 1)
@@ -109,6 +111,7 @@ class DhtRpcReference:
             count = SWEEP_COUNT_RECENT
         want = sorted(e.seen for e in by_seen[:count])
         self.expected["sweep"] += len(want)
+        self.sweeps.append(len(want))
         if sorted(self.entries[a].seen for a in sent if a in self.entries) != want or len(sent) != len(want):
             self.mismatches.append(f"tick {self.tick}: sweep pinged {len(sent)}, dht-rpc {len(want)} "
                                    f"(oldest dealt with {self.tick - by_seen[0].pinged} ticks ago)")
@@ -126,7 +129,6 @@ class ScriptedPeers:
         self.peers = set(peers)
         self.now = 0.0
         self._tid = 0
-        self.pings: dict[str, int] = {"sweep": 0, "full row": 0}
 
     def _answer(self) -> list[tuple[str, Address]]:
         """Answer everything the node sent until it is quiet: ``("ping", peer)`` for each check
@@ -180,7 +182,7 @@ def _peers(own_id: bytes, row0: int, others: int) -> tuple[list[Address], list[A
     return first, rest
 
 
-def _replay(driver: ScriptedPeers, ref: DhtRpcReference, events: list[tuple[str, Address]],
+def _replay(ref: DhtRpcReference, events: list[tuple[str, Address]],
             check: Callable[[list[Address]], None]) -> None:
     """Hand ``events`` to the reference: first the check pings the node decided on (``check``
     judges them against the state before), then every answer (the peers' ids heard)."""
@@ -203,20 +205,21 @@ def test_table_checks_follow_dht_rpcs_schedule_on_a_busy_then_quiet_table() -> N
     counted = {"sweep": 0, "full row": 0}
 
     def run_tick() -> None:
+        # Every request is answered at once: none is in flight when a tick begins.
         events = driver.tick()
         counted["sweep"] += sum(1 for kind, _ in events if kind == "ping")
-        _replay(driver, ref, events, lambda sent: ref.check_sweep(sent, inflight=0))
+        _replay(ref, events, lambda sent: ref.check_sweep(sent, inflight=0))
 
     def speak(peer: Address) -> None:
         events = driver.speak(peer)
         pings = sum(1 for kind, _ in events if kind == "ping")
         if peer == newcomer:
             counted["full row"] += pings
-            _replay(driver, ref, events, lambda sent: ref.check_full_row(newcomer, sent))
+            _replay(ref, events, lambda sent: ref.check_full_row(newcomer, sent))
         else:
             assert pings == 0
             ref.heard(peer)
-            _replay(driver, ref, events, lambda sent: None)
+            _replay(ref, events, lambda sent: None)
 
     run_tick()
     for peer in members + others:  # everyone joins in the same tick
@@ -246,6 +249,7 @@ def test_table_checks_follow_dht_rpcs_schedule_on_a_busy_then_quiet_table() -> N
         run_tick()
 
     assert ref.mismatches == []
+    assert set(ref.sweeps) == {SWEEP_COUNT_RECENT, SWEEP_COUNT}  # both kinds of sweep were seen
     assert late_full_row == 0
     assert counted == ref.expected
     assert node.stats.check_pings == sum(counted.values())
