@@ -13,8 +13,9 @@ At the end it prints, per implementation:
 - eviction pings sent per node once every node is up: every internal PING a node sent (Node:
   dht-rpc's counter; ours: our table checks, the only internal PINGs a node that is no server
   sends), over the nodes that neither serve nor slept, and apart over the sleepers (a wake-up
-  re-pings: two sleepers weigh 2/9 of our nodes and 2/39 of Node's); with what sent them (sweep,
-  full row, down hint);
+  re-pings: two sleepers weigh 2/9 of our nodes and 2/39 of Node's; Node's send nothing while
+  suspended, ours keep ticking, so that row is not like for like); with what sent them (sweep,
+  full row, down hint: persistent Node nodes never ping on a full row, see docs/architecture.md);
 - records found per lookup vs the announced ones (every announcer stays alive);
 - how long a server took to replace the relay that died (as many relays as before, without it).
 
