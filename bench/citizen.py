@@ -10,7 +10,12 @@ wall clock jump an hour (they keep answering meanwhile), and one relay of each s
 At the end it prints, per implementation:
 
 - dead entries left in the routing tables of the nodes still alive;
-- eviction pings sent per node (Node: every internal PING it sent; servers left out);
+- eviction pings sent per node once every node is up: every internal PING a node sent (Node:
+  dht-rpc's counter; ours: our table checks, the only internal PINGs a node that is no server
+  sends), over the nodes that neither serve nor slept, and apart over the sleepers (a wake-up
+  re-pings: two sleepers weigh 2/9 of our nodes and 2/39 of Node's; Node's send nothing while
+  suspended, ours keep ticking, so that row is not like for like); with what sent them (sweep,
+  full row, down hint: persistent Node nodes never ping on a full row, see docs/architecture.md);
 - records found per lookup vs the announced ones (every announcer stays alive);
 - how long a server took to replace the relay that died (as many relays as before, without it).
 
@@ -78,6 +83,10 @@ class Outcome:
     holders: int = 0
     eviction_pings: int = 0
     pingers: int = 0
+    sleeper_pings: int = 0
+    sleepers: int = 0
+    by_cause: dict[str, int] = field(default_factory=dict)
+    """Pings of the non-sleeping pingers by what sent them: sweep, full row, down hint."""
     found: list[float] = field(default_factory=list)
     recovery: float | None = None
 
@@ -95,7 +104,7 @@ async def _wait_for(check: Callable[[], Awaitable[bool]], limit: float) -> float
 
 async def run(args: argparse.Namespace) -> dict[str, Outcome]:
     rng = random.Random(args.seed)
-    total = args.minutes * 60.0
+    total = float(args.minutes) * 60.0
     loop = asyncio.get_running_loop()
     nodenet = NodeNet(args.node_nodes, total + 600)
     pys: list[DHT] = []
@@ -105,6 +114,18 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
             await dht.start()
             pys.append(dht)
         await asyncio.gather(*(d.ready(120) for d in pys))
+        # Pings are counted from here: the Node nodes were up first, and longer.
+        async def node_pings(i: int) -> dict[str, int]:
+            stats = await nodenet.call("stats", node=i)
+            checks = stats["checks"]
+            return {"all": stats["tx"][0], "sweep": checks["sweep"], "full row": checks["fullRow"],
+                    "down hint": checks["downHint"]}
+
+        at_start: dict[tuple[str, int], dict[str, int]] = {}
+        for i in range(1, args.node_nodes):
+            at_start[("Node", i)] = await node_pings(i)
+        for j, dht in enumerate(pys):
+            at_start[("Python", j)] = _py_pings((await dht.status()).stats)
         started = loop.time()
         log.info("network up: %d Node, %d Python nodes", args.node_nodes, len(pys))
 
@@ -187,16 +208,13 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
             out["Node"].dead_entries += sum(1 for n in table if (n["host"], n["port"]) in dead)
             out["Node"].holders += 1
             if i != 1:
-                stats = await nodenet.call("stats", node=i)
-                out["Node"].eviction_pings += stats["tx"][0]
-                out["Node"].pingers += 1
+                _count_pings(out["Node"], await node_pings(i), at_start[("Node", i)], i in sleepers_node)
         for j in sorted(py_alive):
             status = await pys[j].status()
             out["Python"].dead_entries += sum(1 for _, a in status.table if a in dead)
             out["Python"].holders += 1
             if j != 0:
-                out["Python"].eviction_pings += status.stats.get("check_pings", 0)
-                out["Python"].pingers += 1
+                _count_pings(out["Python"], _py_pings(status.stats), at_start[("Python", j)], j in sleepers_py)
         for topic, keys in expected.items():
             for i in rng.sample(sorted(node_alive), LOOKUPS_PER_TOPIC):
                 found = {p["publicKey"] for p in await nodenet.call("lookup", node=i, topic=topic.hex())}
@@ -210,6 +228,24 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
         for dht in pys:
             await dht.close()
         nodenet.close()
+
+
+def _py_pings(stats: dict[str, int]) -> dict[str, int]:
+    return {"all": stats["check_pings"], "sweep": stats["sweep_pings"], "full row": stats["full_row_pings"],
+            "down hint": stats["down_hint_pings"]}
+
+
+def _count_pings(out: Outcome, end: dict[str, int], start: dict[str, int], slept: bool) -> None:
+    """Add one node's pings between ``start`` and ``end`` (counters by cause, "all" the total)."""
+    sent = {cause: end[cause] - start[cause] for cause in end}
+    if slept:
+        out.sleeper_pings += sent["all"]
+        out.sleepers += 1
+        return
+    out.eviction_pings += sent["all"]
+    out.pingers += 1
+    for cause in ("sweep", "full row", "down hint"):
+        out.by_cause[cause] = out.by_cause.get(cause, 0) + sent[cause]
 
 
 async def _relay_deaths(nodenet: NodeNet, pys: list[DHT], py_server: Server,
@@ -253,15 +289,20 @@ async def _relay_deaths(nodenet: NodeNet, pys: list[DHT], py_server: Server,
 
 def _table(out: dict[str, Outcome]) -> str:
     def row(name: str, fn: Callable[[Outcome], str]) -> str:
-        return f"{name:<44}" + "".join(f"{fn(out[impl]):>18}" for impl in ("Python", "Node"))
+        return f"{name:<50}" + "".join(f"{fn(out[impl]):>18}" for impl in ("Python", "Node"))
 
     def per(n: int, d: int) -> str:
         return f"{n} ({n / d:.1f}/node)" if d else "-"
 
+    def cause_row(cause: str) -> str:
+        return row(f"  of which {cause}", lambda o: per(o.by_cause.get(cause, 0), o.pingers))
+
     lines = [
-        f"{'':<44}{'Python':>18}{'Node':>18}",
+        f"{'':<50}{'Python':>18}{'Node':>18}",
         row("dead entries left in tables", lambda o: per(o.dead_entries, o.holders)),
-        row("eviction pings sent", lambda o: per(o.eviction_pings, o.pingers)),
+        row("eviction pings sent (nodes that did not sleep)", lambda o: per(o.eviction_pings, o.pingers)),
+        *(cause_row(cause) for cause in ("sweep", "full row", "down hint")),
+        row("eviction pings sent (sleepers)", lambda o: per(o.sleeper_pings, o.sleepers)),
         row("records found per lookup vs announced", lambda o: f"{sum(o.found) / len(o.found):.0%}"
             if o.found else "-"),
         row("lookups that found every record", lambda o: f"{sum(1 for f in o.found if f == 1)}/{len(o.found)}"),

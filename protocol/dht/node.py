@@ -411,7 +411,7 @@ class DHTNode:
     def _heard_from(self, nid: bytes, address: Address, reported_to: Address | None, now: float) -> None:
         existing = self.table.get(nid)
         if existing is not None:
-            existing.seen = self.tick
+            existing.seen = existing.pinged = self.tick
             existing.heard += 1
             if reported_to is not None and (existing.sampled == 0 or self.tick - existing.sampled > OLD_NODE_TICKS):
                 existing.sampled = self.tick
@@ -443,7 +443,14 @@ class DHTNode:
         """A PING deciding whether ``node`` stays: it must answer *with its id* (dht-rpc keeps
         only nodes it heard from since; a node that went ephemeral answers without one)."""
         node.pinged = self.tick
-        self.stats.check_pings += 1
+        stats = self.stats
+        stats.check_pings += 1
+        if kind is RequestKind.SWEEP:
+            stats.sweep_pings += 1
+        elif kind is RequestKind.EVICT:
+            stats.full_row_pings += 1
+        else:
+            stats.down_hint_pings += 1
         out = self._new_request(node.address, m.PING, internal=True, retries=self.options.request_retries,
                                 kind=kind)
         out.subject = node

@@ -32,7 +32,13 @@ class NodeStats:
     request_timeouts: int = 0
     deferred: int = 0
     check_pings: int = 0
-    """Pings sent to decide whether a table node stays (sweep, down hint, full row)."""
+    """Pings sent to decide whether a table node stays: the three below together."""
+    sweep_pings: int = 0
+    """Of those, the 8-tick sweep's (dht-rpc's ``_pingSome``)."""
+    full_row_pings: int = 0
+    """Of those, a full row's oldest node's when a newcomer came (dht-rpc's ``_repingAndSwap``)."""
+    down_hint_pings: int = 0
+    """Of those, a DOWN_HINT's (dht-rpc's ``_check`` from ``_onrequest``)."""
     table_removals: int = 0
     """Table nodes dropped because they did not answer with their id."""
     requests_in_by_command: dict[CommandKey, int] = field(default_factory=dict)

@@ -15,7 +15,8 @@
 //   ping {node, host, port}  -> {id, to}
 //   spawn {bootstrap}        -> info of a new node (next index)
 //   destroy {node} / suspend {node} / resume {node} (dht-rpc's suspend/resume: a laptop's sleep)
-//   stats {node}             -> {tx: [internal commands sent by command], tableSize}
+//   stats {node}             -> {tx: [internal commands sent by command], tableSize,
+//                               checks: {sweeps, sweep, fullRow, downHint} (see countChecks)}
 //   listen {node, seed}      -> {publicKey} (a hyperdht server); relays {node} -> its announcer's relays
 //   announce {node, topic, seed, relayAddresses} / unannounce {node, topic, seed}
 //   lookup {node, topic}     -> [{publicKey, relayAddresses}]
@@ -59,8 +60,34 @@ function info (node) {
   return { host: addr.host, port: addr.port, id: hex(node.id), ephemeral: node.ephemeral, firewalled: node.firewalled }
 }
 
+// Which of dht-rpc's table checks sent a node's PINGs: its sweep (_pingSome), a full row
+// (_repingAndSwap) or a DOWN_HINT (_check outside the sweep). Counted by wrapping the methods.
+function countChecks (node) {
+  const checks = { sweeps: 0, sweep: 0, fullRow: 0, downHint: 0 }
+  const pingSome = node._pingSome.bind(node)
+  const check = node._check.bind(node)
+  const repingAndSwap = node._repingAndSwap.bind(node)
+  let sweeping = false
+  node._pingSome = () => {
+    checks.sweeps++
+    sweeping = true
+    try { pingSome() } finally { sweeping = false }
+  }
+  node._check = (n) => {
+    if (sweeping) checks.sweep++
+    else checks.downHint++
+    check(n)
+  }
+  node._repingAndSwap = (newNode, oldNode) => {
+    checks.fullRow++
+    repingAndSwap(newNode, oldNode)
+  }
+  node.checks = checks
+}
+
 async function addNode (bootstrap) {
   const node = new DHT({ ephemeral: false, firewalled: false, host, port: await freePort(), bootstrap })
+  countChecks(node)
   nodes.push(node)
   await node.fullyBootstrapped()
   return node
@@ -132,7 +159,7 @@ async function handle (msg) {
       return null
     case 'stats':
       // internal commands sent and received (index: PING 0, PING_NAT 1, FIND_NODE 2, DOWN_HINT 3)
-      return { tx: node.io.stats.commands.map((c) => c.tx), tableSize: node.table.toArray().length }
+      return { tx: node.io.stats.commands.map((c) => c.tx), tableSize: node.table.toArray().length, checks: node.checks || null }
     case 'listen': {
       const keyPair = DHT.keyPair(Buffer.from(msg.seed, 'hex'))
       const server = node.createServer()
