@@ -10,9 +10,10 @@ named here by number; the I/O adapter owns the real ones.
 
 The node answers requests, keeps the routing table and sends requests; its helpers live
 beside it: :mod:`.query_runner` (iterative queries), :mod:`.network_check` (reachability
-and persistence), :mod:`.congestion` (the request window) and :mod:`.timers`.  The first two
-are parts of one node: they hold its back-reference and send through ``_new_request`` /
-``_send_request``, which stay private to this package.
+and persistence), :mod:`.table_health` (the check pings that decide who stays in the table),
+:mod:`.congestion` (the request window) and :mod:`.timers`.  The first three are parts of one
+node: they hold its back-reference and send through ``_new_request`` / ``_send_request``, which
+stay private to this package.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ from hyperswarm_hugin.protocol.dht.outgoing import SERVER as SERVER
 from hyperswarm_hugin.protocol.dht.query_runner import CommitFn, QueryPurpose, QueryRunner
 from hyperswarm_hugin.protocol.dht.routing_table import RoutingTable, TableNode
 from hyperswarm_hugin.protocol.dht.stats import NodeStats
+from hyperswarm_hugin.protocol.dht.table_health import CHECK_KINDS, OLD_NODE_TICKS, TableHealth
 from hyperswarm_hugin.protocol.dht.timers import TimerKind, Timers
 from hyperswarm_hugin.protocol.dht.tokens import TokenSecrets
-from hyperswarm_hugin.protocol.encoding import Address, Reader, encode_ipv4_address
+from hyperswarm_hugin.protocol.encoding import Address, encode_ipv4_address
 from hyperswarm_hugin.protocol.errors import DecodeError
 
 REQUEST_TIMEOUT = 1.0
@@ -54,10 +56,6 @@ TOKEN_ROTATE_DRAINS = 10
 PING_SWEEP_TICKS = 8
 REFRESH_IDLE_TICKS = 60
 REFRESH_SMALL_TICKS = 64
-RECENT_PING_TICKS = 12
-OLD_NODE_TICKS = 360
-MAX_CHECKS = 10
-MAX_EVICTION_PINGS = 3
 
 
 class RequestHandler(Protocol):
@@ -131,11 +129,10 @@ class DHTNode:
         self._timers = Timers()
         self._queries = QueryRunner(self)
         self._down_hints_left = options.down_hints_per_tick
-        self._checks = 0
-        self._evictions = 0
         self._anonymous_samplers: set[Address] = set()
         self.app: RequestHandler | None = None
         self._network = NetworkCheck(self)
+        self._health = TableHealth(self)
         self._timers.schedule(now + DRAIN_INTERVAL, TimerKind.DRAIN)
         self._timers.schedule(now + TICK_INTERVAL, TimerKind.TICK)
         if options.nat_seed is not None:
@@ -154,6 +151,10 @@ class DHTNode:
     @property
     def requests_socket(self) -> int:
         return CLIENT if self.firewalled else SERVER
+
+    @property
+    def requests_in_flight(self) -> int:
+        return len(self._inflight)
 
     def bootstrap(self, now: float) -> int:
         """Join the network: a background FIND_NODE for our own table id."""
@@ -335,7 +336,7 @@ class DHTNode:
             self._reply(req, (address[0], port), socket)
         elif cmd == m.DOWN_HINT:
             if req.value is not None and len(req.value) >= 6:
-                self._on_down_hint(req.value, now)
+                self._health.down_hint(req.value, now)
             self._reply(req, address, socket)
         elif cmd == m.DELAYED_PING:
             if req.value is None or len(req.value) < 4:
@@ -423,50 +424,7 @@ class DHTNode:
             self.nat.add(reported_to)
         if self.table.add(node):
             return
-        self._maybe_evict_for(node, now)
-
-    def _maybe_evict_for(self, newcomer: TableNode, now: float) -> None:
-        if not self.bootstrapped or self._evictions >= MAX_EVICTION_PINGS:
-            return
-        candidates = [n for n in self.table.row_for(newcomer.id) if n.pinged != self.tick]
-        if not candidates:
-            return
-        oldest = min(candidates, key=lambda n: (n.pinged, n.added))
-        if self.tick - oldest.pinged < RECENT_PING_TICKS and self.tick - oldest.added > OLD_NODE_TICKS:
-            return
-        self._evictions += 1
-        out = self._check_ping(oldest, RequestKind.EVICT)
-        out.evict = (oldest, newcomer)
-        self._send_request(out, now)
-
-    def _check_ping(self, node: TableNode, kind: RequestKind) -> Outgoing:
-        """A PING deciding whether ``node`` stays: it must answer *with its id* (dht-rpc keeps
-        only nodes it heard from since; a node that went ephemeral answers without one)."""
-        node.pinged = self.tick
-        stats = self.stats
-        stats.check_pings += 1
-        if kind is RequestKind.SWEEP:
-            stats.sweep_pings += 1
-        elif kind is RequestKind.EVICT:
-            stats.full_row_pings += 1
-        else:
-            stats.down_hint_pings += 1
-        out = self._new_request(node.address, m.PING, internal=True, retries=self.options.request_retries,
-                                kind=kind)
-        out.subject = node
-        out.heard = node.heard
-        return out
-
-    @staticmethod
-    def _vouched(out: Outgoing, res: m.Response | None) -> bool:
-        """Did the node a check ping went to answer it with its verified id?"""
-        return res is not None and out.subject is not None and out.subject.heard != out.heard
-
-    def _drop(self, node: TableNode) -> None:
-        current = self.table.get(node.id)
-        if current is not None and current.address == node.address:
-            self.table.remove(node.id)
-            self.stats.table_removals += 1
+        self._health.newcomer(node, now)
 
     # ------------------------------------------------------------------ outgoing
 
@@ -524,7 +482,7 @@ class DHTNode:
             # timeout; an application request (a silent refusal) or a commit does not.
             dead = self.table.get(node_id(out.address))
             if dead is not None and dead.address == out.address:
-                self._drop(dead)
+                self._health.drop(dead)
         self._complete(out, None, out.address, out.socket, now)
 
     def _complete(
@@ -539,19 +497,8 @@ class DHTNode:
         elif kind is RequestKind.COMMIT:
             assert out.query is not None
             self._queries.commit_done(out.query, res, now)
-        elif kind is RequestKind.EVICT:
-            self._evictions -= 1
-            assert out.evict is not None
-            old, newcomer = out.evict
-            if not self._vouched(out, res) or self.table.get(old.id) is None:
-                self._drop(old)
-                self.table.add(newcomer)
-        elif kind is RequestKind.CHECK or kind is RequestKind.SWEEP:
-            if kind is RequestKind.CHECK:
-                self._checks -= 1
-            if not self._vouched(out, res):
-                assert out.subject is not None
-                self._drop(out.subject)
+        elif kind in CHECK_KINDS:
+            self._health.check_done(out, res)
         elif kind in PING_NAT_KINDS:
             self._network.ping_nat_done(out, res, socket, now)
         # HINT needs nothing more.
@@ -572,20 +519,6 @@ class DHTNode:
         out = self._new_request(to, m.DOWN_HINT, internal=True, retries=3, kind=RequestKind.HINT,
                                 value=encode_ipv4_address(down))
         self._send_request(out, now)
-
-    def _on_down_hint(self, value: bytes, now: float) -> None:
-        try:
-            addr = Reader(value).ipv4_address()
-        except DecodeError:
-            return
-        node = self.table.get(node_id(addr))
-        if node is None or node.address != addr or self._checks >= MAX_CHECKS:
-            return
-        if node.pinged == self.tick and node.down_hints > 0:
-            return
-        node.down_hints += 1
-        self._checks += 1
-        self._send_request(self._check_ping(node, RequestKind.CHECK), now)
 
     # ------------------------------------------------------------------ time
 
@@ -612,7 +545,7 @@ class DHTNode:
         if not self.bootstrapped:
             return
         if self.tick % PING_SWEEP_TICKS == 0:
-            self._ping_sweep(now)
+            self._health.sweep(now)
         elif not len(self.table) and not self._queries.refreshing():
             # Nobody answered yet (the bootstrap nodes were down or not up yet): ask them again
             # every tick rather than every PING_SWEEP_TICKS as dht-rpc does.
@@ -635,17 +568,6 @@ class DHTNode:
         self._anonymous_samplers.clear()
         self._network.after_sleep()
         self._events.append(NodeWokeUp())
-
-    def _ping_sweep(self, now: float) -> None:
-        if not len(self.table):
-            self._refresh(now)
-            return
-        oldest = sorted(self.table, key=lambda n: n.seen)
-        count = 3 if len(self._inflight) > 2 else 5
-        if oldest and self.tick - oldest[0].pinged < RECENT_PING_TICKS:
-            count = 2
-        for node in [n for n in oldest if n.pinged != self.tick][:count]:
-            self._send_request(self._check_ping(node, RequestKind.SWEEP), now)
 
     def _refresh(self, now: float) -> None:
         self._refresh_ticks = REFRESH_IDLE_TICKS if len(self.table) >= self.options.k else REFRESH_SMALL_TICKS
