@@ -24,7 +24,7 @@ from tests.natlab.lab import LabProcess, NatLab, run  # noqa: E402
 PYTHON_LOGGING = ("import logging, runpy, sys; logging.basicConfig(level=logging.WARNING, "
                   "format='%(relativeCreated)d %(name)s %(message)s'); "
                   "[logging.getLogger(n).setLevel(logging.DEBUG) for n in "
-                  "('hyperswarm_hugin.holepuncher', 'hyperswarm_hugin.holepunch')]; "
+                  "('hyperswarm_hugin.holepuncher', 'hyperswarm_hugin.holepunch', 'hyperswarm_hugin.peer_connect')]; "
                   "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
 
 COUNTERS = """table inet hhdiag {
@@ -108,7 +108,7 @@ def main() -> int:
                             print(f"  {who}: {json.dumps(line)[:200]}")
                 for label, text in logs.items():
                     for row in text.splitlines():
-                        if "holepunch" in row or "puncher" in row:
+                        if any(word in row for word in ("holepunch", "puncher", "dropped an accepted")):
                             print(f"  {label} log: {row[:220]}")
                 logs.clear()
                 sys.stdout.flush()
