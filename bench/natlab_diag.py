@@ -13,7 +13,9 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,8 +39,12 @@ COUNTERS = """table inet hhdiag {
 }"""
 
 
-def patched_start_peer(original):  # type: ignore[no-untyped-def]
-    def start_peer(lab: NatLab, host: str, impl: str, **kw):  # type: ignore[no-untyped-def]
+StartPeer = Callable[..., LabProcess]
+
+
+def patched_start_peer(original: StartPeer) -> StartPeer:
+    """start_peer with Python peers logging their punches and Node peers tracing their rounds."""
+    def start_peer(lab: NatLab, host: str, impl: str, **kw: Any) -> LabProcess:
         if impl == "python":
             real = lab.python
 
@@ -72,7 +78,7 @@ def main() -> int:
     parser.add_argument("--cells", default="consistent/random,random/consistent")
     parser.add_argument("--deadline", type=float, default=40.0)
     args = parser.parse_args()
-    cells.start_peer = patched_start_peer(cells.start_peer)  # type: ignore[assignment]
+    cells.start_peer = patched_start_peer(cells.start_peer)
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
     todo = [(*c.split("/"), *p) for c in args.cells.split(",") for p in pairs]
     with NatLab(dht="node", dht_size=10, open_hosts=0, timeout=len(todo) * args.runs * 120 + 60) as lab:
