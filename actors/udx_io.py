@@ -51,6 +51,7 @@ class StreamTransport:
         self._flush_scheduled = False
         self.started = False  # a packet from the peer has arrived
         self._on_start: Callable[[], None] | None = None
+        self._on_start_timeout: Callable[[], None] = lambda: None
         self._start_timer: asyncio.TimerHandle | None = None
 
     def attach(self, on_data: Callable[[bytes], None], on_end: Callable[[], None],
@@ -68,12 +69,25 @@ class StreamTransport:
             self.mux.loop.call_soon(on_start)
             return
         self._on_start = on_start
+        self._on_start_timeout = on_timeout
+        self.start_timeout(timeout)
+
+    def stop_start_timeout(self) -> None:
+        """No ``on_timeout()`` for now (``on_start()`` still comes with the first packet)."""
+        self._cancel_start_timer()
+
+    def start_timeout(self, timeout: float) -> None:
+        """(Re)start the wait of :meth:`expect_start`: ``on_timeout()`` if the peer's first packet
+        has not arrived ``timeout`` seconds from now."""
+        if self._on_start is None:
+            return
+        self._cancel_start_timer()
 
         def timed_out() -> None:
             self._start_timer = None
             if self._on_start is not None:
                 self._on_start = None
-                on_timeout()
+                self._on_start_timeout()
 
         self._start_timer = self.mux.loop.call_later(timeout, timed_out)
 

@@ -32,6 +32,7 @@ from hyperswarm_hugin.protocol.hyperdht.holepunch import (
     RANDOM_PROBES,
     SERVER_FIRST_PROBE_DELAY,
     Strategy,
+    next_probe_at,
     probe_this_tick,
     punch_strategy,
     random_port,
@@ -47,10 +48,13 @@ class Puncher:
 
     def __init__(self, runtime: NodeRuntime, *, initiator: bool, remote_firewall: int,
                  firewalled: bool = True, rng: random.Random | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        """``sleep`` waits between probes (a test passes a fake clock's)."""
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 clock: Callable[[], float] | None = None) -> None:
+        """``sleep`` waits between probes and ``clock`` reads the time they are scheduled by
+        (default: the loop's; a test passes a fake clock's)."""
         self.runtime = runtime
         self._sleep = sleep
+        self._clock = clock or runtime.loop.time
         self.initiator = initiator
         self.firewalled = firewalled
         self.rng = rng or random.Random()
@@ -63,6 +67,7 @@ class Puncher:
         self.randomized = False
         self.on_abort: Callable[[], None] = lambda: None
         self.on_destroyed: Callable[[], None] = lambda: None  # after any end, abort or not
+        self.on_punching: Callable[[], None] = lambda: None  # probing started (the punching round)
         self.result: asyncio.Future[tuple[int, Address]] = runtime.loop.create_future()
         self._sockets: list[int] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -71,6 +76,10 @@ class Puncher:
         self.socket = self._acquire()
         self.nat = NatAnalyzer(firewalled)
         self._settled = asyncio.Event()
+        self.probes_sent = 0  # every probe this puncher sent (a diagnostic)
+        self.strategy: Strategy | None = None
+        self._punch_started: float | None = None
+        self._summarized = False
         self._start_sampling()
 
     # ------------------------------------------------------------------ sockets and probes
@@ -82,8 +91,18 @@ class Puncher:
 
     def probe(self, address: Address, socket: int | None = None, *, low_ttl: bool = False) -> None:
         """One 1-byte probe to ``address``; TTL 5 opens our mapping without reaching their NAT."""
+        self.probes_sent += 1
         self.runtime.send_probe(self.socket if socket is None else socket, address,
                                 HOLEPUNCH_TTL if low_ttl else DEFAULT_TTL)
+
+    def _summary(self, outcome: str) -> None:
+        if self._punch_started is None or self._summarized:
+            return
+        self._summarized = True
+        took = self._clock() - self._punch_started
+        log.debug("puncher (%s, %s) %s after %.2f s: %d probes, %d sockets", "initiator" if self.initiator
+                  else "server", self.strategy.value if self.strategy else "-", outcome, took, self.probes_sent,
+                  len(self._sockets))
 
     def open_session(self, address: Address) -> None:
         self.probe(address, low_ttl=True)
@@ -105,6 +124,7 @@ class Puncher:
         self.socket = socket
         self._end_randomized()
         self._cancel_tasks()
+        self._summary(f"connected via {source[0]}:{source[1]}")
         if not self.result.done():
             self.result.set_result((socket, source))
 
@@ -193,11 +213,14 @@ class Puncher:
         self.punching = True
         verified = next((address for address, ok in self.remote_addresses if ok), None)
         strategy = punch_strategy(self.nat.firewall, self.remote_firewall, verified is not None)
+        self.strategy, self._punch_started = strategy, self._clock()
         if strategy is Strategy.CONSISTENT:
+            self.on_punching()
             self._spawn(self._consistent_probes())
             return True
         if strategy is None or verified is None:
             return False
+        self.on_punching()
         self._begin_randomized()
         if strategy is Strategy.RANDOM_PORTS:
             self._spawn(self._random_port_probes(verified))
@@ -207,25 +230,34 @@ class Puncher:
             self._spawn(self._birthday_probes(verified))
         return True
 
+    async def _pause_until(self, due: float, interval: float) -> float:
+        """Wait for the slot after ``due`` on a fixed schedule (see :func:`next_probe_at`);
+        returns that slot."""
+        now = self._clock()
+        due = next_probe_at(due, now, interval)
+        await self._sleep(max(0.0, due - now))
+        return due
+
     async def _consistent_probes(self) -> None:
         if not self.initiator:
             await self._sleep(SERVER_FIRST_PROBE_DELAY)  # our fast-mode ping just went out
-        tick = 0
+        tick, due = 0, self._clock()
         while self.punching and tick < CONSISTENT_TICKS:
             tick += 1
             for address, verified in self.remote_addresses:
                 if probe_this_tick(verified, tick):
                     self.probe(address)
             if self.punching:
-                await self._sleep(CONSISTENT_INTERVAL)
+                due = await self._pause_until(due, CONSISTENT_INTERVAL)
         self._give_up()
 
     async def _random_port_probes(self, remote: Address) -> None:
+        due = self._clock()
         for _ in range(RANDOM_PROBES):
             if not self.punching:
                 break
             self.probe((remote[0], random_port(self.rng)))
-            await self._sleep(PROBE_INTERVAL)
+            due = await self._pause_until(due, PROBE_INTERVAL)
         self._give_up()
 
     async def _open_birthday_sockets(self, remote: Address) -> None:
@@ -241,7 +273,7 @@ class Puncher:
 
     async def _birthday_probes(self, remote: Address) -> None:
         await self._sleep(BIRTHDAY_PAUSE)
-        index, low_ttl_rounds = 0, 1
+        index, low_ttl_rounds, due = 0, 1, self._clock()
         for _ in range(RANDOM_PROBES):
             if not self.punching:
                 break
@@ -250,7 +282,7 @@ class Puncher:
                 low_ttl_rounds = max(0, low_ttl_rounds - 1)
             self.probe(remote, self._sockets[index], low_ttl=low_ttl_rounds > 0)
             index += 1
-            await self._sleep(PROBE_INTERVAL)
+            due = await self._pause_until(due, PROBE_INTERVAL)
         self._give_up()
 
     def _give_up(self) -> None:
@@ -292,6 +324,8 @@ class Puncher:
     def finish(self) -> None:
         """The stream found its path another way (its first packet arrived): stop, no abort."""
         self.on_abort = lambda: None
+        if not self.destroyed:
+            self._summary("done: the stream's first packet arrived")
         self.destroy()
 
     def destroy(self) -> None:
@@ -304,6 +338,7 @@ class Puncher:
         self.nat.stop()
         self._settled.set()
         if not self.connected:
+            self._summary("gave up" if self.probes_sent else "ended")
             for socket in self._sockets:
                 self.runtime.release_socket(socket)
             self._sockets = []

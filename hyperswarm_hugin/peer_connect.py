@@ -269,6 +269,27 @@ class Server:
             self._never_started(next(iter(self._unstarted)))
         transport.expect_start(HANDSHAKE_INITIAL_TIMEOUT, lambda: self._started(conn),
                                lambda: self._never_started(conn))
+        if puncher is not None:
+            self._wait_for_the_punch(transport, puncher)
+
+    @staticmethod
+    def _wait_for_the_punch(transport: StreamTransport, puncher: Puncher) -> None:
+        """Once the client's punching round started our punch, its first packet may come only
+        when the probes meet, well after 10 s: hyperdht clears its 10 s limit then (server.js
+        ``prepunching``) and drops the stream with the puncher's abort.  Here the wait for the
+        first packet stops while the puncher punches and starts again (10 s) when it ends, in
+        case a relay still brings the client."""
+        started, ended = puncher.on_punching, puncher.on_destroyed
+
+        def punching() -> None:
+            started()
+            transport.stop_start_timeout()
+
+        def punch_ended() -> None:
+            ended()
+            transport.start_timeout(HANDSHAKE_INITIAL_TIMEOUT)
+
+        puncher.on_punching, puncher.on_destroyed = punching, punch_ended
 
     def _relay(self, conn: Connection, transport: StreamTransport, pairing: tuple[bytes, bytes, bool],
                puncher: Puncher | None, punch_id: int) -> None:

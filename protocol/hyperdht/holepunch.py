@@ -102,6 +102,16 @@ def random_port(rng: random.Random) -> int:
     return int(1000 + rng.random() * 64536)
 
 
+def next_probe_at(due: float, now: float, interval: float) -> float:
+    """When the probe after the one that was due at ``due`` leaves, the clock reading ``now``:
+    ``interval`` after ``due``, on a fixed schedule, so a loop that woke late waits less for the
+    next probe instead of pushing every later one back (holepuncher.js sleeps 20 ms after each
+    send; a busy Python loop would stretch that).  Behind by more than one interval (a stall),
+    the schedule starts again from ``now``: no burst of catch-up probes."""
+    following = due + interval
+    return now + interval if now - following > interval else following
+
+
 def probe_this_tick(verified: bool, tick: int) -> bool:
     """Consistent probing: verified addresses every tick, the others on ticks 4 and 8."""
     return verified or (tick & 3) == 0

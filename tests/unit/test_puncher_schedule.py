@@ -4,6 +4,7 @@ runs, which addresses it probes, at which TTL and when (holepuncher.js), how a p
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,13 @@ from hyperswarm_hugin.errors import HolepunchError
 from hyperswarm_hugin.holepuncher import Puncher
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.hyperdht.constants import Firewall
-from hyperswarm_hugin.protocol.hyperdht.holepunch import BIRTHDAY_SOCKETS, RANDOM_PROBES, PunchBudget
+from hyperswarm_hugin.protocol.hyperdht.holepunch import (
+    BIRTHDAY_SOCKETS,
+    PROBE_INTERVAL,
+    RANDOM_PROBES,
+    PunchBudget,
+    next_probe_at,
+)
 
 REMOTE = ("198.18.1.2", 40000)
 OTHER = ("198.18.1.3", 40001)
@@ -52,19 +59,20 @@ class FakeRuntime:
     async def request(self, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError("no DHT node to ping: the test sets the NAT class")
 
-    def sleeper(self) -> Callable[[float], Awaitable[None]]:
+    def sleeper(self, late: Callable[[], float] = lambda: 0.0) -> Callable[[float], Awaitable[None]]:
+        """A sleep on the fake clock that wakes ``late()`` seconds after it was due (a busy loop)."""
         async def sleep(seconds: float) -> None:
-            self.now += seconds
+            self.now += seconds + late()
             await asyncio.sleep(0)
 
         return sleep
 
 
-async def puncher(*, initiator: bool, local: Firewall, remote: Firewall,
-                  remote_addresses: list[tuple[Address, bool]]) -> tuple[FakeRuntime, Puncher]:
+async def puncher(*, initiator: bool, local: Firewall, remote: Firewall, remote_addresses: list[tuple[Address, bool]],
+                  late: Callable[[], float] = lambda: 0.0) -> tuple[FakeRuntime, Puncher]:
     rt = FakeRuntime(asyncio.get_running_loop())
     p = Puncher(rt, initiator=initiator, remote_firewall=remote, rng=random.Random(1),  # type: ignore[arg-type]
-                sleep=rt.sleeper())
+                sleep=rt.sleeper(late), clock=lambda: rt.now)
     p.nat.firewall = local
     hosts = {a[0] for a, ok in remote_addresses if ok}
     p.update_remote(punching=True, firewall=remote, addresses=[a for a, _ in remote_addresses],
@@ -184,5 +192,56 @@ def test_a_server_echoes_each_probe_it_gets() -> None:
         assert rt.probes == [(0.0, p.socket, ("198.18.7.7", 5000), 64)]
         assert not p.result.done()
         p.destroy()
+
+    asyncio.run(run())
+
+
+def test_the_next_probe_is_due_one_interval_after_the_last_one_was() -> None:
+    assert next_probe_at(1.0, now=1.0, interval=0.02) == pytest.approx(1.02)
+    assert next_probe_at(1.0, now=1.015, interval=0.02) == pytest.approx(1.02)  # woke late: a shorter wait
+    assert next_probe_at(1.0, now=1.03, interval=0.02) == pytest.approx(1.02)  # a little behind: at once
+    assert next_probe_at(1.0, now=1.5, interval=0.02) == pytest.approx(1.52)  # a stall: again from now, no burst
+
+
+def _gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+@pytest.mark.parametrize(("local", "remote", "address"), [
+    (Firewall.CONSISTENT, Firewall.RANDOM, (REMOTE[0], 0)),   # random ports of their host
+    (Firewall.RANDOM, Firewall.CONSISTENT, REMOTE),           # the birthday sockets' round robin
+])
+def test_probes_leave_on_a_fixed_20_ms_schedule_even_when_the_loop_wakes_late(
+        local: Firewall, remote: Firewall, address: Address) -> None:
+    """Every wait ends 5-15 ms late (a loop busy with other work): the probes still leave 20 ms
+    apart on average, so the 1750 probes take the ~35 s of hyperdht's window, not 50 s."""
+    async def run() -> None:
+        lateness = random.Random(7)
+        rt, p = await puncher(initiator=True, local=local, remote=remote, remote_addresses=[(address, True)],
+                              late=lambda: lateness.uniform(0.005, 0.015))
+        assert await p.punch()
+        opened = BIRTHDAY_SOCKETS - 1 if local is Firewall.RANDOM else 0  # each new socket's first probe
+        await finish(p)
+        times = [t for t, *_ in rt.probes[opened:]]
+        assert len(times) == RANDOM_PROBES
+        gaps = _gaps(times)
+        assert sum(gaps) / len(gaps) == pytest.approx(PROBE_INTERVAL, rel=0.01)
+        assert max(gaps) < PROBE_INTERVAL + 0.015 + 1e-9  # one late wake, never an accumulated delay
+        assert min(gaps) > PROBE_INTERVAL - 0.015 - 1e-9  # and no bursts
+
+    asyncio.run(run())
+
+
+def test_after_a_stall_probing_resumes_at_the_interval_without_a_burst() -> None:
+    async def run() -> None:
+        wakes = iter([0.0] * 10 + [0.5] + [0.0] * 5000)
+        rt, p = await puncher(initiator=True, local=Firewall.CONSISTENT, remote=Firewall.RANDOM,
+                              remote_addresses=[((REMOTE[0], 0), True)], late=lambda: next(wakes))
+        assert await p.punch()
+        await finish(p)
+        gaps = _gaps([t for t, *_ in rt.probes])
+        assert max(gaps) == pytest.approx(0.52)  # the stall itself
+        assert min(gaps) == pytest.approx(PROBE_INTERVAL)  # then 20 ms again, not a catch-up burst
+        assert len(rt.probes) == RANDOM_PROBES
 
     asyncio.run(run())
