@@ -217,20 +217,30 @@ class StreamTransport:
         self._arm()
 
     def _arm(self) -> None:
+        """Make sure the loop wakes us by the stream's deadline.  One timer, re-armed only when
+        the deadline moves earlier (as libudx does): the RTO moves later with every ACK, and a
+        ``call_at`` plus a cancel per packet cost more than a timer that wakes early once in a
+        while and finds nothing due.  With no deadline the armed timer is left to run out."""
         at = self.stream.get_timer()
-        if at == self._timer_at:
+        if at is None:
             return
+        timer_at = self._timer_at
+        if timer_at is not None and timer_at <= at:
+            return  # wakes in time; _on_timer re-arms for the later deadline
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         self._timer_at = at
-        if at is not None:
-            self._timer = self.mux.loop.call_at(at, self._on_timer)
+        self._timer = self.mux.loop.call_at(at, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self.stream.handle_timer(self.mux.loop.time())
+        now = self.mux.loop.time()
+        at = self.stream.get_timer()
+        if at is None or now < at:
+            self._arm()  # the deadline moved later (or went) since the timer was armed
+            return
+        self.stream.handle_timer(now)
         self.flush()
         self.process_events()
 
@@ -238,6 +248,7 @@ class StreamTransport:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+            self._timer_at = None
         self._on_start = None
         self._cancel_start_timer()
 
