@@ -254,23 +254,26 @@ class UdxStream:
         sacking = kind & SACK and not kind & (DATA | END | MESSAGE)
         if not sacking and doff > rest:
             return
-        seq = _unwrap(seq_w, self._ack)
+        # (_unwrap and held_bytes spelled out here and below: this runs for every packet)
+        seq = self._ack + (((seq_w - self._ack + 0x80000000) & M32) - 0x80000000)
         if kind & (DATA | END):
             self._ack_needed = True
             if seq >= self._ack and not self.remote_ended:
                 payload = data[HEADER_SIZE + doff:] if kind & DATA else b""
+                held_bytes = self.backlog + self.inbox_bytes + self._ooo_bytes
                 if seq == self._ack:
-                    if self.held_bytes + len(payload) > self.receive_limit:
+                    if held_bytes + len(payload) > self.receive_limit:
                         self.stats_dropped += 1  # beyond the window we advertised: resent later
                     else:
                         self._deliver(payload, bool(kind & END))
-                        while self._ack in self._ooo:
-                            held, is_end = self._ooo.pop(self._ack)
+                        ooo = self._ooo
+                        while ooo and self._ack in ooo:
+                            held, is_end = ooo.pop(self._ack)
                             self._ooo_bytes -= len(held) + HELD_COST
                             self._deliver(held, is_end)
                 elif seq not in self._ooo:
                     cost = len(payload) + HELD_COST
-                    if seq - self._ack >= MAX_AHEAD or self.held_bytes + cost > self.receive_limit:
+                    if seq - self._ack >= MAX_AHEAD or held_bytes + cost > self.receive_limit:
                         self.stats_dropped += 1
                     else:
                         self._ooo[seq] = (payload, bool(kind & END))
@@ -285,12 +288,12 @@ class UdxStream:
                 self.messages_held += 1
             else:
                 self.stats_dropped += 1
-        ack = _unwrap(ack_w, self._una)
+        ack = self._una + (((ack_w - self._una + 0x80000000) & M32) - 0x80000000)
         if ack > self._next_seq:
             self._ack_needed = False  # libudx: such a packet is not acknowledged
             return
         self.peer_rwnd = rwnd
-        newly = self._on_ack(ack, now)
+        newly = self._on_ack(ack, now) if ack > self._una else 0
         if sacking:
             length = doff if 0 < doff < rest else rest
             for i in range(min(length // 8, MAX_SACK_BLOCKS * 4)):
@@ -300,8 +303,10 @@ class UdxStream:
                 if self._una <= start < end <= self._next_seq:
                     self._on_sack(start, end)
             self._detect_losses()
-        self._grow(newly)
-        self._check_finished(now)
+        if newly:
+            self._grow(newly)
+        if self.local_ended and self.remote_ended:
+            self._check_finished(now)
 
     def _deliver(self, payload: bytes, is_end: bool) -> None:
         if payload:
@@ -420,7 +425,10 @@ class UdxStream:
 
     def _packet(self, kind: int, seq: int, payload: bytes = b"") -> bytes:
         assert self.remote_id is not None
-        window = self._advertised = self._advertised_window()
+        window = DEFAULT_RWND - self.backlog - self.inbox_bytes  # _advertised_window, spelled out
+        if window < self.max_payload:
+            window = 0
+        self._advertised = window
         return pack_header(0xFF, 1, kind, 0, self.remote_id, window, seq & M32, self._ack & M32) + payload
 
     def datagrams_to_send(self, now: float) -> list[bytes]:
