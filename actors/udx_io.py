@@ -14,7 +14,15 @@ from collections.abc import Callable
 from hyperswarm_hugin.actors.udp import UdpEndpoint
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.udx.events import DataReceived, MessageReceived, StreamClosed, StreamEnded, StreamError
-from hyperswarm_hugin.protocol.udx.packet import DATA, DESTROY, HEADER_SIZE, MESSAGE, udx_stream_id
+from hyperswarm_hugin.protocol.udx.packet import (
+    DATA,
+    DESTROY,
+    HEADER_SIZE,
+    MAGIC,
+    MESSAGE,
+    VERSION,
+    udx_stream_id,
+)
 from hyperswarm_hugin.protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
 log = logging.getLogger(__name__)
@@ -339,6 +347,22 @@ class StreamMux:
         streams = self.streams
         relay_links = self.relay_links
         if not streams and not relay_links:
+            return datagrams
+        if len(datagrams) == 1 and not relay_links:
+            # One datagram (messages one at a time, a round trip): the loop below without its
+            # bookkeeping for batches.
+            data, source = datagrams[0]
+            if len(data) >= HEADER_SIZE and data[0] == MAGIC and data[1] == VERSION:
+                transport = streams.get(int.from_bytes(data[4:8], "little"))
+                if transport is not None and (not transport.stream.closed or transport.stream.linger_until):
+                    if data[2] & DATA and self.held_bytes() > self.receive_limit:
+                        self.dropped_over_limit += 1
+                        return []
+                    self.packets_in += 1
+                    transport.received(data, source, now, endpoint)
+                    transport.process_events()
+                    transport.schedule_flush()
+                    return []
             return datagrams
         rest: list[tuple[bytes, Address]] = []
         touched: dict[int, StreamTransport] = {}

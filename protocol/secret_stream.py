@@ -122,6 +122,11 @@ class SecretStream:
     def receive(self, data: bytes) -> list[bytes]:
         """Feed stream bytes; returns the complete messages they finish (empty ones dropped)."""
         buf = self._buffer
+        if not buf and self._pull is not None and type(data) is bytes and len(data) > 3 + ABYTES \
+                and data[0] | (data[1] << 8) | (data[2] << 16) == len(data) - 3:
+            # The usual case for messages that fit a packet: exactly one whole frame.
+            message = self._decrypt(data[3:])
+            return [message] if message else []
         if buf:  # the rest of an unfinished frame is waiting
             buf += data
             if len(buf) < 3 or len(buf) - 3 < (buf[0] | (buf[1] << 8) | (buf[2] << 16)):

@@ -321,10 +321,12 @@ class UdxStream:
     def _on_ack(self, ack: int, now: float) -> int:
         newly = 0
         inflight = self._inflight
-        while self._una < ack:
-            sent = inflight.pop(self._una, None)
+        unsacked = self._unsacked
+        una = self._una
+        while una < ack:
+            sent = inflight.pop(una, None)
             if sent is not None:
-                self._unsacked.pop(self._una, None)
+                unsacked.pop(una, None)
                 newly += 1
                 if sent.sacked:
                     self._sacked -= 1
@@ -333,7 +335,8 @@ class UdxStream:
                         self._rtt_sample(now - sent.sent_at)
                     if sent.sent_at > self._rack_time:
                         self._rack_time = sent.sent_at
-            self._una += 1
+            una += 1
+        self._una = una
         if newly:
             self._rto_at = now + self.rto if inflight else None
             if self._end_seq is not None and self._una > self._end_seq:
@@ -464,7 +467,11 @@ class UdxStream:
         queue = self._queue
         while len(inflight) - self._sacked < window:
             if queue:
-                payload = self._take_payload()
+                if len(queue) == 1 and not self._head and len(queue[0]) <= self.max_payload:
+                    payload = queue.popleft()  # one small write (the usual message): as it is
+                    self.queued_bytes -= len(payload)
+                else:
+                    payload = self._take_payload()
                 kind = DATA
             elif self._end_wanted and self._end_seq is None:
                 payload = b""
@@ -483,9 +490,10 @@ class UdxStream:
                 self._probe_at = now + self.rto
         else:
             self._probe_at = None
-        for message in self._messages_out:
-            out.append(self._packet(MESSAGE, self._next_seq, message))
-        self._messages_out.clear()
+        if self._messages_out:
+            for message in self._messages_out:
+                out.append(self._packet(MESSAGE, self._next_seq, message))
+            self._messages_out.clear()
         if self._ack_needed:
             self._ack_needed = False
             if self._ooo:
