@@ -106,9 +106,12 @@ class Connection:
             raise ConnectionClosed("write after end() or close()")
         if len(data) > MAX_MESSAGE:
             raise ValueError(f"a message is at most {MAX_MESSAGE} bytes")
-        self._send(self._secret.encrypt(bytes(data)))
+        frame = self._secret.encrypt(data)  # (a copy of data first if it is not bytes)
+        self.raw_bytes_written += len(frame)
+        transport = self._transport
+        transport.write(frame)
         self._wrote = True
-        if self._transport.buffered > HIGH_WATER:
+        if transport.stream.queued_bytes > HIGH_WATER:  # transport.buffered, spelled out
             self._blocked = True
 
     def _send(self, frame: bytes) -> None:

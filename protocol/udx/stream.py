@@ -265,7 +265,12 @@ class UdxStream:
                     if held_bytes + len(payload) > self.receive_limit:
                         self.stats_dropped += 1  # beyond the window we advertised: resent later
                     else:
-                        self._deliver(payload, bool(kind & END))
+                        if kind == DATA and payload:  # _deliver, spelled out for plain data
+                            self._inbox.append(payload)
+                            self.inbox_bytes += len(payload)
+                            self._ack += 1
+                        else:
+                            self._deliver(payload, bool(kind & END))
                         ooo = self._ooo
                         while ooo and self._ack in ooo:
                             held, is_end = ooo.pop(self._ack)
@@ -395,13 +400,17 @@ class UdxStream:
             self.cwnd = min(self.cwnd + newly / self.cwnd, MAX_CWND)
 
     def _rtt_sample(self, rtt: float) -> None:
-        if self._srtt is None:
-            self._srtt = rtt
-            self._rttvar = rtt / 2
+        srtt = self._srtt
+        if srtt is None:
+            srtt = rtt
+            rttvar = rtt / 2
         else:
-            self._rttvar = (3 * self._rttvar + abs(self._srtt - rtt)) / 4
-            self._srtt = (7 * self._srtt + rtt) / 8
-        self.rto = min(max(self._srtt + 4 * self._rttvar, MIN_RTO), MAX_RTO)
+            rttvar = (3 * self._rttvar + abs(srtt - rtt)) / 4
+            srtt = (7 * srtt + rtt) / 8
+        self._srtt = srtt
+        self._rttvar = rttvar
+        rto = srtt + 4 * rttvar  # clamped to [MIN_RTO, MAX_RTO]
+        self.rto = MIN_RTO if rto < MIN_RTO else MAX_RTO if rto > MAX_RTO else rto
 
     @property
     def srtt(self) -> float | None:
