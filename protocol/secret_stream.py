@@ -85,7 +85,7 @@ class SecretStream:
             body = bindings.crypto_secretstream_xchacha20poly1305_push(self._push, message, None, TAG_MESSAGE)
             return len(body).to_bytes(3, "little") + body
         length = size + ABYTES
-        out = self._scratch_for(length)
+        out = self._scratch if length <= self._scratch_size else self._scratch_for(length)
         if _lib.crypto_secretstream_xchacha20poly1305_push(self._push.statebuf, out, _ffi.NULL, message, size,
                                                            _ffi.NULL, 0, TAG_MESSAGE) != 0:
             raise RuntimeError("crypto_secretstream_xchacha20poly1305_push failed")
@@ -112,7 +112,7 @@ class SecretStream:
                 raise SecretStreamError("pull failed: message corrupted or forged") from None
             return pulled
         size = len(body) - ABYTES
-        out = self._scratch_for(size)
+        out = self._scratch if size <= self._scratch_size else self._scratch_for(size)
         if _lib.crypto_secretstream_xchacha20poly1305_pull(self._pull.statebuf, out, _ffi.NULL, self._tag,
                                                            body, size + ABYTES, _ffi.NULL, 0) != 0:
             raise SecretStreamError("pull failed: message corrupted or forged")
