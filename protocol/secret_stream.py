@@ -63,7 +63,7 @@ class SecretStream:
         self._pull: bindings.crypto_secretstream_xchacha20poly1305_state | None = None
         self._buffer = bytearray()
         self._scratch: Any = None  # a cffi buffer for libsodium's output, grown to SCRATCH_MAX
-        self._scratch_size = 0
+        self._scratch_size = -1  # none yet: even an empty message gets a real buffer
         self._tag: Any = _ffi.new("unsigned char *") if _ffi is not None else None  # pull's tag out
         self.send_key = keyed_hash((NS_SS_INITIATOR if is_initiator else NS_SS_RESPONDER) + NS_SEND,
                                    handshake_hash)
