@@ -418,6 +418,11 @@ class UdxStream:
 
     # ------------------------------------------------------------------ sending
 
+    def _window(self) -> int:
+        if self.peer_rwnd == 0:
+            return 0
+        return min(int(self.cwnd), max(1, self.peer_rwnd // self.max_payload))
+
     def _advertised_window(self) -> int:
         window = DEFAULT_RWND - self.backlog - self.inbox_bytes
         return window if window >= self.max_payload else 0
@@ -467,10 +472,7 @@ class UdxStream:
         if self._heartbeat_pending:
             self._heartbeat_pending = False
             out.append(self._packet(HEARTBEAT, self._next_seq))
-        # Packets allowed in flight: the congestion window, within the peer's receive window
-        # (at least one packet while it is open, none while it is zero).
-        rwnd = self.peer_rwnd
-        window = 0 if rwnd == 0 else min(int(self.cwnd), max(1, rwnd // self.max_payload))
+        window = self._window()
         queue = self._queue
         while len(inflight) - self._sacked < window:
             if queue:
