@@ -139,7 +139,7 @@ class UdpEndpoint:
                     self.errors += 1
                     log.debug("udp receive error: %s", exc)
                     continue
-                received.append((view[:size].tobytes(), (addr[0], addr[1])))
+                received.append((view[:size].tobytes(), addr))  # (host, port): the socket is AF_INET
         if received:
             self.on_batch(received)
 
@@ -163,7 +163,7 @@ class UdpEndpoint:
                 self.errors += 1
                 log.debug("udp receive error: %s", exc)
                 continue
-            source = (addr[0], addr[1])
+            source = addr  # (host, port): the socket is AF_INET
             if ancillary:
                 level, kind, value = ancillary[0]
                 if level == SOL_UDP and kind == UDP_GRO:

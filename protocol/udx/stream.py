@@ -243,56 +243,70 @@ class UdxStream:
         if len(data) < HEADER_SIZE:
             return
         _, _, kind, doff, _, rwnd, seq_w, ack_w = unpack_header(data)
-        if self.closed:
-            if self.linger_until is not None and now < self.linger_until and kind & (DATA | END):
-                self._ack_needed = True
-            return
-        if kind & HEARTBEAT:
+        if kind == DATA and not doff and seq_w == self._ack & M32 and len(data) > HEADER_SIZE \
+                and not self._ooo and not self.closed and not self.remote_ended:
+            # The usual packet, spelled out: the next data in order, nothing else in it, nothing
+            # held out of order (the general path below does the same for it).
             self._ack_needed = True
-            return
-        rest = len(data) - HEADER_SIZE
-        sacking = kind & SACK and not kind & (DATA | END | MESSAGE)
-        if not sacking and doff > rest:
-            return
-        # (_unwrap and held_bytes spelled out here and below: this runs for every packet)
-        seq = self._ack + (((seq_w - self._ack + 0x80000000) & M32) - 0x80000000)
-        if kind & (DATA | END):
-            self._ack_needed = True
-            if seq >= self._ack and not self.remote_ended:
-                payload = data[HEADER_SIZE + doff:] if kind & DATA else b""
-                held_bytes = self.backlog + self.inbox_bytes + self._ooo_bytes
-                if seq == self._ack:
-                    if held_bytes + len(payload) > self.receive_limit:
-                        self.stats_dropped += 1  # beyond the window we advertised: resent later
-                    else:
-                        if kind == DATA and payload:  # _deliver, spelled out for plain data
-                            self._inbox.append(payload)
-                            self.inbox_bytes += len(payload)
-                            self._ack += 1
-                        else:
-                            self._deliver(payload, bool(kind & END))
-                        ooo = self._ooo
-                        while ooo and self._ack in ooo:
-                            held, is_end = ooo.pop(self._ack)
-                            self._ooo_bytes -= len(held) + HELD_COST
-                            self._deliver(held, is_end)
-                elif seq not in self._ooo:
-                    cost = len(payload) + HELD_COST
-                    if seq - self._ack >= MAX_AHEAD or held_bytes + cost > self.receive_limit:
-                        self.stats_dropped += 1
-                    else:
-                        self._ooo[seq] = (payload, bool(kind & END))
-                        self._ooo_bytes += cost
-        if kind & DESTROY:
-            if seq >= self._ack:
-                self._close(ECONNRESET, now)
-            return
-        if kind & MESSAGE:
-            if self.messages_held < MAX_MESSAGES_HELD:
-                self._events.append(MessageReceived(data[HEADER_SIZE + doff:]))
-                self.messages_held += 1
+            payload = data[HEADER_SIZE:]
+            if self.backlog + self.inbox_bytes + self._ooo_bytes + len(payload) > self.receive_limit:
+                self.stats_dropped += 1  # beyond the window we advertised: resent later
             else:
-                self.stats_dropped += 1
+                self._inbox.append(payload)
+                self.inbox_bytes += len(payload)
+                self._ack += 1
+            sacking = rest = 0
+        else:
+            if self.closed:
+                if self.linger_until is not None and now < self.linger_until and kind & (DATA | END):
+                    self._ack_needed = True
+                return
+            if kind & HEARTBEAT:
+                self._ack_needed = True
+                return
+            rest = len(data) - HEADER_SIZE
+            sacking = kind & SACK and not kind & (DATA | END | MESSAGE)
+            if not sacking and doff > rest:
+                return
+            # (_unwrap and held_bytes spelled out here and below: this runs for every packet)
+            seq = self._ack + (((seq_w - self._ack + 0x80000000) & M32) - 0x80000000)
+            if kind & (DATA | END):
+                self._ack_needed = True
+                if seq >= self._ack and not self.remote_ended:
+                    payload = data[HEADER_SIZE + doff:] if kind & DATA else b""
+                    held_bytes = self.backlog + self.inbox_bytes + self._ooo_bytes
+                    if seq == self._ack:
+                        if held_bytes + len(payload) > self.receive_limit:
+                            self.stats_dropped += 1  # beyond the window we advertised: resent later
+                        else:
+                            if kind == DATA and payload:  # _deliver, spelled out for plain data
+                                self._inbox.append(payload)
+                                self.inbox_bytes += len(payload)
+                                self._ack += 1
+                            else:
+                                self._deliver(payload, bool(kind & END))
+                            ooo = self._ooo
+                            while ooo and self._ack in ooo:
+                                held, is_end = ooo.pop(self._ack)
+                                self._ooo_bytes -= len(held) + HELD_COST
+                                self._deliver(held, is_end)
+                    elif seq not in self._ooo:
+                        cost = len(payload) + HELD_COST
+                        if seq - self._ack >= MAX_AHEAD or held_bytes + cost > self.receive_limit:
+                            self.stats_dropped += 1
+                        else:
+                            self._ooo[seq] = (payload, bool(kind & END))
+                            self._ooo_bytes += cost
+            if kind & DESTROY:
+                if seq >= self._ack:
+                    self._close(ECONNRESET, now)
+                return
+            if kind & MESSAGE:
+                if self.messages_held < MAX_MESSAGES_HELD:
+                    self._events.append(MessageReceived(data[HEADER_SIZE + doff:]))
+                    self.messages_held += 1
+                else:
+                    self.stats_dropped += 1
         ack = self._una + (((ack_w - self._una + 0x80000000) & M32) - 0x80000000)
         if ack > self._next_seq:
             self._ack_needed = False  # libudx: such a packet is not acknowledged
