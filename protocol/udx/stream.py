@@ -350,10 +350,20 @@ class UdxStream:
                 if sent.sacked:
                     self._sacked -= 1
                 else:
+                    sent_at = sent.sent_at
                     if sent.retransmits == 0:
-                        self._rtt_sample(now - sent.sent_at)
-                    if sent.sent_at > self._rack_time:
-                        self._rack_time = sent.sent_at
+                        # _rtt_sample, spelled out for the usual case (one sample per ACK)
+                        rtt = now - sent_at
+                        srtt = self._srtt
+                        if srtt is None:
+                            self._rtt_sample(rtt)
+                        else:
+                            rttvar = self._rttvar = (3 * self._rttvar + abs(srtt - rtt)) / 4
+                            srtt = self._srtt = (7 * srtt + rtt) / 8
+                            rto = srtt + 4 * rttvar
+                            self.rto = MIN_RTO if rto < MIN_RTO else MAX_RTO if rto > MAX_RTO else rto
+                    if sent_at > self._rack_time:
+                        self._rack_time = sent_at
             una += 1
         self._una = una
         if newly:
