@@ -7,9 +7,10 @@ Each pair runs twice, with --short and --long round trips; each end's CPU time i
 short run is subtracted from the long one, so start-up is left out.  Wall-clock round trips on a
 shared machine swing with where the scheduler puts the two ends; CPU per round trip swings less
 and says where the difference to Node is (user time: the interpreter; system time: the same
-syscalls and wake-ups for both).  Linux only.
+syscalls and wake-ups for both).  ``--same-cpu N`` pins both ends to CPU N, which takes the
+scheduler's placement out of the wall-clock figures too.  Linux only.
 
-    .venv/bin/python bench/rtt_cpu.py [--rounds 2] [--short 1000] [--long 11000]
+    .venv/bin/python bench/rtt_cpu.py [--rounds 2] [--short 1000] [--long 11000] [--same-cpu 0]
 """
 
 from __future__ import annotations
@@ -42,10 +43,13 @@ class MeteredPeer(stream.Peer):
 
     running: ClassVar[dict[str, int]] = {}
     taken: ClassVar[dict[str, tuple[float, float, float]]] = {}
+    cpu: ClassVar[int | None] = None  # pin both ends to this CPU
 
     def __init__(self, impl: str, *args: str) -> None:
         super().__init__(impl, *args)
         MeteredPeer.running[args[args.index("--mode") + 1]] = self.proc.pid
+        if MeteredPeer.cpu is not None:
+            os.sched_setaffinity(self.proc.pid, {MeteredPeer.cpu})
 
     def wait(self, event: str, deadline: float = 600.0) -> dict[str, Any]:
         found = super().wait(event, deadline)
@@ -66,8 +70,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--short", type=int, default=1000)
     parser.add_argument("--long", type=int, default=11000)
+    parser.add_argument("--same-cpu", type=int, metavar="CPU",
+                        help="pin both ends to this CPU: the two take turns on it, no cross-CPU wake-ups")
     args = parser.parse_args()
     stream.Peer = MeteredPeer  # type: ignore[misc]
+    MeteredPeer.cpu = args.same_cpu
     n = args.long - args.short
     print("per round trip, µs: p50 wall (long run); CPU at each end as total (user + system)")
     for _ in range(args.rounds):
