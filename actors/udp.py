@@ -25,6 +25,12 @@ from collections.abc import Callable
 
 from hyperswarm_hugin.protocol.encoding import Address
 
+try:
+    import fcntl
+    import termios
+except ImportError:  # not POSIX: drain until EAGAIN
+    fcntl = termios = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 RECEIVE_BUFFER = 4 * 1024 * 1024
@@ -67,6 +73,7 @@ class UdpEndpoint:
         # would allocate 64 KiB per datagram and shrink it).
         self._buffer = bytearray(MAX_DATAGRAM)
         self._view = memoryview(self._buffer)
+        self._queued = bytearray(4)  # FIONREAD's answer: the next datagram's size, 0 if none
 
     def bind(self, host: str, port: int) -> Address:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -98,6 +105,19 @@ class UdpEndpoint:
         host, port = self.sock.getsockname()[:2]
         return (host, port)
 
+    def _more_queued(self, sock: socket.socket) -> bool:
+        """Whether another datagram waits, asked after the first of a drain: one ioctl where
+        draining to EAGAIN would cost a failing recvmsg and an exception (one message at a time,
+        as in a round trip, is always a drain of one).  A zero-length datagram reads as none
+        waiting; the socket stays readable, so it is read on the next turn."""
+        if fcntl is None:
+            return True
+        try:
+            fcntl.ioctl(sock.fileno(), termios.FIONREAD, self._queued)
+        except OSError:
+            return True
+        return self._queued != b"\0\0\0\0"
+
     def _readable(self) -> None:
         sock = self.sock
         if sock is None:
@@ -109,6 +129,8 @@ class UdpEndpoint:
             recv = sock.recvfrom_into
             buffer, view = self._buffer, self._view
             for _ in range(self.batch):
+                if len(received) == 1 and not self._more_queued(sock):
+                    break
                 try:
                     size, addr = recv(buffer)
                 except (BlockingIOError, InterruptedError):
@@ -127,7 +149,12 @@ class UdpEndpoint:
         append = received.append
         batch = self.batch
         buffers, view = [self._buffer], self._view
+        asked = False
         while len(received) < batch:
+            if received and not asked:
+                asked = True
+                if not self._more_queued(sock):
+                    break
             try:
                 length, ancillary, _flags, addr = recv(buffers, GRO_CMSG)
             except (BlockingIOError, InterruptedError):

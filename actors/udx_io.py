@@ -14,7 +14,15 @@ from collections.abc import Callable
 from hyperswarm_hugin.actors.udp import UdpEndpoint
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.udx.events import DataReceived, MessageReceived, StreamClosed, StreamEnded, StreamError
-from hyperswarm_hugin.protocol.udx.packet import DATA, DESTROY, HEADER_SIZE, MESSAGE, udx_stream_id
+from hyperswarm_hugin.protocol.udx.packet import (
+    DATA,
+    DESTROY,
+    HEADER_SIZE,
+    MAGIC,
+    MESSAGE,
+    VERSION,
+    udx_stream_id,
+)
 from hyperswarm_hugin.protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
 log = logging.getLogger(__name__)
@@ -231,20 +239,30 @@ class StreamTransport:
         self._arm()
 
     def _arm(self) -> None:
+        """Make sure the loop wakes us by the stream's deadline.  One timer, re-armed only when
+        the deadline moves earlier (as libudx does): the RTO moves later with every ACK, and a
+        ``call_at`` plus a cancel per packet cost more than a timer that wakes early once in a
+        while and finds nothing due.  With no deadline the armed timer is left to run out."""
         at = self.stream.get_timer()
-        if at == self._timer_at:
+        if at is None:
             return
+        timer_at = self._timer_at
+        if timer_at is not None and timer_at <= at:
+            return  # wakes in time; _on_timer re-arms for the later deadline
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         self._timer_at = at
-        if at is not None:
-            self._timer = self.mux.loop.call_at(at, self._on_timer)
+        self._timer = self.mux.loop.call_at(at, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self.stream.handle_timer(self.mux.loop.time())
+        now = self.mux.loop.time()
+        at = self.stream.get_timer()
+        if at is None or now < at:
+            self._arm()  # the deadline moved later (or went) since the timer was armed
+            return
+        self.stream.handle_timer(now)
         self.flush()
         self.process_events()
 
@@ -252,6 +270,7 @@ class StreamTransport:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+            self._timer_at = None
         self._on_start = None
         self._cancel_start_timer()
 
@@ -342,6 +361,22 @@ class StreamMux:
         streams = self.streams
         relay_links = self.relay_links
         if not streams and not relay_links:
+            return datagrams
+        if len(datagrams) == 1 and not relay_links:
+            # One datagram (messages one at a time, a round trip): the loop below without its
+            # bookkeeping for batches.
+            data, source = datagrams[0]
+            if len(data) >= HEADER_SIZE and data[0] == MAGIC and data[1] == VERSION:
+                transport = streams.get(int.from_bytes(data[4:8], "little"))
+                if transport is not None and (not transport.stream.closed or transport.stream.linger_until):
+                    if data[2] & DATA and self.held_bytes() > self.receive_limit:
+                        self.dropped_over_limit += 1
+                        return []
+                    self.packets_in += 1
+                    transport.received(data, source, now, endpoint)
+                    transport.process_events()
+                    transport.schedule_flush()
+                    return []
             return datagrams
         rest: list[tuple[bytes, Address]] = []
         touched: dict[int, StreamTransport] = {}

@@ -106,9 +106,12 @@ class Connection:
             raise ConnectionClosed("write after end() or close()")
         if len(data) > MAX_MESSAGE:
             raise ValueError(f"a message is at most {MAX_MESSAGE} bytes")
-        self._send(self._secret.encrypt(bytes(data)))
+        frame = self._secret.encrypt(data)  # (a copy of data first if it is not bytes)
+        self.raw_bytes_written += len(frame)
+        transport = self._transport
+        transport.write(frame)
         self._wrote = True
-        if self._transport.buffered > HIGH_WATER:
+        if transport.stream.queued_bytes > HIGH_WATER:  # transport.buffered, spelled out
             self._blocked = True
 
     def _send(self, frame: bytes) -> None:
@@ -141,13 +144,21 @@ class Connection:
 
     async def read(self) -> bytes:
         """The next message, or ``b""`` once the peer ended its side."""
-        while not self._messages:
+        messages = self._messages
+        while not messages:
             if self._remote_ended or self._closed.done():
                 if self.error is not None:
                     raise ConnectionClosed("connection failed") from self.error
                 return b""
-            await self._wait(self._read_waiters)
-        message = self._messages.popleft()
+            # _wait, inlined: this is every message's path when the reader keeps up.
+            waiter = self._loop.create_future()
+            self._read_waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                self._drop(waiter, self._read_waiters)
+                raise
+        message = messages.popleft()
         self._queued -= len(message)
         if self._transport.stream.set_backlog(self._queued):
             self._transport.schedule_flush()  # the window reopened: tell the sender
@@ -158,11 +169,17 @@ class Connection:
         waiters.append(waiter)
         try:
             await waiter
-        finally:
-            if not waiter.done():
-                waiter.cancel()
-            with contextlib.suppress(ValueError):
-                waiters.remove(waiter)
+        except BaseException:
+            self._drop(waiter, waiters)
+            raise
+        # A waiter that completed was woken by _wake, which emptied the list.
+
+    @staticmethod
+    def _drop(waiter: asyncio.Future[None], waiters: list[asyncio.Future[None]]) -> None:
+        """The waiting task was cancelled (or closed): forget its waiter."""
+        waiter.cancel()
+        with contextlib.suppress(ValueError):
+            waiters.remove(waiter)
 
     @staticmethod
     def _wake(waiters: list[asyncio.Future[None]]) -> None:

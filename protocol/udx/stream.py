@@ -243,54 +243,76 @@ class UdxStream:
         if len(data) < HEADER_SIZE:
             return
         _, _, kind, doff, _, rwnd, seq_w, ack_w = unpack_header(data)
-        if self.closed:
-            if self.linger_until is not None and now < self.linger_until and kind & (DATA | END):
-                self._ack_needed = True
-            return
-        if kind & HEARTBEAT:
+        if kind == DATA and not doff and seq_w == self._ack & M32 and len(data) > HEADER_SIZE \
+                and not self._ooo and not self.closed and not self.remote_ended:
+            # The usual packet, spelled out: the next data in order, nothing else in it, nothing
+            # held out of order (the general path below does the same for it).
             self._ack_needed = True
-            return
-        rest = len(data) - HEADER_SIZE
-        sacking = kind & SACK and not kind & (DATA | END | MESSAGE)
-        if not sacking and doff > rest:
-            return
-        seq = _unwrap(seq_w, self._ack)
-        if kind & (DATA | END):
-            self._ack_needed = True
-            if seq >= self._ack and not self.remote_ended:
-                payload = data[HEADER_SIZE + doff:] if kind & DATA else b""
-                if seq == self._ack:
-                    if self.held_bytes + len(payload) > self.receive_limit:
-                        self.stats_dropped += 1  # beyond the window we advertised: resent later
-                    else:
-                        self._deliver(payload, bool(kind & END))
-                        while self._ack in self._ooo:
-                            held, is_end = self._ooo.pop(self._ack)
-                            self._ooo_bytes -= len(held) + HELD_COST
-                            self._deliver(held, is_end)
-                elif seq not in self._ooo:
-                    cost = len(payload) + HELD_COST
-                    if seq - self._ack >= MAX_AHEAD or self.held_bytes + cost > self.receive_limit:
-                        self.stats_dropped += 1
-                    else:
-                        self._ooo[seq] = (payload, bool(kind & END))
-                        self._ooo_bytes += cost
-        if kind & DESTROY:
-            if seq >= self._ack:
-                self._close(ECONNRESET, now)
-            return
-        if kind & MESSAGE:
-            if self.messages_held < MAX_MESSAGES_HELD:
-                self._events.append(MessageReceived(data[HEADER_SIZE + doff:]))
-                self.messages_held += 1
+            payload = data[HEADER_SIZE:]
+            if self.backlog + self.inbox_bytes + self._ooo_bytes + len(payload) > self.receive_limit:
+                self.stats_dropped += 1  # beyond the window we advertised: resent later
             else:
-                self.stats_dropped += 1
-        ack = _unwrap(ack_w, self._una)
+                self._inbox.append(payload)
+                self.inbox_bytes += len(payload)
+                self._ack += 1
+            sacking = rest = 0
+        else:
+            if self.closed:
+                if self.linger_until is not None and now < self.linger_until and kind & (DATA | END):
+                    self._ack_needed = True
+                return
+            if kind & HEARTBEAT:
+                self._ack_needed = True
+                return
+            rest = len(data) - HEADER_SIZE
+            sacking = kind & SACK and not kind & (DATA | END | MESSAGE)
+            if not sacking and doff > rest:
+                return
+            # (_unwrap and held_bytes spelled out here and below: this runs for every packet)
+            seq = self._ack + (((seq_w - self._ack + 0x80000000) & M32) - 0x80000000)
+            if kind & (DATA | END):
+                self._ack_needed = True
+                if seq >= self._ack and not self.remote_ended:
+                    payload = data[HEADER_SIZE + doff:] if kind & DATA else b""
+                    held_bytes = self.backlog + self.inbox_bytes + self._ooo_bytes
+                    if seq == self._ack:
+                        if held_bytes + len(payload) > self.receive_limit:
+                            self.stats_dropped += 1  # beyond the window we advertised: resent later
+                        else:
+                            if kind == DATA and payload:  # _deliver, spelled out for plain data
+                                self._inbox.append(payload)
+                                self.inbox_bytes += len(payload)
+                                self._ack += 1
+                            else:
+                                self._deliver(payload, bool(kind & END))
+                            ooo = self._ooo
+                            while ooo and self._ack in ooo:
+                                held, is_end = ooo.pop(self._ack)
+                                self._ooo_bytes -= len(held) + HELD_COST
+                                self._deliver(held, is_end)
+                    elif seq not in self._ooo:
+                        cost = len(payload) + HELD_COST
+                        if seq - self._ack >= MAX_AHEAD or held_bytes + cost > self.receive_limit:
+                            self.stats_dropped += 1
+                        else:
+                            self._ooo[seq] = (payload, bool(kind & END))
+                            self._ooo_bytes += cost
+            if kind & DESTROY:
+                if seq >= self._ack:
+                    self._close(ECONNRESET, now)
+                return
+            if kind & MESSAGE:
+                if self.messages_held < MAX_MESSAGES_HELD:
+                    self._events.append(MessageReceived(data[HEADER_SIZE + doff:]))
+                    self.messages_held += 1
+                else:
+                    self.stats_dropped += 1
+        ack = self._una + (((ack_w - self._una + 0x80000000) & M32) - 0x80000000)
         if ack > self._next_seq:
             self._ack_needed = False  # libudx: such a packet is not acknowledged
             return
         self.peer_rwnd = rwnd
-        newly = self._on_ack(ack, now)
+        newly = self._on_ack(ack, now) if ack > self._una else 0
         if sacking:
             length = doff if 0 < doff < rest else rest
             for i in range(min(length // 8, MAX_SACK_BLOCKS * 4)):
@@ -300,8 +322,10 @@ class UdxStream:
                 if self._una <= start < end <= self._next_seq:
                     self._on_sack(start, end)
             self._detect_losses()
-        self._grow(newly)
-        self._check_finished(now)
+        if newly:
+            self._grow(newly)
+        if self.local_ended and self.remote_ended:
+            self._check_finished(now)
 
     def _deliver(self, payload: bytes, is_end: bool) -> None:
         if payload:
@@ -316,19 +340,32 @@ class UdxStream:
     def _on_ack(self, ack: int, now: float) -> int:
         newly = 0
         inflight = self._inflight
-        while self._una < ack:
-            sent = inflight.pop(self._una, None)
+        unsacked = self._unsacked
+        una = self._una
+        while una < ack:
+            sent = inflight.pop(una, None)
             if sent is not None:
-                self._unsacked.pop(self._una, None)
+                unsacked.pop(una, None)
                 newly += 1
                 if sent.sacked:
                     self._sacked -= 1
                 else:
+                    sent_at = sent.sent_at
                     if sent.retransmits == 0:
-                        self._rtt_sample(now - sent.sent_at)
-                    if sent.sent_at > self._rack_time:
-                        self._rack_time = sent.sent_at
-            self._una += 1
+                        # _rtt_sample, spelled out for the usual case (one sample per ACK)
+                        rtt = now - sent_at
+                        srtt = self._srtt
+                        if srtt is None:
+                            self._rtt_sample(rtt)
+                        else:
+                            rttvar = self._rttvar = (3 * self._rttvar + abs(srtt - rtt)) / 4
+                            srtt = self._srtt = (7 * srtt + rtt) / 8
+                            rto = srtt + 4 * rttvar
+                            self.rto = MIN_RTO if rto < MIN_RTO else MAX_RTO if rto > MAX_RTO else rto
+                    if sent_at > self._rack_time:
+                        self._rack_time = sent_at
+            una += 1
+        self._una = una
         if newly:
             self._rto_at = now + self.rto if inflight else None
             if self._end_seq is not None and self._una > self._end_seq:
@@ -387,13 +424,17 @@ class UdxStream:
             self.cwnd = min(self.cwnd + newly / self.cwnd, MAX_CWND)
 
     def _rtt_sample(self, rtt: float) -> None:
-        if self._srtt is None:
-            self._srtt = rtt
-            self._rttvar = rtt / 2
+        srtt = self._srtt
+        if srtt is None:
+            srtt = rtt
+            rttvar = rtt / 2
         else:
-            self._rttvar = (3 * self._rttvar + abs(self._srtt - rtt)) / 4
-            self._srtt = (7 * self._srtt + rtt) / 8
-        self.rto = min(max(self._srtt + 4 * self._rttvar, MIN_RTO), MAX_RTO)
+            rttvar = (3 * self._rttvar + abs(srtt - rtt)) / 4
+            srtt = (7 * srtt + rtt) / 8
+        self._srtt = srtt
+        self._rttvar = rttvar
+        rto = srtt + 4 * rttvar  # clamped to [MIN_RTO, MAX_RTO]
+        self.rto = MIN_RTO if rto < MIN_RTO else MAX_RTO if rto > MAX_RTO else rto
 
     @property
     def srtt(self) -> float | None:
@@ -420,7 +461,10 @@ class UdxStream:
 
     def _packet(self, kind: int, seq: int, payload: bytes = b"") -> bytes:
         assert self.remote_id is not None
-        window = self._advertised = self._advertised_window()
+        window = DEFAULT_RWND - self.backlog - self.inbox_bytes  # _advertised_window, spelled out
+        if window < self.max_payload:
+            window = 0
+        self._advertised = window
         return pack_header(0xFF, 1, kind, 0, self.remote_id, window, seq & M32, self._ack & M32) + payload
 
     def datagrams_to_send(self, now: float) -> list[bytes]:
@@ -456,7 +500,11 @@ class UdxStream:
         queue = self._queue
         while len(inflight) - self._sacked < window:
             if queue:
-                payload = self._take_payload()
+                if len(queue) == 1 and not self._head and len(queue[0]) <= self.max_payload:
+                    payload = queue.popleft()  # one small write (the usual message): as it is
+                    self.queued_bytes -= len(payload)
+                else:
+                    payload = self._take_payload()
                 kind = DATA
             elif self._end_wanted and self._end_seq is None:
                 payload = b""
@@ -475,9 +523,10 @@ class UdxStream:
                 self._probe_at = now + self.rto
         else:
             self._probe_at = None
-        for message in self._messages_out:
-            out.append(self._packet(MESSAGE, self._next_seq, message))
-        self._messages_out.clear()
+        if self._messages_out:
+            for message in self._messages_out:
+                out.append(self._packet(MESSAGE, self._next_seq, message))
+            self._messages_out.clear()
         if self._ack_needed:
             self._ack_needed = False
             if self._ooo:

@@ -130,3 +130,22 @@ def test_a_corrupted_frame_closes_the_connection_and_nothing_corrupt_is_read() -
             relay.close()
 
     asyncio.run(run())
+
+
+def test_a_cancelled_read_leaves_no_waiter_and_the_message_for_the_next_read() -> None:
+    async def run() -> None:
+        async with connected() as (a, b):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(b.read(), 0.05)  # times out: cancelled while waiting
+            assert b._read_waiters == []
+            pending = asyncio.ensure_future(b.read())
+            await asyncio.sleep(0)  # one loop turn: the read task takes its first step and waits
+            assert len(b._read_waiters) == 1
+            pending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pending
+            assert b._read_waiters == []
+            a.write(b"after two cancelled reads")
+            assert await asyncio.wait_for(b.read(), 10) == b"after two cancelled reads"
+
+    asyncio.run(run())

@@ -94,3 +94,31 @@ def test_oversized_messages_are_refused_before_sending() -> None:
     i, _ = pinned()
     with pytest.raises(ValueError, match="at most"):
         i.encrypt(bytes(16_777_199))
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["libsodium-direct", "pynacl-bindings"])
+def test_both_crypto_paths_give_the_js_vector_and_read_each_other(direct: bool,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-message calls go straight to libsodium when PyNaCl's cffi module is there, through
+    PyNaCl's bindings otherwise: the same frames either way, across the scratch buffer's sizes."""
+    from hyperswarm_hugin.protocol import secret_stream
+
+    if not direct:
+        monkeypatch.setattr(secret_stream, "_lib", None)
+    else:
+        assert secret_stream._lib is not None  # the fast path is what runs in production
+    i, r = pinned()
+    first = i.encrypt(b"hello")
+    second = i.encrypt(bytearray(b"second message"))
+    assert first.hex() == "160000ff9e64e571c732c02a9663e4937c0a4b04398d5ed9d5"
+    assert second.hex() == "1f00005abf233dc92f0c3b285ba433aa444176b0afab3314f9e27275f3e48cd840b8"
+    sizes = [0, 1, 2047, 2048, 70_000, 3, secret_stream.SCRATCH_MAX - secret_stream.ABYTES + 1, 5]
+    messages = [bytes([n % 251]) * n for n in sizes]
+    wire = i.header_frame() + first + second + b"".join(i.encrypt(m) for m in messages)
+    got = r.receive(wire[:100]) + r.receive(wire[100:])
+    assert got == [b"hello", b"second message"] + [m for m in messages if m]
+    # A frame that fails authentication is refused on this path too.
+    bad = bytearray(i.encrypt(b"tampered"))
+    bad[-1] ^= 1
+    with pytest.raises(SecretStreamError, match="pull failed"):
+        r.receive(bytes(bad))

@@ -78,3 +78,42 @@ def test_an_endpoint_receives_a_batch_datagram_by_datagram() -> None:
     got = asyncio.run(main())
     assert [data for data, _ in got] == datagrams()
     assert {source for _, source in got} == {got[0][1]}
+
+
+def batches_of(payloads: list[bytes], gro: bool) -> list[list[bytes]]:
+    """The batches an endpoint hands on for datagrams that were all waiting when it read."""
+    async def main() -> list[list[bytes]]:
+        loop = asyncio.get_running_loop()
+        batches: list[list[bytes]] = []
+        done = loop.create_future()
+
+        def on_batch(batch: list[tuple[bytes, Address]]) -> None:
+            batches.append([data for data, _ in batch])
+            if sum(map(len, batches)) >= len(payloads) and not done.done():
+                done.set_result(None)
+
+        receiver = UdpEndpoint(loop, on_batch)
+        address = receiver.bind("127.0.0.1", 0)
+        receiver.gro = receiver.gro and gro
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            for payload in payloads:  # all queued before the loop runs the reader
+                sender.sendto(payload, address)
+            await asyncio.wait_for(done, 10)
+            return batches
+        finally:
+            sender.close()
+            receiver.close()
+
+    return asyncio.run(main())
+
+
+def test_a_drain_asks_whether_more_waits_and_still_reads_everything() -> None:
+    """After the first datagram the endpoint asks the kernel (FIONREAD) whether another waits
+    instead of reading until EAGAIN: waiting datagrams still come in one batch, and a
+    zero-length one (which reads as nothing waiting) arrives on the next turn, in order."""
+    for gro in (True, False):
+        five = [bytes([i]) * (100 + i) for i in range(5)]
+        assert batches_of(five, gro) == [five]
+        assert batches_of([b"first", b"", b"third", b"fourth"], gro) == [[b"first"], [b"", b"third", b"fourth"]]
+        assert batches_of([b"alone"], gro) == [[b"alone"]]
