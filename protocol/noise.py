@@ -2,26 +2,31 @@
 
 hyperdht connects with ``Noise_IK_Ed25519_ChaChaPoly_BLAKE2b`` (prologue
 NS_PEER_HANDSHAKE); a stand-alone secret-stream uses the XX pattern with an
-empty prologue.  The DH is Ed25519 point multiplication (noise-curve-ed), which
-noiseprotocol does not ship: :class:`_Ed25519Backend` registers it under the
-name token ``Ed25519``.  The finished handshake yields the raw split keys and
-the 64-byte handshake hash, which secret-stream is keyed with; noiseprotocol
-only exposes them through its internal cipher states (see docs/noise.md).
+empty prologue.  noiseprotocol's handshake state machine runs on our own
+backend (:class:`_Backend`): the Ed25519 DH (noise-curve-ed), which
+noiseprotocol does not ship, and ChaChaPoly and BLAKE2b on libsodium and
+``hashlib``, so that a node never loads ``cryptography``, which noiseprotocol's
+default backend and ``NoiseConnection`` import (~9 MB of RSS).  The finished
+handshake yields the raw split keys and the 64-byte handshake hash, which
+secret-stream is keyed with (see docs/noise.md).
 """
 
 from __future__ import annotations
 
-import warnings
+import hashlib
+import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
 from nacl import bindings
-from noise.backends.default import DefaultNoiseBackend
-from noise.connection import NoiseConnection
-from noise.exceptions import NoiseHandshakeError, NoiseInvalidMessage, NoiseValueError
+from nacl.exceptions import CryptoError
+from noise.backends.noise_backend import NoiseBackend
+from noise.functions.cipher import Cipher
 from noise.functions.dh import DH
+from noise.functions.hash import Hash
 from noise.functions.keypair import KeyPair as _NoiseKeyPair
+from noise.noise_protocol import NoiseProtocol
 
 from hyperswarm_hugin.protocol.hugin import KeyPair, ed25519_dh
 from hyperswarm_hugin.protocol.namespaces import (
@@ -80,14 +85,56 @@ class _Ed25519DH(DH):  # type: ignore[misc]
             raise HandshakeError(str(exc)) from None
 
 
-class _Ed25519Backend(DefaultNoiseBackend):  # type: ignore[misc]
+class _ChaChaPoly(Cipher):  # type: ignore[misc]
+    """libsodium's IETF ChaCha20-Poly1305; the nonce is 4 zero bytes and ``n`` as 8 bytes little-endian."""
+
+    @property
+    def klass(self) -> type[bytes]:
+        return bytes  # the key is all the state; noiseprotocol passes it to every call
+
+    def encrypt(self, k: bytes, n: int, ad: bytes, plaintext: bytes) -> bytes:
+        return bytes(bindings.crypto_aead_chacha20poly1305_ietf_encrypt(
+            bytes(plaintext), ad, b"\0\0\0\0" + n.to_bytes(8, "little"), k))
+
+    def decrypt(self, k: bytes, n: int, ad: bytes, ciphertext: bytes) -> bytes:
+        return bytes(bindings.crypto_aead_chacha20poly1305_ietf_decrypt(
+            bytes(ciphertext), ad, b"\0\0\0\0" + n.to_bytes(8, "little"), k))
+
+
+class _BLAKE2b(Hash):  # type: ignore[misc]
+    @property
+    def fn(self) -> Callable[..., Any]:
+        return hashlib.blake2b
+
+    @property
+    def hashlen(self) -> int:
+        return 64
+
+    @property
+    def blocklen(self) -> int:
+        return 128
+
+    def hash(self, data: bytes) -> bytes:
+        return hashlib.blake2b(data).digest()
+
+
+def _hmac(key: bytes, data: bytes, algorithm: Callable[..., Any]) -> bytes:
+    return hmac.digest(key, data, algorithm)
+
+
+class _Backend(NoiseBackend):  # type: ignore[misc]
+    """noiseprotocol's patterns and HKDF with our DH, cipher, hash and HMAC."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.diffie_hellmans["Ed25519"] = _Ed25519DH
-        self.keypairs["Ed25519"] = _Ed25519KeyPair
+        self.diffie_hellmans = {"Ed25519": _Ed25519DH}
+        self.keypairs = {"Ed25519": _Ed25519KeyPair}
+        self.ciphers = {"ChaChaPoly": _ChaChaPoly}
+        self.hashes = {"BLAKE2b": _BLAKE2b}
+        self.hmac = _hmac
 
 
-_BACKEND = _Ed25519Backend()
+_BACKEND = _Backend()
 
 
 @dataclass(frozen=True)
@@ -134,25 +181,17 @@ class NoiseHandshake:
         self.static = static
         self.initiator = initiator
         self.pattern = pattern
-        self._conn: Any = NoiseConnection.from_name(pattern, backend=_BACKEND)
-        proto = self._conn.noise_protocol
-        if prologue is None and pattern == IK:
-            prologue = NS_PEER_HANDSHAKE
-        if prologue:
-            self._conn.set_prologue(prologue)
-        if initiator:
-            self._conn.set_as_initiator()
-        else:
-            self._conn.set_as_responder()
-        proto.keypairs["s"] = _Ed25519KeyPair.from_key_pair(static)
+        self._proto: Any = NoiseProtocol(pattern, _BACKEND)
+        self._proto.prologue = NS_PEER_HANDSHAKE if prologue is None and pattern == IK else prologue
+        self._proto.initiator = initiator
+        self._proto.keypairs["s"] = _Ed25519KeyPair.from_key_pair(static)
         if remote_public_key is not None:
-            proto.keypairs["rs"] = _Ed25519KeyPair.from_public_bytes(remote_public_key)
+            self._proto.keypairs["rs"] = _Ed25519KeyPair.from_public_bytes(remote_public_key)
         if ephemeral is not None:
-            proto.keypairs["e"] = _Ed25519KeyPair.from_key_pair(ephemeral)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # noiseprotocol warns about a preset ephemeral key
-            self._conn.start_handshake()
-        self._state = self._conn.noise_protocol.handshake_state
+            self._proto.keypairs["e"] = _Ed25519KeyPair.from_key_pair(ephemeral)
+        self._proto.initialise_handshake_state()
+        self._state = self._proto.handshake_state
+        self._our_turn = initiator
         self.remote_public_key = remote_public_key
         self.result: HandshakeResult | None = None
         self.failed = False
@@ -163,48 +202,52 @@ class NoiseHandshake:
 
     def send(self, payload: bytes = b"") -> bytes:
         """The next handshake message, carrying ``payload``."""
-        self._check_alive()
+        self._take_turn(sending=True)
         if len(payload) + 16 > MAX_MESSAGE:
             raise ValueError("handshake payload too large")
+        message = bytearray()
         try:
-            message = bytes(self._conn.write_message(payload))
-        except (NoiseHandshakeError, NoiseValueError) as exc:
+            split = self._state.write_message(bytes(payload), message)
+        except HandshakeError:
             self.failed = True
-            raise HandshakeError(str(exc)) from None
-        self._after_step()
-        return message
+            raise
+        self._after_step(split)
+        return bytes(message)
 
     def recv(self, message: bytes) -> bytes:
         """Process the peer's next message; returns its payload."""
-        self._check_alive()
+        self._take_turn(sending=False)
+        payload = bytearray()
         try:
-            payload = bytes(self._conn.read_message(bytes(message)))
-        except (NoiseHandshakeError, NoiseInvalidMessage, NoiseValueError, HandshakeError,
-                ValueError, IndexError, InvalidTag) as exc:
+            split = self._state.read_message(bytes(message), payload)
+        except (HandshakeError, CryptoError, ValueError, IndexError) as exc:
             self.failed = True
             raise HandshakeError(f"bad handshake message: {str(exc) or type(exc).__name__}") from None
-        self._after_step()
-        return payload
+        self._after_step(split)
+        return bytes(payload)
 
-    def _check_alive(self) -> None:
+    def _take_turn(self, *, sending: bool) -> None:
         if self.failed:
             raise HandshakeError("the handshake has failed")
         if self.result is not None:
             raise HandshakeError("the handshake is complete")
+        if sending != self._our_turn:
+            self.failed = True
+            raise HandshakeError("a handshake step out of order")
+        self._our_turn = not sending
 
-    def _after_step(self) -> None:
+    def _after_step(self, split: object) -> None:
         rs = self._state.rs
-        if self.remote_public_key is None and rs is not None and hasattr(rs, "public_bytes"):
-            self.remote_public_key = bytes(rs.public_bytes)
-        if not self._conn.handshake_finished:
+        if self.remote_public_key is None and isinstance(rs, _Ed25519KeyPair):
+            self.remote_public_key = rs.public_bytes
+        if split is None:
             return
-        proto = self._conn.noise_protocol
         assert self.remote_public_key is not None
         self.result = HandshakeResult(
             is_initiator=self.initiator,
             public_key=self.static.public_key,
             remote_public_key=self.remote_public_key,
-            tx=bytes(proto.cipher_state_encrypt.k),
-            rx=bytes(proto.cipher_state_decrypt.k),
-            hash=bytes(self._conn.get_handshake_hash()),
+            tx=bytes(self._proto.cipher_state_encrypt.k),
+            rx=bytes(self._proto.cipher_state_decrypt.k),
+            hash=bytes(self._proto.handshake_hash),
         )
