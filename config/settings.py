@@ -7,7 +7,6 @@ with ``--config`` (a table per command: ``[dht]``, ``[testnet]``), the flags.
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -206,6 +205,8 @@ def _check_timeout(timeout: float | None) -> None:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
+    import tomllib  # only with --config
+
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)

@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hyperswarm_hugin.actors.runtime import NodeRuntime
@@ -40,39 +39,6 @@ from hyperswarm_hugin.protocol.hugin import KeyPair
 from hyperswarm_hugin.protocol.protomux import ChannelClosed, ChannelMessage, ChannelOpened, Mux
 
 log = logging.getLogger(__name__)
-
-RelayThrough = bytes | Sequence[bytes] | Callable[[], "bytes | None"] | None
-"""A relay's public key, a list to pick from at random, or a function that returns one (or
-None for no relay), as hyperdht's ``relayThrough``."""
-
-
-def select_relay(relay_through: RelayThrough, rng: random.Random | None = None) -> bytes | None:
-    """The relay key to use for one connection (hyperdht's ``selectRelay``)."""
-    choice = relay_through() if callable(relay_through) else relay_through
-    if choice is None:
-        return None
-    if isinstance(choice, bytes | bytearray):
-        key = bytes(choice)
-    else:
-        keys = list(choice)
-        if not keys:
-            return None
-        key = bytes((rng or random).choice(keys))
-    if len(key) != 32:
-        raise ValueError("relay_through: a relay's public key is 32 bytes")
-    return key
-
-
-def check_relay_through(relay_through: RelayThrough) -> RelayThrough:
-    """``relay_through`` if it is a key, a list of keys or a callable; ValueError otherwise."""
-    if relay_through is None or callable(relay_through):
-        return relay_through
-    keys = [relay_through] if isinstance(relay_through, bytes | bytearray) else list(relay_through)
-    for key in keys:
-        if not isinstance(key, bytes | bytearray) or len(key) != 32:
-            raise ValueError("relay_through: a relay's public key is 32 bytes (or a list of them, or a function)")
-    return relay_through
-
 
 def new_token() -> bytes:
     return os.urandom(TOKEN_SIZE)

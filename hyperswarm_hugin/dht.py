@@ -10,7 +10,6 @@ from typing import Any
 from hyperswarm_hugin import arguments as check
 from hyperswarm_hugin.actors.messages import DHTStatus, FindNodeResult, PingResult
 from hyperswarm_hugin.actors.runtime import NodeRuntime, RuntimeConfig
-from hyperswarm_hugin.blind_relay import RelayThrough, check_relay_through
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.peer_connect import Server, connect
 from hyperswarm_hugin.protocol.dht.events import DHTEvent
@@ -22,6 +21,7 @@ from hyperswarm_hugin.protocol.errors import DecodeError
 from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
 from hyperswarm_hugin.protocol.hyperdht import messages as h
 from hyperswarm_hugin.protocol.hyperdht.signing import blake2b_256, sign_announce, sign_mutable, verify_mutable
+from hyperswarm_hugin.relay_choice import RelayThrough, check_relay_through
 
 MODES = {"persistent": False, "adaptive": None, "ephemeral": True}
 

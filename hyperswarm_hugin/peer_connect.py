@@ -15,24 +15,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hyperswarm_hugin.actors.messages import AdmitHandshake, CheckPeer, ConfigureAuth, IncomingHandshake, Verdict
 from hyperswarm_hugin.actors.runtime import NodeRuntime
 from hyperswarm_hugin.actors.udx_io import StreamTransport
 from hyperswarm_hugin.announcer import Announcer
-from hyperswarm_hugin.blind_relay import (
-    RelayedPath,
-    RelayThrough,
-    check_relay_through,
-    new_token,
-    pair_through_relay,
-    select_relay,
-)
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.errors import ConnectError, HolepunchError, ServerRefused
-from hyperswarm_hugin.holepunch import ClientPunch, HolepunchSlots
-from hyperswarm_hugin.holepuncher import Puncher
 from hyperswarm_hugin.local_addresses import local_addresses
 from hyperswarm_hugin.protocol.admission import RateLimiter
 from hyperswarm_hugin.protocol.dht.node import SERVER
@@ -52,6 +42,12 @@ from hyperswarm_hugin.protocol.hyperdht.payloads import (
 )
 from hyperswarm_hugin.protocol.hyperdht.signing import blake2b_256
 from hyperswarm_hugin.protocol.noise import HandshakeError, NoiseHandshake
+from hyperswarm_hugin.relay_choice import RelayThrough, check_relay_through, select_relay
+
+if TYPE_CHECKING:
+    from hyperswarm_hugin.blind_relay import RelayedPath
+    from hyperswarm_hugin.holepunch import ClientPunch
+    from hyperswarm_hugin.holepuncher import Puncher
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +114,8 @@ class Server:
         self._admit = admit
         self._on_refused = on_refused
         self._announcer: Announcer | None = None
+        from hyperswarm_hugin.holepunch import HolepunchSlots  # a client-only peer never loads it
+
         self._punches = HolepunchSlots(runtime)
         self._share_local_address = share_local_address
         self._relay_through = check_relay_through(relay_through)
@@ -213,6 +211,7 @@ class Server:
         else:
             transport.connect(payload.udx.id)  # the client's first packet tells us where it is
             if (relay_key := select_relay(self._relay_through)) is not None:
+                from hyperswarm_hugin.blind_relay import new_token  # loaded only by a peer that relays
                 our_relay = RelayThroughInfo(relay_key, new_token())
                 pairing = (our_relay.public_key, our_relay.token, True)
             elif payload.relay_through is not None:
@@ -298,6 +297,7 @@ class Server:
         client whose punch succeeds after the pairing moves the stream to the direct path: its
         packets then arrive on our puncher's socket, and we follow (hyperdht 6.34)."""
         key, token, initiator = pairing
+        from hyperswarm_hugin.blind_relay import pair_through_relay
 
         async def run() -> None:
             try:
@@ -415,7 +415,10 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     # upstream peer that checks no mid) so never sees a connection from us, not even briefly.
     claim_open = ours is not None and group is None
     relay_key = select_relay(relay_through)
-    relay_token = new_token() if relay_key is not None else None
+    relay_token = None
+    if relay_key is not None:
+        from hyperswarm_hugin.blind_relay import new_token  # loaded only by a peer that relays
+        relay_token = new_token()
     transport = runtime.create_stream(SERVER)
     try:
         local = local_addresses(runtime.server_address) if local_connection else []
@@ -488,6 +491,8 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
                 pairing = (relay_key, relay_token, True)  # we chose the relay: we initiate
             elif remote.relay_through is not None:
                 pairing = (remote.relay_through.public_key, remote.relay_through.token, False)
+            from hyperswarm_hugin.holepunch import ClientPunch  # loaded by the first punch
+
             punch = ClientPunch(runtime, target, hs.result.holepunch_secret, remote,
                                 firewalled=status.firewalled, relayed=pairing is not None) if holepunch else None
             relayed_path = await _punch_or_relay(runtime, transport, punch, relay, server_address, fast_open,
@@ -521,6 +526,7 @@ async def _punch_or_relay(runtime: NodeRuntime, transport: StreamTransport, punc
         punching = runtime.loop.create_task(punch.run(relay, server_address, fast_open))
         tasks.add(punching)
     if pairing is not None:
+        from hyperswarm_hugin.blind_relay import pair_through_relay
         key, token, initiator = pairing
         tasks.add(runtime.loop.create_task(pair_through_relay(runtime, key, token, is_initiator=initiator,
                                                               transport=transport)))

@@ -39,7 +39,6 @@ from hyperswarm_hugin.actors.messages import (
     UnannounceTopic,
     Verdict,
 )
-from hyperswarm_hugin.blind_relay import check_relay_through, select_relay
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.dht import DHT, DHTError
 from hyperswarm_hugin.errors import RELAY_FALLBACK_CODES, ConnectError, ServerRefused
@@ -48,6 +47,7 @@ from hyperswarm_hugin.peer_info import PeerInfo
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
 from hyperswarm_hugin.protocol.swarm.discovery import QueryKind
+from hyperswarm_hugin.relay_choice import check_relay_through, select_relay
 
 if TYPE_CHECKING:
     from hyperswarm_hugin.discovery import TopicDiscovery

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hyperswarm_hugin import DHT, KeyPair, Testnet
-from hyperswarm_hugin.blind_relay import BlindRelayServer
 from hyperswarm_hugin.cli.output import emit, event_fields, metrics_fields, run_until_stopped, start_metrics
 from hyperswarm_hugin.config.settings import (
     DHTSettings,
@@ -15,6 +14,7 @@ from hyperswarm_hugin.config.settings import (
 from hyperswarm_hugin.protocol.dht.events import DHTEvent
 
 if TYPE_CHECKING:
+    from hyperswarm_hugin.blind_relay import BlindRelayServer
     from hyperswarm_hugin.metrics import MetricsServer
 
 
@@ -70,6 +70,8 @@ async def run_testnet(settings: TestnetSettings) -> None:
 async def run_relay(settings: RelaySettings) -> None:
     """A blind relay for anyone: its own DHT node (persistent once reachable) and a server whose
     connections are relay sessions."""
+    from hyperswarm_hugin.blind_relay import BlindRelayServer
+
     node = DHT(bootstrap=settings.bootstrap, host=settings.host, port=settings.port, firewalled=False)
     key_pair = KeyPair.from_seed(bytes.fromhex(settings.seed)) if settings.seed else KeyPair.random()
     relay: BlindRelayServer | None = None

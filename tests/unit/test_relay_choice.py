@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from hyperswarm_hugin.blind_relay import check_relay_through, select_relay
 from hyperswarm_hugin.errors import RELAY_FALLBACK_CODES
+from hyperswarm_hugin.relay_choice import check_relay_through, select_relay
 from hyperswarm_hugin.swarm_host import swarm_relay_function
 
 A, B = b"\x0a" * 32, b"\x0b" * 32
