@@ -25,9 +25,6 @@ import logging
 import sys
 
 from hyperswarm_hugin import event_loop
-from hyperswarm_hugin.cli.cluster import print_status, print_systems, run_cluster
-from hyperswarm_hugin.cli.nodes import run_dht, run_relay, run_testnet
-from hyperswarm_hugin.cli.peer import run_demo, run_peer
 from hyperswarm_hugin.config.settings import (
     DHTSettings,
     PeerSettings,
@@ -117,33 +114,48 @@ def main(argv: list[str] | None = None, prog: str = "hyperswarm-hugin") -> int:
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Each command's module is imported when that command runs: a peer does not load the others.
     try:
         table = load_toml(args.config).get(args.command, {}) if args.config and args.command != "cluster" else {}
         flags = {k: v for k, v in vars(args).items() if k not in ("config", "log_level", "command", "peers")}
         if args.command == "cluster":
+            from hyperswarm_hugin.cli.cluster import run_cluster
+
             if args.config is None and args.convention is None:
                 raise SettingsError("cluster needs --config FILE (or --convention to lend this system to one)")
             metrics_at = None if args.metrics_port is None else (args.metrics_host or "127.0.0.1", args.metrics_port)
             run_cluster(args.config, args.admin_port, args.system, args.convention, args.timeout, metrics_at,
                         args.host)
         elif args.command == "status":
+            from hyperswarm_hugin.cli.cluster import print_status, print_systems
+
             if args.systems:
                 print_systems(args.admin_port, args.host)
             else:
                 print_status(args.admin_port, args.json, args.host)
         elif args.command == "demo":
+            from hyperswarm_hugin.cli.peer import run_demo
+
             if not 2 <= args.peers <= 20:
                 raise SettingsError("demo takes --peers from 2 to 20")
             event_loop.run(run_demo(args.peers, timeout=30.0))
         elif args.command == "peer":
+            from hyperswarm_hugin.cli.peer import run_peer
+
             event_loop.run(run_peer(merge(PeerSettings(), table, flags)))
         elif args.command == "relay":
+            from hyperswarm_hugin.cli.nodes import run_relay
+
             event_loop.run(run_relay(merge(RelaySettings(), table, flags)))
         elif args.command == "dht":
+            from hyperswarm_hugin.cli.nodes import run_dht
+
             if table.get("bootstrap") is None and flags.get("bootstrap") is None:
                 raise SettingsError("dht needs --bootstrap (host:port list, or \"\" for a bootstrapper)")
             event_loop.run(run_dht(merge(DHTSettings(), table, flags)))
         else:
+            from hyperswarm_hugin.cli.nodes import run_testnet
+
             event_loop.run(run_testnet(merge(TestnetSettings(), table, flags)))
     except SettingsError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
