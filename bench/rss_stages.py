@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Where an idle peer's RSS goes: VmRSS after importing each layer of ``run_node.py peer`` in turn.
+
+One fresh interpreter imports the layers in the order the peer loads them and prints the RSS
+after each (docs/performance.md, "Idle connected peer: RSS").  The running peer's own figure,
+against Node's, is ``bench/all.py --figures rss``.
+
+    .venv/bin/python bench/rss_stages.py
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+LAYERS = (
+    ("hashlib (OpenSSL's libcrypto and its digests)", ("hashlib",)),
+    ("asyncio (it imports ssl: libssl)", ("asyncio",)),
+    ("PyNaCl (libsodium, cffi)", ("nacl.bindings",)),
+    ("noiseprotocol's handshake state machine", ("noise.noise_protocol", "noise.backends.noise_backend")),
+    ("Thespian (with what simpleSystemBase loads)", ("thespian.actors", "thespian.system.simpleSystemBase")),
+    ("argparse, json (the CLI)", ("argparse", "json")),
+    ("our modules (protocol, actors, hyperswarm_hugin)", ("hyperswarm_hugin.cli", "hyperswarm_hugin.cli.peer")),
+)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1000
+    raise RuntimeError("no VmRSS")
+
+
+def main() -> None:
+    before = rss_mb()
+    print(f"{'the interpreter':50} {before:5.1f} MB")
+    for name, modules in LAYERS:
+        for module in modules:
+            importlib.import_module(module)
+        now = rss_mb()
+        print(f"{name:50} {now:5.1f} MB  +{now - before:.1f}")
+        before = now
+    print(f"{'cryptography loaded':50} {any(m.startswith('cryptography') for m in sys.modules)}")
+
+
+if __name__ == "__main__":
+    main()
