@@ -93,12 +93,12 @@ class _ChaChaPoly(Cipher):  # type: ignore[misc]
         return bytes  # the key is all the state; noiseprotocol passes it to every call
 
     def encrypt(self, k: bytes, n: int, ad: bytes, plaintext: bytes) -> bytes:
-        return bytes(bindings.crypto_aead_chacha20poly1305_ietf_encrypt(
-            bytes(plaintext), ad, b"\0\0\0\0" + n.to_bytes(8, "little"), k))
+        return bindings.crypto_aead_chacha20poly1305_ietf_encrypt(
+            bytes(plaintext), ad, b"\0\0\0\0" + n.to_bytes(8, "little"), k)
 
     def decrypt(self, k: bytes, n: int, ad: bytes, ciphertext: bytes) -> bytes:
-        return bytes(bindings.crypto_aead_chacha20poly1305_ietf_decrypt(
-            bytes(ciphertext), ad, b"\0\0\0\0" + n.to_bytes(8, "little"), k))
+        return bindings.crypto_aead_chacha20poly1305_ietf_decrypt(
+            bytes(ciphertext), ad, b"\0\0\0\0" + n.to_bytes(8, "little"), k)
 
 
 class _BLAKE2b(Hash):  # type: ignore[misc]
