@@ -122,7 +122,7 @@ async def run_peer(settings: PeerSettings) -> None:
 
     def on_connection(conn: Connection, info: PeerInfo) -> None:
         remote = conn.remote_public_key.hex()
-        ms = round(conn.connect_seconds * 1000) if conn.connect_seconds is not None else None
+        ms = round(conn.connect_seconds * 1000, 2) if conn.connect_seconds is not None else None
         emit("connection", remotePublicKey=remote, client=info.client, connectMs=ms, relayed=conn.relayed,
              holepunched=conn.holepunched)
         conn.add_close_callback(lambda: emit("close", remotePublicKey=remote))
