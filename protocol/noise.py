@@ -11,16 +11,22 @@ only exposes them through its internal cipher states (see docs/noise.md).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from nacl import bindings
+from nacl.exceptions import CryptoError
 from noise.backends.default import DefaultNoiseBackend
 from noise.connection import NoiseConnection
 from noise.exceptions import NoiseHandshakeError, NoiseInvalidMessage, NoiseValueError
+from noise.functions.cipher import Cipher
 from noise.functions.dh import DH
+from noise.functions.hash import Hash
 from noise.functions.keypair import KeyPair as _NoiseKeyPair
 
 from hyperswarm_hugin.protocol.hugin import KeyPair, ed25519_dh
@@ -80,11 +86,60 @@ class _Ed25519DH(DH):  # type: ignore[misc]
             raise HandshakeError(str(exc)) from None
 
 
+class _Blake2b(Hash):  # type: ignore[misc]
+    """BLAKE2b-512 from hashlib: noiseprotocol's own goes through ``cryptography``, whose first
+    hash object of a process costs ~0.5 ms and every later one a few µs more."""
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        return hashlib.blake2b
+
+    @property
+    def hashlen(self) -> int:
+        return 64
+
+    @property
+    def blocklen(self) -> int:
+        return 128
+
+    def hash(self, data: bytes) -> bytes:
+        return hashlib.blake2b(data).digest()
+
+
+def _hmac(key: bytes, data: bytes, algorithm: Any) -> bytes:
+    """HMAC-BLAKE2b (RFC 2104 over BLAKE2b-512, block 128 bytes), OpenSSL's one-shot."""
+    return hmac.digest(key, data, "blake2b512")
+
+
+class _ChaChaPoly(Cipher):  # type: ignore[misc]
+    """ChaCha20-Poly1305 (IETF, 96-bit nonce: four zero bytes, then n little-endian) from
+    libsodium, which PyNaCl has loaded anyway; a bad tag raises CryptoError."""
+
+    @property
+    def klass(self) -> Callable[[bytes], bytes]:
+        return bytes
+
+    def encrypt(self, k: bytes, n: int, ad: bytes, plaintext: bytes) -> bytes:
+        nonce = b"\x00\x00\x00\x00" + n.to_bytes(8, "little")
+        return bytes(bindings.crypto_aead_chacha20poly1305_ietf_encrypt(bytes(plaintext), ad, nonce, self.cipher))
+
+    def decrypt(self, k: bytes, n: int, ad: bytes, ciphertext: bytes) -> bytes:
+        nonce = b"\x00\x00\x00\x00" + n.to_bytes(8, "little")
+        return bytes(bindings.crypto_aead_chacha20poly1305_ietf_decrypt(bytes(ciphertext), ad, nonce, self.cipher))
+
+
 class _Ed25519Backend(DefaultNoiseBackend):  # type: ignore[misc]
+    """noiseprotocol's default backend with the Ed25519 DH, and BLAKE2b, its HMAC and ChaChaPoly
+    taken from hashlib / libsodium instead of ``cryptography`` (the same functions, cheaper
+    calls: see docs/performance.md, "Join → first connection")."""
+
     def __init__(self) -> None:
         super().__init__()
         self.diffie_hellmans["Ed25519"] = _Ed25519DH
         self.keypairs["Ed25519"] = _Ed25519KeyPair
+        self.hashes["BLAKE2b"] = _Blake2b
+        self.ciphers["ChaChaPoly"] = _ChaChaPoly
+        self.hmac = _hmac
 
 
 _BACKEND = _Ed25519Backend()
@@ -109,6 +164,18 @@ class HandshakeResult:
     def stream_id(self, initiator: bool) -> bytes:
         """secret-stream's id for the initiator's (or the responder's) side."""
         return keyed_hash(NS_SS_INITIATOR if initiator else NS_SS_RESPONDER, self.hash)
+
+
+def warm_up() -> None:
+    """One IK handshake between throw-away keys: a process's first handshake otherwise pays
+    ~0.5 ms on its connect path for loading what this one loads (noiseprotocol's pattern tables,
+    OpenSSL's HMAC-BLAKE2b, libsodium's ChaCha20-Poly1305 both ways)."""
+    ours = KeyPair.from_seed(bindings.randombytes(32))
+    theirs = KeyPair.from_seed(bindings.randombytes(32))
+    initiator = NoiseHandshake(ours, initiator=True, remote_public_key=theirs.public_key)
+    responder = NoiseHandshake(theirs, initiator=False)
+    responder.recv(initiator.send(b""))
+    initiator.recv(responder.send(b""))
 
 
 class NoiseHandshake:
@@ -180,7 +247,7 @@ class NoiseHandshake:
         try:
             payload = bytes(self._conn.read_message(bytes(message)))
         except (NoiseHandshakeError, NoiseInvalidMessage, NoiseValueError, HandshakeError,
-                ValueError, IndexError, InvalidTag) as exc:
+                ValueError, IndexError, InvalidTag, CryptoError) as exc:
             self.failed = True
             raise HandshakeError(f"bad handshake message: {str(exc) or type(exc).__name__}") from None
         self._after_step()
