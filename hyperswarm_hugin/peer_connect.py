@@ -408,7 +408,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     started = runtime.loop.time()
     mid = group.sign(key_pair.public_key) if group is not None else None
     target = blake2b_256(remote_public_key)
-    status = await runtime.status()
+    status = runtime.reachability_now()
     ours = public_address(status, runtime.server_address[1])
     # A Hugin client never says it is reachable: the server then opens its side only when our
     # first packet arrives, and we send none until its mid verified.  An outsider's server (an
