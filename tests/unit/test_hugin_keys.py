@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair, fill32, is_public_key, parse_invite, verify
+from hyperswarm_hugin.protocol.hugin import MID_CACHE, GroupKey, KeyPair, fill32, is_public_key, parse_invite, verify
 
 V = json.loads((Path(__file__).parents[1] / "vectors" / "hugin.json").read_text())
 H = bytes.fromhex
@@ -32,6 +32,18 @@ def test_mid_is_keypears_signature_byte_for_byte() -> None:
     server = V["server_mid_hyperdht_7_4"]
     server_key = KeyPair.from_seed(H(server["server_seed"])).public_key
     assert group.sign(server_key).hex() == server["mid"]
+
+
+def test_kept_mids_are_the_signatures_a_fresh_group_key_makes() -> None:
+    group = GroupKey.from_seed(b"kept mids")
+    keys = [KeyPair.from_seed(bytes([i]) * 32).public_key for i in range(MID_CACHE + 3)]  # past the bound
+    first = [group.sign(k) for k in keys]
+    again = [group.sign(k) for k in reversed(keys)][::-1]
+    fresh = GroupKey.from_seed(b"kept mids")
+    assert first == again == [fresh.key_pair.sign(k) for k in keys]
+    assert all(group.verify(k, mid) for k, mid in zip(keys, first, strict=True))
+    assert len(set(first)) == len(keys)
+    assert group == fresh  # what it keeps is no part of its identity
 
 
 def test_keypear_and_rfc8032_signatures_both_verify() -> None:
