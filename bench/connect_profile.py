@@ -106,8 +106,9 @@ class Timeline:
         self.wrap(udp.UdpEndpoint, "send", "sendto")
         self.wrap(udx_io.StreamTransport, "connect", "transport.connect")
         self.wrap(udx_io.StreamTransport, "schedule_flush", "transport.schedule_flush")
-        self.wrap(swarm_host.SwarmHost, "_on_opened", "swarm: opened")
         self.wrap(swarm_host.SwarmHost, "_track", "swarm: track")
+        self.wrap(swarm_host.SwarmHost, "_tell", "swarm: tell actor")
+        self.wrap(swarm_host.SwarmHost, "_emit", "swarm: emit")
         real_receiver = NodeRuntime._receiver
         timeline = self
 
