@@ -405,7 +405,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     ``holepunch=False`` never punches: without a relay that is HOLEPUNCH_ABORTED."""
     if len(remote_public_key) != 32:
         raise ValueError("a public key is 32 bytes")
-    started = runtime.loop.time()
+    started = time.perf_counter()  # not the loop's clock: uvloop's is whole milliseconds
     mid = group.sign(key_pair.public_key) if group is not None else None
     target = blake2b_256(remote_public_key)
     status = runtime.reachability_now()
@@ -494,7 +494,8 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
                                                  pairing)
         transport.schedule_flush()
         conn = Connection(transport, hs.result)
-        conn.connect_seconds = runtime.loop.time() - started
+        conn.connect_started = started
+        conn.connect_seconds = time.perf_counter() - started
         if relayed_path is not None:
             conn.relayed = True
             relayed_path.on_direct = conn.went_direct
