@@ -431,6 +431,11 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
         hs = NoiseHandshake(key_pair, initiator=True, remote_public_key=remote_public_key)
         msg1 = hs.send(payload.encode())
         value = h.Handshake(h.FROM_CLIENT, msg1).encode()
+        if group is not None:
+            # The server's mid is most likely the one we would sign (keypear's signature is
+            # deterministic, and a member holds the group key): make it while the handshake is
+            # in flight, and group.verify then compares instead of checking a signature.
+            runtime.loop.call_soon(group.sign, remote_public_key)
         answer = None
         for address in (relay_addresses or [])[:MAX_RELAYS]:  # where the server said it is reachable
             answer = await _handshake_via(runtime, address, target, value, retries=0)

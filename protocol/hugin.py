@@ -179,5 +179,10 @@ class GroupKey:
         return mid
 
     def verify(self, dht_public_key: bytes, mid: bytes | None) -> bool:
-        """True when ``mid`` is this group's signature over ``dht_public_key``."""
+        """True when ``mid`` is this group's signature over ``dht_public_key``.  A mid equal to
+        the one :meth:`sign` made for that key is (it is our own valid signature): no signature
+        check then.  Any other mid is checked, so a peer whose app signs another valid way (an
+        RFC 8032 signature) is let in all the same."""
+        if mid is not None and self._mids.get(dht_public_key) == mid:
+            return True
         return verify(self.public_key, dht_public_key, mid)

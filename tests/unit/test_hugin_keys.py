@@ -46,22 +46,28 @@ def test_kept_mids_are_the_signatures_a_fresh_group_key_makes() -> None:
     assert group == fresh  # what it keeps is no part of its identity
 
 
-def test_keypear_and_rfc8032_signatures_both_verify() -> None:
+@pytest.mark.parametrize("signed_first", [False, True])
+def test_keypear_and_rfc8032_signatures_both_verify(signed_first: bool) -> None:
     v = V["fixed_seeds"]
     group = GroupKey.from_seed(H(v["group_seed"]))
     dht_pk = H(v["dht_public_key"])
+    if signed_first:  # verify then compares with the kept mid first
+        group.sign(dht_pk)
     assert group.verify(dht_pk, H(v["mid"]))
     assert group.verify(dht_pk, H(v["rfc8032_signature"]))
 
 
+@pytest.mark.parametrize("signed_first", [False, True])
 @pytest.mark.parametrize(
     "mid",
     [None, b"", b"\x00" * 64, "truncated", "other-group", "other-key", "flipped"],
 )
-def test_bad_mids_are_refused(mid: object) -> None:
+def test_bad_mids_are_refused(mid: object, signed_first: bool) -> None:
     v = V["fixed_seeds"]
     group = GroupKey.from_seed(H(v["group_seed"]))
     dht_pk = H(v["dht_public_key"])
+    if signed_first:
+        group.sign(dht_pk)
     good = H(v["mid"])
     if mid == "truncated":
         mid = good[:63]
