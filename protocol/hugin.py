@@ -171,11 +171,12 @@ class GroupKey:
         """The ``mid`` for a member whose DHT public key is ``dht_public_key``."""
         if len(dht_public_key) != PUBLIC_KEY_SIZE:
             raise ValueError("a DHT public key is 32 bytes")
-        mid = self._mids.get(dht_public_key)
+        key = bytes(dht_public_key)
+        mid = self._mids.get(key)
         if mid is None:
             if len(self._mids) >= MID_CACHE:
                 self._mids.clear()
-            mid = self._mids[bytes(dht_public_key)] = self.key_pair.sign(dht_public_key)
+            mid = self._mids[key] = self.key_pair.sign(key)
         return mid
 
     def verify(self, dht_public_key: bytes, mid: bytes | None) -> bool:
@@ -183,6 +184,6 @@ class GroupKey:
         the one :meth:`sign` made for that key is (it is our own valid signature): no signature
         check then.  Any other mid is checked, so a peer whose app signs another valid way (an
         RFC 8032 signature) is let in all the same."""
-        if mid is not None and self._mids.get(dht_public_key) == mid:
+        if mid is not None and self._mids.get(bytes(dht_public_key)) == mid:
             return True
         return verify(self.public_key, dht_public_key, mid)

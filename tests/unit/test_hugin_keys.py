@@ -44,6 +44,7 @@ def test_kept_mids_are_the_signatures_a_fresh_group_key_makes() -> None:
     assert all(group.verify(k, mid) for k, mid in zip(keys, first, strict=True))
     assert len(set(first)) == len(keys)
     assert group == fresh  # what it keeps is no part of its identity
+    assert group.sign(bytearray(keys[0])) == first[0] and group.verify(memoryview(keys[0]), first[0])
 
 
 @pytest.mark.parametrize("signed_first", [False, True])
