@@ -19,6 +19,8 @@ from hyperswarm_hugin.actors.messages import (
     Outbox,
     PingNode,
     PingResult,
+    Reachability,
+    ReachabilityRequest,
     RequestResult,
     RunQuery,
     SendRequest,
@@ -109,6 +111,9 @@ class DHTActor(Actor):  # type: ignore[misc]
             self.pending[node.ping(msg.address, msg.now)] = msg.request_id
         elif isinstance(msg, StatusRequest):
             self.send(sender, self._status(node, msg.request_id))
+            return
+        elif isinstance(msg, ReachabilityRequest):
+            self.send(sender, Reachability(msg.request_id, node.firewalled, node.nat.address))
             return
         elif isinstance(msg, StopDHT):
             node.destroy()

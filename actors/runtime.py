@@ -37,6 +37,8 @@ from hyperswarm_hugin.actors.messages import (
     Outbox,
     PingNode,
     PingResult,
+    Reachability,
+    ReachabilityRequest,
     RequestResult,
     RunQuery,
     SendRequest,
@@ -265,6 +267,14 @@ class NodeRuntime:
 
     async def status(self) -> DHTStatus:
         return await self._ask(StatusRequest, DHTStatus)
+
+    def reachability_now(self) -> Reachability:
+        """Whether the node is firewalled and its sampled public address, at once (a connect's
+        question: :meth:`status_now` also copies the routing table and every counter)."""
+        answer = self.ask_actor(self.dht, ReachabilityRequest(0), (Reachability,))
+        if not isinstance(answer, Reachability):
+            raise RuntimeError("the DHT actor gave no reachability")
+        return answer
 
     def status_now(self) -> DHTStatus:
         """The node's status at once (the in-process DHTActor answers inside ``tell``)."""

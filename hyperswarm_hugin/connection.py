@@ -57,7 +57,9 @@ class Connection:
         self.error: BaseException | None = None
         self.raw_bytes_read = 0
         self.raw_bytes_written = 0
-        self.connect_seconds: float | None = None  # a client's connect, from its call to the open
+        # A client's connect: time.perf_counter() at its call, and the seconds from there to the open
+        self.connect_started: float | None = None
+        self.connect_seconds: float | None = None
         self.relayed = False  # the stream goes through a blind relay
         self._direct = self._loop.create_future()  # a relayed stream moved to a direct path
         self._keep_alive = keep_alive

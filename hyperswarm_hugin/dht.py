@@ -21,6 +21,7 @@ from hyperswarm_hugin.protocol.errors import DecodeError
 from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
 from hyperswarm_hugin.protocol.hyperdht import messages as h
 from hyperswarm_hugin.protocol.hyperdht.signing import blake2b_256, sign_announce, sign_mutable, verify_mutable
+from hyperswarm_hugin.protocol.noise import warm_up
 from hyperswarm_hugin.relay_choice import RelayThrough, check_relay_through
 
 MODES = {"persistent": False, "adaptive": None, "ephemeral": True}
@@ -81,6 +82,7 @@ class DHT:
         runtime = NodeRuntime(self._config)
         await runtime.start()
         self._runtime = runtime
+        warm_up()  # while the bootstrap is under way: the first connect then runs warm
         return self
 
     @property

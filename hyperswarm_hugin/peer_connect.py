@@ -405,10 +405,10 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
     ``holepunch=False`` never punches: without a relay that is HOLEPUNCH_ABORTED."""
     if len(remote_public_key) != 32:
         raise ValueError("a public key is 32 bytes")
-    started = runtime.loop.time()
+    started = time.perf_counter()  # not the loop's clock: uvloop's is whole milliseconds
     mid = group.sign(key_pair.public_key) if group is not None else None
     target = blake2b_256(remote_public_key)
-    status = await runtime.status()
+    status = runtime.reachability_now()
     ours = public_address(status, runtime.server_address[1])
     # A Hugin client never says it is reachable: the server then opens its side only when our
     # first packet arrives, and we send none until its mid verified.  An outsider's server (an
@@ -434,6 +434,11 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
         hs = NoiseHandshake(key_pair, initiator=True, remote_public_key=remote_public_key)
         msg1 = hs.send(payload.encode())
         value = h.Handshake(h.FROM_CLIENT, msg1).encode()
+        if group is not None:
+            # The server's mid is most likely the one we would sign (keypear's signature is
+            # deterministic, and a member holds the group key): make it while the handshake is
+            # in flight, and group.verify then compares instead of checking a signature.
+            runtime.loop.call_soon(group.sign, remote_public_key)
         answer = None
         for address in (relay_addresses or [])[:MAX_RELAYS]:  # where the server said it is reachable
             answer = await _handshake_via(runtime, address, target, value, retries=0)
@@ -499,7 +504,8 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
                                                  pairing)
         transport.schedule_flush()
         conn = Connection(transport, hs.result)
-        conn.connect_seconds = runtime.loop.time() - started
+        conn.connect_started = started
+        conn.connect_seconds = time.perf_counter() - started
         if relayed_path is not None:
             conn.relayed = True
             relayed_path.on_direct = conn.went_direct

@@ -9,7 +9,7 @@ derived from the secret scalar); they verify as ordinary Ed25519 signatures.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nacl import bindings
 from nacl.exceptions import BadSignatureError, CryptoError
@@ -17,6 +17,7 @@ from nacl.exceptions import BadSignatureError, CryptoError
 SEED_SIZE = 32
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
+MID_CACHE = 64  # mids a GroupKey keeps (see GroupKey.sign)
 
 # keypear's nonce prefix: dom2-style context "crypto_tweak_ed25519", not prehashed.
 _KEYPEAR_PREFIX = b"SigEd25519 no Ed25519 collisions" + b"\x00" + bytes([20]) + b"crypto_tweak_ed25519"
@@ -130,6 +131,8 @@ class GroupKey:
     """A Hugin group ("room") key: signs members' DHT keys, verifies their ``mid``."""
 
     key_pair: KeyPair
+    # mids already made: keypear's signature is deterministic, and a connect signs our own key
+    _mids: dict[bytes, bytes] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return f"GroupKey(public_key={self.public_key.hex()})"
@@ -168,8 +171,19 @@ class GroupKey:
         """The ``mid`` for a member whose DHT public key is ``dht_public_key``."""
         if len(dht_public_key) != PUBLIC_KEY_SIZE:
             raise ValueError("a DHT public key is 32 bytes")
-        return self.key_pair.sign(dht_public_key)
+        key = bytes(dht_public_key)
+        mid = self._mids.get(key)
+        if mid is None:
+            if len(self._mids) >= MID_CACHE:
+                self._mids.clear()
+            mid = self._mids[key] = self.key_pair.sign(key)
+        return mid
 
     def verify(self, dht_public_key: bytes, mid: bytes | None) -> bool:
-        """True when ``mid`` is this group's signature over ``dht_public_key``."""
+        """True when ``mid`` is this group's signature over ``dht_public_key``.  A mid equal to
+        the one :meth:`sign` made for that key is (it is our own valid signature): no signature
+        check then.  Any other mid is checked, so a peer whose app signs another valid way (an
+        RFC 8032 signature) is let in all the same."""
+        if mid is not None and self._mids.get(bytes(dht_public_key)) == mid:
+            return True
         return verify(self.public_key, dht_public_key, mid)

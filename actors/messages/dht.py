@@ -116,6 +116,13 @@ class StatusRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ReachabilityRequest:
+    """What a connect needs of the status, without the table and counters DHTStatus copies."""
+
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class StopDHT:
     """Fail what is in flight and send nothing more."""
 
@@ -177,6 +184,15 @@ class PingResult:
     node_id: bytes | None
     seen_as: Address | None
     error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reachability:
+    """DHTStatus's ``firewalled`` and ``public_address`` (the answer to ReachabilityRequest)."""
+
+    request_id: int
+    firewalled: bool
+    public_address: Address | None
 
 
 @dataclass(frozen=True, slots=True)

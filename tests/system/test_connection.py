@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from hyperswarm_hugin import Testnet
 from hyperswarm_hugin.actors.runtime import NodeRuntime, RuntimeConfig
 from hyperswarm_hugin.connection import HIGH_WATER, Connection, ConnectionClosed
 from hyperswarm_hugin.protocol.dht.node import NodeOptions
@@ -147,5 +148,25 @@ def test_a_cancelled_read_leaves_no_waiter_and_the_message_for_the_next_read() -
             assert b._read_waiters == []
             a.write(b"after two cancelled reads")
             assert await asyncio.wait_for(b.read(), 10) == b"after two cancelled reads"
+
+    asyncio.run(run())
+
+
+def test_reachability_is_the_status_firewall_and_address() -> None:
+    """What a connect asks of its node (reachability_now) is what the full status says, for a
+    node the testnet found open (with a sampled address) and one that has sampled nothing."""
+    async def run() -> None:
+        async with await Testnet.create(3) as net:
+            lonely = NodeRuntime(RuntimeConfig(options=NodeOptions(bootstrap=[], ephemeral=True)))
+            await lonely.start()
+            try:
+                answers = []
+                for runtime in (net.nodes[1].runtime, lonely):
+                    reach, status = runtime.reachability_now(), runtime.status_now()
+                    answers.append((reach.firewalled, reach.public_address))
+                    assert answers[-1] == (status.firewalled, status.public_address)
+                assert answers[0] != answers[1] and answers[0][1] is not None
+            finally:
+                await lonely.close()
 
     asyncio.run(run())

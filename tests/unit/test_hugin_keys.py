@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair, fill32, is_public_key, parse_invite, verify
+from hyperswarm_hugin.protocol.hugin import MID_CACHE, GroupKey, KeyPair, fill32, is_public_key, parse_invite, verify
 
 V = json.loads((Path(__file__).parents[1] / "vectors" / "hugin.json").read_text())
 H = bytes.fromhex
@@ -34,22 +34,41 @@ def test_mid_is_keypears_signature_byte_for_byte() -> None:
     assert group.sign(server_key).hex() == server["mid"]
 
 
-def test_keypear_and_rfc8032_signatures_both_verify() -> None:
+def test_kept_mids_are_the_signatures_a_fresh_group_key_makes() -> None:
+    group = GroupKey.from_seed(b"kept mids")
+    keys = [KeyPair.from_seed(bytes([i]) * 32).public_key for i in range(MID_CACHE + 3)]  # past the bound
+    first = [group.sign(k) for k in keys]
+    again = [group.sign(k) for k in reversed(keys)][::-1]
+    fresh = GroupKey.from_seed(b"kept mids")
+    assert first == again == [fresh.key_pair.sign(k) for k in keys]
+    assert all(group.verify(k, mid) for k, mid in zip(keys, first, strict=True))
+    assert len(set(first)) == len(keys)
+    assert group == fresh  # what it keeps is no part of its identity
+    assert group.sign(bytearray(keys[0])) == first[0] and group.verify(memoryview(keys[0]), first[0])
+
+
+@pytest.mark.parametrize("signed_first", [False, True])
+def test_keypear_and_rfc8032_signatures_both_verify(signed_first: bool) -> None:
     v = V["fixed_seeds"]
     group = GroupKey.from_seed(H(v["group_seed"]))
     dht_pk = H(v["dht_public_key"])
+    if signed_first:  # verify then compares with the kept mid first
+        group.sign(dht_pk)
     assert group.verify(dht_pk, H(v["mid"]))
     assert group.verify(dht_pk, H(v["rfc8032_signature"]))
 
 
+@pytest.mark.parametrize("signed_first", [False, True])
 @pytest.mark.parametrize(
     "mid",
     [None, b"", b"\x00" * 64, "truncated", "other-group", "other-key", "flipped"],
 )
-def test_bad_mids_are_refused(mid: object) -> None:
+def test_bad_mids_are_refused(mid: object, signed_first: bool) -> None:
     v = V["fixed_seeds"]
     group = GroupKey.from_seed(H(v["group_seed"]))
     dht_pk = H(v["dht_public_key"])
+    if signed_first:
+        group.sign(dht_pk)
     good = H(v["mid"])
     if mid == "truncated":
         mid = good[:63]

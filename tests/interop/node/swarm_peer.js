@@ -9,7 +9,7 @@
 //        [--host 127.0.0.1] [--timeout S] [--start-at EPOCH_MS] [--trace 1] [--relay-through HEX]
 // {"event":"ready","publicKey"} once the topic is flushed; {"event":"connection","remotePublicKey",
 // "client","connectMs"} per connection (connectMs: from the swarm's dht.connect call to the open,
-// client side only); {"event":"connect-error","code","ms"} for every outgoing connect the swarm
+// client side only, by performance.now() to 0.01 ms); {"event":"connect-error","code","ms"} for every outgoing connect the swarm
 // makes that fails (hyperswarm retries it; e.g. HOLEPUNCH_ABORTED); echo mode echoes every
 // message; --trace 1 adds {"event":"trace","name":"peerHandshake"|"peerHolepunch","start","ms",
 // "err"} for every handshake / holepunch round trip through a DHT relay (start: ms since the
@@ -31,6 +31,7 @@ const args = { impl: 'hugin', role: 'both', mode: 'echo', bytes: '0', timeout: '
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].slice(2)] = process.argv[i + 1]
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const hex = (b) => Buffer.from(b).toString('hex')
+const hundredths = (ms) => Math.round(ms * 100) / 100
 const bootstrap = args.bootstrap.split(',').map((a) => ({ host: a.split(':')[0], port: Number(a.split(':')[1]) }))
 const topic = Buffer.from(args.topic, 'hex')
 
@@ -59,10 +60,10 @@ if (args.impl === 'hugin') {
 const connectStarted = new WeakMap()
 const dhtConnect = swarm.dht.connect.bind(swarm.dht)
 swarm.dht.connect = (...connectArgs) => {
-  const started = Date.now()
+  const started = performance.now()
   const socket = dhtConnect(...connectArgs)
   connectStarted.set(socket, started)
-  socket.on('error', (err) => out({ event: 'connect-error', code: err.code || String(err), ms: Date.now() - started }))
+  socket.on('error', (err) => out({ event: 'connect-error', code: err.code || String(err), ms: Math.round(performance.now() - started) }))
   return socket
 }
 
@@ -99,7 +100,7 @@ swarm.on('connection', (conn, info) => {
   const started = connectStarted.get(conn)
   const raw = conn.rawStream
   const where = () => (raw && raw.remoteHost ? raw.remoteHost + ':' + raw.remotePort : null)
-  out({ event: 'connection', remotePublicKey: remote, client: info.client, connectMs: started ? Date.now() - started : null, remoteAddress: where() })
+  out({ event: 'connection', remotePublicKey: remote, client: info.client, connectMs: started ? hundredths(performance.now() - started) : null, remoteAddress: where() })
   // hyperdht 6.34 moves a relayed stream to a punched path with changeRemote
   if (raw) raw.on('remote-changed', () => out({ event: 'direct', remotePublicKey: remote, remoteAddress: where() }))
   conn.on('error', () => {})
