@@ -3,9 +3,11 @@
 
 One fresh interpreter imports the layers in the order the peer loads them and prints the RSS
 after each (docs/performance.md, "Idle connected peer: RSS").  The running peer's own figure,
-against Node's, is ``bench/all.py --figures rss``.
+against Node's, is ``bench/all.py --figures rss``.  As there, our modules' bytecode is compiled
+first (bench/bytecode.py, as ``pip install`` compiles); ``--from-source`` skips that and removes
+nothing, so it measures from source only on a checkout without ``__pycache__``.
 
-    .venv/bin/python bench/rss_stages.py
+    .venv/bin/python bench/rss_stages.py [--from-source]
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS")
 
 
-def main() -> None:
+def layers() -> None:
+    """In a fresh interpreter (the child): import each layer and print the RSS after it."""
     before = rss_mb()
     print(f"{'the interpreter':50} {before:5.1f} MB")
     for name, modules in LAYERS:
@@ -45,6 +48,19 @@ def main() -> None:
         print(f"{name:50} {now:5.1f} MB  +{now - before:.1f}")
         before = now
     print(f"{'cryptography loaded':50} {any(m.startswith('cryptography') for m in sys.modules)}")
+
+
+def main() -> None:
+    if "--layers" in sys.argv:
+        layers()
+        return
+    import subprocess  # not at the top: the child's first row is the bare interpreter
+
+    if "--from-source" not in sys.argv:
+        from bench.bytecode import compile_bytecode
+
+        compile_bytecode()
+    subprocess.run([sys.executable, __file__, "--layers"], check=True)
 
 
 if __name__ == "__main__":
