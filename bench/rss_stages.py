@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 LAYERS = (
     ("hashlib (OpenSSL's libcrypto and its digests)", ("hashlib",)),
-    ("asyncio (it imports ssl: libssl)", ("asyncio",)),
+    ("asyncio, without ssl as the command line loads it", ("asyncio",)),
     ("PyNaCl (libsodium, cffi)", ("nacl.bindings",)),
     ("noiseprotocol's handshake state machine", ("noise.noise_protocol", "noise.backends.noise_backend")),
     ("Thespian (with what simpleSystemBase loads)", ("thespian.actors", "thespian.system.simpleSystemBase")),
@@ -38,16 +38,24 @@ def rss_mb() -> float:
 
 
 def layers() -> None:
-    """In a fresh interpreter (the child): import each layer and print the RSS after it."""
+    """In a fresh interpreter (the child): import each layer and print the RSS after it.  asyncio
+    loads as hyperswarm_hugin.cli.import_asyncio_without_ssl loads it (that module itself would
+    bring argparse and the settings into the asyncio row)."""
     before = rss_mb()
     print(f"{'the interpreter':50} {before:5.1f} MB")
     for name, modules in LAYERS:
         for module in modules:
-            importlib.import_module(module)
+            if module == "asyncio":
+                sys.modules["ssl"] = None  # type: ignore[assignment]
+                importlib.import_module(module)
+                del sys.modules["ssl"]
+            else:
+                importlib.import_module(module)
         now = rss_mb()
         print(f"{name:50} {now:5.1f} MB  +{now - before:.1f}")
         before = now
     print(f"{'cryptography loaded':50} {any(m.startswith('cryptography') for m in sys.modules)}")
+    print(f"{'ssl loaded':50} {'ssl' in sys.modules}")
 
 
 def main() -> None:

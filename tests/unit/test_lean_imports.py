@@ -4,12 +4,14 @@ Checked in fresh interpreters.  The peer command's path (the CLI, ``cli.peer`` a
 Noise handshake) must never load ``cryptography`` (which noiseprotocol's default backend
 imports); the relay, holepunch, announcer, TOML and other commands' modules load on first use.
 The package's public names load with the first use of one of them (PEP 562), so the CLI's
-dispatch and the ``dht`` command do not load the swarm.
+dispatch and the ``dht`` command do not load the swarm.  On the standard event loop the command
+line loads asyncio without ``ssl``, which stays importable for whoever needs it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +86,49 @@ else:
 from hyperswarm_hugin import *  # noqa: F403
 """
     assert "hyperswarm_hugin.swarm" in modules_after(program)
+
+
+def test_the_command_line_on_the_standard_loop_runs_without_ssl_and_leaves_it_importable() -> None:
+    program = """
+import sys
+from hyperswarm_hugin.cli import main
+assert main(["testnet", "--size", "1", "--timeout", "0.2"]) == 0
+assert "asyncio" in sys.modules and "ssl" not in sys.modules
+assert sys.modules["asyncio.base_events"].ssl is None  # asyncio itself refuses TLS
+import ssl
+ssl.create_default_context()
+from prometheus_client import exposition  # what --metrics-port loads imports ssl
+"""
+    env = {**os.environ, "HYPERSWARM_HUGIN_LOOP": "asyncio"}
+    out = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env=env)
+    assert out.returncode == 0, out.stderr
+    assert '"event": "testnet"' in out.stdout
+
+
+def test_asyncio_already_loaded_is_left_as_it_is() -> None:
+    import asyncio.base_events
+
+    from hyperswarm_hugin.cli import import_asyncio_without_ssl
+
+    before = asyncio.base_events.ssl
+    import_asyncio_without_ssl()
+    assert asyncio.base_events.ssl is before and sys.modules.get("ssl", False) is not None
+
+
+@pytest.mark.parametrize("choice", ["asyncio", "uvloop", "auto"])
+def test_the_loop_choice_is_known_before_asyncio_loads(monkeypatch: pytest.MonkeyPatch, choice: str) -> None:
+    """standard_loop_chosen() (asked before asyncio loads) agrees with the loop run() will take."""
+    import importlib.util
+
+    from hyperswarm_hugin import event_loop
+
+    monkeypatch.setenv("HYPERSWARM_HUGIN_LOOP", choice)
+    uvloop_installed = importlib.util.find_spec("uvloop") is not None
+    standard = choice == "asyncio" or (choice == "auto" and not uvloop_installed)
+    assert event_loop.standard_loop_chosen() is standard
+    if choice == "uvloop" and not uvloop_installed:
+        with pytest.raises(ImportError):
+            event_loop.loop_factory()
+    else:
+        assert (event_loop.loop_factory() is None) is standard
