@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from hyperswarm_hugin.actors.messages import AdmitHandshake, CheckPeer, ConfigureAuth, IncomingHandshake, Verdict
 from hyperswarm_hugin.actors.runtime import NodeRuntime
 from hyperswarm_hugin.actors.udx_io import StreamTransport
-from hyperswarm_hugin.announcer import Announcer
 from hyperswarm_hugin.connection import Connection
 from hyperswarm_hugin.errors import ConnectError, HolepunchError, ServerRefused
 from hyperswarm_hugin.local_addresses import local_addresses
@@ -45,6 +44,7 @@ from hyperswarm_hugin.protocol.noise import HandshakeError, NoiseHandshake
 from hyperswarm_hugin.relay_choice import RelayThrough, check_relay_through, select_relay
 
 if TYPE_CHECKING:
+    from hyperswarm_hugin.announcer import Announcer
     from hyperswarm_hugin.blind_relay import RelayedPath
     from hyperswarm_hugin.holepunch import ClientPunch
     from hyperswarm_hugin.holepuncher import Puncher
@@ -133,7 +133,10 @@ class Server:
         await self._announce()
 
     async def _announce(self) -> None:
-        """Start the announcer: returns once its first announce is done."""
+        """Start the announcer: returns once its first announce is done (its module loads
+        here: a client never announces)."""
+        from hyperswarm_hugin.announcer import Announcer
+
         self._announcer = Announcer(self.runtime, self.key_pair, self.target, self._set_relays)
         await self._announcer.start()
 

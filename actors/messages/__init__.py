@@ -1,8 +1,9 @@
 """The messages the node's actors exchange, and those they send back to the runtime.
 
-Every message is an immutable dataclass, in one module per route: :mod:`.dht` (runtime <->
-DHTActor), :mod:`.auth` (AuthActor), :mod:`.swarm` (the swarm's host <-> SwarmActor),
-:mod:`.peer` and :mod:`.topic` (SwarmActor <-> its children).  Names say the direction:
+Every message is an immutable dataclass on :class:`.base.Message` (one shared ``==``, ``hash()``
+and ``repr()``), in one module per route: :mod:`.dht` (runtime <-> DHTActor), :mod:`.auth`
+(AuthActor), :mod:`.swarm` (the swarm's host <-> SwarmActor), :mod:`.peer` and :mod:`.topic`
+(SwarmActor <-> its children).  Names say the direction:
 ``...Received`` and ``TimerFired`` come from the runtime's I/O; ``Outbox`` (datagrams, the next
 wake-up, events) and ``SwarmWake`` go back to it; requests (``FindNode``, ``PingNode``, ...) carry
 a ``request_id`` that their ``...Result`` echoes.  Everything is re-exported here.

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hyperswarm_hugin.actors.messages.base import Message
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.hugin import GroupKey, KeyPair
 from hyperswarm_hugin.protocol.hyperdht.payloads import NoisePayload
 
 # --- anyone -> AuthActor ---------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class ConfigureAuth:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ConfigureAuth(Message):
     """Give the AuthActor the group key, our DHT key pair and the user's firewall.
 
     ``firewall(remote_public_key, payload)`` returns True to refuse (hyperswarm's
@@ -26,8 +27,8 @@ class ConfigureAuth:
     handshake_burst: int = 20
 
 
-@dataclass(frozen=True, slots=True)
-class AdmitHandshake:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class AdmitHandshake(Message):
     """May a handshake from ``source`` be processed at all (before any allocation)?
 
     ``source`` is the datagram's source (the relay's, for a relayed handshake); ``relayed_for``
@@ -39,8 +40,8 @@ class AdmitHandshake:
     relayed_for: Address | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CheckPeer:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class CheckPeer(Message):
     """Verify a peer that finished (or is finishing) the Noise handshake."""
 
     request_id: int
@@ -52,28 +53,28 @@ class CheckPeer:
     relayed_for: Address | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SetBan:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SetBan(Message):
     public_key: bytes
     banned: bool
 
 
-@dataclass(frozen=True, slots=True)
-class AuthStatusRequest:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class AuthStatusRequest(Message):
     request_id: int
 
 
 # --- AuthActor -> asker ----------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class AuthReady:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class AuthReady(Message):
     """Our signed ``mid`` (None without a group)."""
 
     mid: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Verdict(Message):
     """The answer to AdmitHandshake or CheckPeer; ``reason`` names a refusal."""
 
     request_id: int
@@ -81,15 +82,15 @@ class Verdict:
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AuthStatus:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class AuthStatus(Message):
     request_id: int
     counters: dict[str, int]
     banned: int
 
 
-@dataclass(frozen=True, slots=True)
-class DialCheck:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class DialCheck(Message):
     """May we dial ``remote_public_key``?  Own key, bans, then the user's firewall (payload None)."""
 
     request_id: int

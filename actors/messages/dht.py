@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hyperswarm_hugin.actors.messages.base import Message
 from hyperswarm_hugin.protocol.dht import messages as m
 from hyperswarm_hugin.protocol.dht.events import DHTEvent
 from hyperswarm_hugin.protocol.dht.node import NodeOptions
@@ -15,8 +16,8 @@ from hyperswarm_hugin.protocol.hyperdht.messages import Handshake, Holepunch
 
 # --- runtime -> DHTActor ---------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class StartDHT:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class StartDHT(Message):
     """Create the DHT node behind bound sockets and, unless told not to, bootstrap it."""
 
     options: NodeOptions
@@ -28,8 +29,8 @@ class StartDHT:
     wall_offset: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DatagramsReceived:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class DatagramsReceived(Message):
     """What one socket had ready: ``(data, source)`` pairs, oldest first."""
 
     datagrams: list[tuple[bytes, Address]]
@@ -37,22 +38,22 @@ class DatagramsReceived:
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class TimerFired:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class TimerFired(Message):
     now: float
     wall: float | None = None
     """The wall clock (Unix seconds): its jump between ticks tells the node the machine slept."""
 
 
-@dataclass(frozen=True, slots=True)
-class FindNode:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class FindNode(Message):
     request_id: int
     target: bytes
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class RunQuery:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class RunQuery(Message):
     """An iterative query; ``commit`` (in-process only) picks what to send each closest node."""
 
     request_id: int
@@ -66,8 +67,8 @@ class RunQuery:
     avoid: list[Address] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SendRequest:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SendRequest(Message):
     """One request (with retries) to ``address``; answered by RequestResult."""
 
     request_id: int
@@ -82,8 +83,8 @@ class SendRequest:
     token: bytes | None = None  # the token the node gave us (ANNOUNCE / UNANNOUNCE to one node)
 
 
-@dataclass(frozen=True, slots=True)
-class ServeTarget:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ServeTarget(Message):
     """Route PEER_HANDSHAKEs and PEER_HOLEPUNCHes for ``target`` (a server's hash(publicKey)) to the
     runtime, or stop."""
 
@@ -91,8 +92,8 @@ class ServeTarget:
     serve: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerHandshake:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class AnswerHandshake(Message):
     """A server's answer on its way back (msg2, or a holepunch reply): a response to the client,
     or the request re-sent to a relay from ``socket`` (None: the node's requests socket)."""
 
@@ -103,34 +104,34 @@ class AnswerHandshake:
     as_response: bool
 
 
-@dataclass(frozen=True, slots=True)
-class PingNode:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PingNode(Message):
     request_id: int
     address: Address
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class StatusRequest:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class StatusRequest(Message):
     request_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class ReachabilityRequest:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ReachabilityRequest(Message):
     """What a connect needs of the status, without the table and counters DHTStatus copies."""
 
     request_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class StopDHT:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class StopDHT(Message):
     """Fail what is in flight and send nothing more."""
 
 
 # --- DHTActor -> runtime ---------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class IncomingHandshake:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class IncomingHandshake(Message):
     """A PEER_HANDSHAKE for a target this node serves (decoded value in ``handshake``)."""
 
     request: Any  # m.Request; runtime.py looks up its target (typed bytes | None) as a key
@@ -140,8 +141,8 @@ class IncomingHandshake:
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class IncomingHolepunch:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class IncomingHolepunch(Message):
     """A PEER_HOLEPUNCH (mode FROM_RELAY) for a target this node serves."""
 
     request: Any  # m.Request, as IncomingHandshake's
@@ -151,16 +152,16 @@ class IncomingHolepunch:
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class RequestResult:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class RequestResult(Message):
     request_id: int
     response: m.Response | None
     address: Address
     error: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Outbox:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Outbox(Message):
     """What the DHT node wants done after one input: datagrams, next wake-up, events."""
 
     datagrams: list[tuple[bytes, Address, int]] = field(default_factory=list)
@@ -168,8 +169,8 @@ class Outbox:
     events: list[DHTEvent] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class FindNodeResult:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class FindNodeResult(Message):
     request_id: int
     closest: list[QueryReply]
     error: str | None
@@ -177,8 +178,8 @@ class FindNodeResult:
     """Every reply of the walk that carried a value, closest or not (what hyperdht streams)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PingResult:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PingResult(Message):
     request_id: int
     ok: bool
     node_id: bytes | None
@@ -186,8 +187,8 @@ class PingResult:
     error: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Reachability:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Reachability(Message):
     """DHTStatus's ``firewalled`` and ``public_address`` (the answer to ReachabilityRequest)."""
 
     request_id: int
@@ -195,8 +196,8 @@ class Reachability:
     public_address: Address | None
 
 
-@dataclass(frozen=True, slots=True)
-class DHTStatus:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class DHTStatus(Message):
     request_id: int
     id: bytes | None
     table_id: bytes

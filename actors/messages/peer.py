@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hyperswarm_hugin.actors.messages.base import Message
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.swarm.discovery import TopicState
 from hyperswarm_hugin.protocol.swarm.peer_state import PeerState
@@ -25,31 +26,31 @@ class PeerAction(StrEnum):
     """Start my retry timer (``PeerChanged.backoff``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RestoreState:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class RestoreState(Message):
     """The first message of every PeerActor and TopicActor: the state to start from (after a crash:
     the last one it reported).  A TopicActor's is ``(state, settle_delay, seed)``."""
 
     state: PeerState | tuple[TopicState, float, int | None]
 
 
-@dataclass(frozen=True, slots=True)
-class PeerFound:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PeerFound(Message):
     topic: bytes
     relay_addresses: tuple[Address, ...]
     connected: bool
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class PeerExplicit:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PeerExplicit(Message):
     explicit: bool
     connected: bool
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class PeerDial:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PeerDial(Message):
     """The swarm holds a slot for this peer (``reserved``); dial unless banned.  ``queued``: it came
     off the queue.  Unreserved: it only came off the queue (already connected, or the queue was reset)."""
 
@@ -59,38 +60,38 @@ class PeerDial:
     conn_id: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class PeerConnected:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PeerConnected(Message):
     client: bool
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class PeerDisconnected:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PeerDisconnected(Message):
     requeue: bool
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class PeerRetryDue:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PeerRetryDue(Message):
     connected: bool
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class PeerSetBan:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PeerSetBan(Message):
     banned: bool
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class PeerSetReconnect:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PeerSetReconnect(Message):
     reconnecting: bool
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class PeerChanged:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PeerChanged(Message):
     """A PeerActor's answer: its new state and what it asks of the swarm (None: nothing).
 
     DIAL, SKIP and DEQUEUED answer PeerDial, with ``queued`` echoed; WAIT comes with ``backoff``.

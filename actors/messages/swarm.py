@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hyperswarm_hugin.actors.messages.base import Message
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.swarm.discovery import QueryKind
 from hyperswarm_hugin.protocol.swarm.peer_state import PeerState
 
 # --- the swarm's host -> SwarmActor ----------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class SwarmConfig:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SwarmConfig(Message):
     """hyperswarm's options, in seconds.  ``backoffs`` None: hyperswarm's defaults."""
 
     public_key: bytes
@@ -25,14 +26,14 @@ class SwarmConfig:
     seed: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StartSwarm:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class StartSwarm(Message):
     config: SwarmConfig
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class RefreshTopic:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class RefreshTopic(Message):
     """Join ``topic`` or change its roles (any session server / client), and look it up again."""
 
     topic: bytes
@@ -41,14 +42,14 @@ class RefreshTopic:
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class LeaveTopic:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LeaveTopic(Message):
     topic: bytes
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class TopicQueryDone:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class TopicQueryDone(Message):
     """What one announce / lookup of a topic found: ``(public_key, relay_addresses)`` pairs."""
 
     topic: bytes
@@ -58,20 +59,20 @@ class TopicQueryDone:
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class JoinPeer:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class JoinPeer(Message):
     public_key: bytes
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class LeavePeer:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class LeavePeer(Message):
     public_key: bytes
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class BanPeer:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class BanPeer(Message):
     """``PeerInfo.ban`` (``by_firewall`` False) or a refusal by the user's firewall (True: emits ``ban``)."""
 
     public_key: bytes
@@ -80,15 +81,15 @@ class BanPeer:
     by_firewall: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class SetReconnect:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SetReconnect(Message):
     public_key: bytes
     reconnecting: bool
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class DialResult:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class DialResult(Message):
     """A dial ended: ``opened``, or failed (``refused`` when our own firewall said no)."""
 
     conn_id: int
@@ -99,16 +100,16 @@ class DialResult:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AdmitIncoming:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class AdmitIncoming(Message):
     """Before a server handshake is answered: room for one more connection from this key?"""
 
     request_id: int
     public_key: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class IncomingConnection:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class IncomingConnection(Message):
     """A server connection opened; ``existing_established``: the one we have already moved bytes both ways."""
 
     conn_id: int
@@ -117,48 +118,48 @@ class IncomingConnection:
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionEnded:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ConnectionEnded(Message):
     conn_id: int
     public_key: bytes
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class SwarmTimer:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SwarmTimer(Message):
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class FlushRequest:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class FlushRequest(Message):
     request_id: int
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class SuspendSwarm:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SuspendSwarm(Message):
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class ResumeSwarm:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ResumeSwarm(Message):
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class StopSwarm:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class StopSwarm(Message):
     now: float
 
 
-@dataclass(frozen=True, slots=True)
-class SwarmStatsRequest:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SwarmStatsRequest(Message):
     request_id: int
 
 
 # --- SwarmActor -> the swarm's host ----------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class QueryTopic:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class QueryTopic(Message):
     """Run one query of ``topic`` (its ``clock`` comes back in TopicQueryDone)."""
 
     topic: bytes
@@ -166,28 +167,28 @@ class QueryTopic:
     kind: QueryKind
 
 
-@dataclass(frozen=True, slots=True)
-class UnannounceTopic:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class UnannounceTopic(Message):
     topic: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Dial:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Dial(Message):
     conn_id: int
     public_key: bytes
     relay_addresses: tuple[Address, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class CloseConnection:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class CloseConnection(Message):
     """Destroy a connection (or abandon a dial); ``reason`` as hyperswarm names it."""
 
     conn_id: int
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionOpened:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ConnectionOpened(Message):
     """Emit ``connection`` for this connection."""
 
     conn_id: int
@@ -195,49 +196,49 @@ class ConnectionOpened:
     client: bool
 
 
-@dataclass(frozen=True, slots=True)
-class PeerView:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PeerView(Message):
     """The newest state of a peer (``state`` None: the swarm forgot it)."""
 
     public_key: bytes
     state: PeerState | None
 
 
-@dataclass(frozen=True, slots=True)
-class PeerBanned:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class PeerBanned(Message):
     """Emit ``ban`` (the user's firewall refused this peer, or it was banned)."""
 
     public_key: bytes
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class SwarmUpdated:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SwarmUpdated(Message):
     """Emit ``update``."""
 
 
-@dataclass(frozen=True, slots=True)
-class SwarmWake:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SwarmWake(Message):
     """Send SwarmTimer at ``at`` (None: nothing to wait for)."""
 
     at: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class FlushDone:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class FlushDone(Message):
     request_id: int
     ok: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Admission(Message):
     request_id: int
     accepted: bool
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SwarmStats:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SwarmStats(Message):
     request_id: int
     connecting: int
     client_connections: int

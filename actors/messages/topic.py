@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hyperswarm_hugin.actors.messages.base import Message
 from hyperswarm_hugin.actors.messages.swarm import QueryTopic
 from hyperswarm_hugin.protocol.swarm.discovery import TopicState
 
@@ -23,8 +24,8 @@ class TopicEvent(StrEnum):
     LEAVE = "leave"
 
 
-@dataclass(frozen=True, slots=True)
-class TopicInput:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class TopicInput(Message):
     """Parent -> TopicActor: what happened to the topic (a name that is no TopicEvent raises
     ValueError here)."""
 
@@ -39,8 +40,8 @@ class TopicInput:
         object.__setattr__(self, "event", TopicEvent(self.event))
 
 
-@dataclass(frozen=True, slots=True)
-class TopicChanged:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class TopicChanged(Message):
     """TopicActor -> parent: its state and, maybe, a query to run or an unannounce to send."""
 
     state: TopicState

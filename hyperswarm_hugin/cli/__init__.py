@@ -15,6 +15,9 @@ stdout carries one JSON object per line (the first says where the node
 listens); diagnostics go to stderr.  dht, peer and cluster take ``--metrics-port P
 [--metrics-host H]`` to serve Prometheus metrics on /metrics (docs/metrics.md).  A node stops cleanly on SIGINT, SIGTERM
 or after ``--timeout`` seconds.
+
+On the standard event loop the commands load asyncio without ``ssl``, which none of them uses
+(:func:`import_asyncio_without_ssl`).
 """
 
 
@@ -24,7 +27,6 @@ import argparse
 import logging
 import sys
 
-from hyperswarm_hugin import event_loop
 from hyperswarm_hugin.config.settings import (
     DHTSettings,
     PeerSettings,
@@ -35,7 +37,27 @@ from hyperswarm_hugin.config.settings import (
     merge,
 )
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "import_asyncio_without_ssl", "main"]
+
+
+def import_asyncio_without_ssl() -> None:
+    """Import asyncio while ``ssl`` cannot be imported, then let ``ssl`` be imported again.
+
+    asyncio imports ``ssl`` (OpenSSL's libssl and ssl's tables: ~1.5 MB of a running peer's RSS,
+    docs/performance.md) for TLS transports, which no command uses.  asyncio's modules keep
+    ``ssl = None`` and would refuse a TLS connection; a later ``import ssl`` (prometheus_client's,
+    with ``--metrics-port``) loads it as usual.  The command line does this before any command's
+    module loads, on the standard loop only (uvloop loads ``ssl`` itself), and not where asyncio or
+    ``ssl`` is already loaded (main() called from a program); the library never does.
+    """
+    if "asyncio" in sys.modules or "ssl" in sys.modules:
+        return
+    sys.modules["ssl"] = None  # type: ignore[assignment]  # `import ssl` raises ImportError
+    try:
+        import asyncio  # noqa: F401
+    finally:
+        if sys.modules.get("ssl", False) is None:
+            del sys.modules["ssl"]
 
 
 def build_parser(prog: str = "hyperswarm-hugin") -> argparse.ArgumentParser:
@@ -114,6 +136,10 @@ def main(argv: list[str] | None = None, prog: str = "hyperswarm-hugin") -> int:
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from hyperswarm_hugin import event_loop
+
+    if event_loop.standard_loop_chosen():
+        import_asyncio_without_ssl()
     # Each command's module is imported when that command runs: a peer does not load the others.
     try:
         table = load_toml(args.config).get(args.command, {}) if args.config and args.command != "cluster" else {}

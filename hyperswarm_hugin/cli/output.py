@@ -10,14 +10,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from hyperswarm_hugin import DHT, Hyperswarm
-from hyperswarm_hugin.config.settings import (
-    DHTSettings,
-    PeerSettings,
-)
 from hyperswarm_hugin.protocol.dht.events import DHTEvent, NodeBecamePersistent, NodeReady
 
 if TYPE_CHECKING:
+    from hyperswarm_hugin import DHT, Hyperswarm
+    from hyperswarm_hugin.config.settings import DHTSettings, PeerSettings
     from hyperswarm_hugin.metrics import MetricsServer
 
 
