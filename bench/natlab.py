@@ -12,6 +12,13 @@ Needs root, `ip`, `nft` (.ci/install) and Node 20.  Node cells only by default:
     .venv/bin/python bench/natlab.py [--runs 5] [--dht node|python]
         [--pairs node:node,node:python,python:node] [--cells consistent/consistent,random/random]
         [--server-host o1]   (the server on an open host of the public net: its NAT is then moot)
+        [--split]            (cells with one RANDOM NAT: packet captures on hA and hB split each
+                              run's time into its deterministic part and the birthday search;
+                              a second table per pair, tests/natlab/split.py says how)
+
+    .venv/bin/python bench/natlab.py --split --runs 7 \
+        --cells consistent/random,random/consistent,fully-random/consistent \
+        --pairs node:node,python:node,node:python,python:python
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import argparse
 import logging
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.natlab.cells import IMPLS, CellResult, run_cell  # noqa: E402
-from tests.natlab.lab import NAT_TYPES, NatLab, requirements_problem  # noqa: E402
+from tests.natlab.lab import NAT_TYPES, LabProcess, NatLab, requirements_problem  # noqa: E402
+from tests.natlab.split import Packet, Split, load, split_run  # noqa: E402
 
 CELLS = ["consistent/consistent", "consistent/random", "random/consistent", "fully-random/consistent",
          "random/random"]
@@ -93,6 +102,108 @@ def table(results: dict[tuple[str, str, str, str], list[CellResult]], runs: int)
     return rows
 
 
+def start_captures(lab: NatLab, folder: Path, life: float) -> dict[str, tuple[LabProcess, Path]]:
+    """A packet recorder on eth0 of hA and hB (tests/natlab/capture.py), ready when this returns."""
+    found = {}
+    for host in ("hA", "hB"):
+        path = folder / f"{host}.jsonl"
+        process = lab.spawn(host, [sys.executable, "-m", "tests.natlab.capture", "--iface", "eth0", "--out", str(path),
+                                   "--timeout", str(int(life))], label=f"{host}:capture")
+        found[host] = (process, path)
+    for process, _ in found.values():
+        process.wait_for("ready", 15)
+    return found
+
+
+def stop_captures(lab: NatLab, captures: dict[str, tuple[LabProcess, Path]]) -> dict[str, list[Packet]]:
+    packets = {}
+    for host, (process, path) in captures.items():
+        process.close_stdin()
+        process.wait_for("done", 15)
+        lab.stop_process(process, grace=2)
+        packets[host] = load(path)
+        path.unlink(missing_ok=True)
+    return packets
+
+
+def split_of(result: CellResult, packets: dict[str, list[Packet]]) -> Split | None:
+    """The run's split (tests/natlab/split.py), None when it did not connect or has no RANDOM side."""
+    line = next((x for x in result.client_lines if x.get("event") == "connection"), None)
+    if line is None or not isinstance(line.get("connectMs"), int | float):
+        return None
+    if result.server_nat != "consistent" and result.client_nat == "consistent":
+        birthday = "hA"
+    elif result.client_nat != "consistent" and result.server_nat == "consistent":
+        birthday = "hB"
+    else:
+        return None
+    connected = float(line["_wall"])
+    found = split_run(packets, birthday=birthday, client="hB", connect_start=connected - line["connectMs"] / 1000,
+                      connected=connected)
+    found.process_start = float(line["_t"]) - line["connectMs"] / 1000
+    return found
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float] | None:
+    """(p25, median, p75) of ``values`` (None when empty)."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], statistics.median(values), q[2]
+
+
+def fq(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
+    q = quartiles([v * scale for v in values])
+    if q is None:
+        return "-"
+    return f"{q[1]:.{digits}f} [{q[0]:.{digits}f}-{q[2]:.{digits}f}]"
+
+
+def split_table(splits: dict[str, list[tuple[CellResult, Split | None]]]) -> list[list[str]]:
+    """One row per pair: medians [p25-p75] of every part, pooled over the cells run."""
+    rows = [["pair (server<-client)", "ok/N", "total s", "start->dial s", "dial->search s", "x node",
+             "dial->1st round ms", "1st->2nd round ms", "2nd reply->search ms", "probes to hit",
+             "search s", "hit->conn ms", "probe ms", "keep-alive ms", "repeats", "ports"]]
+    reference: float | None = None
+    for pair, found in splits.items():
+        ok = [(r, s) for r, s in found if r.connected and s is not None and s.search_start is not None]
+        total = [r.seconds for r, _ in ok if r.seconds is not None]
+        determ = [s.search_start for _, s in ok if s.search_start is not None]
+        median_determ = statistics.median(determ) if determ else None
+        if pair == "node<-node":
+            reference = median_determ
+        ratio = f"x{median_determ / reference:.2f}" if median_determ is not None and reference else "-"
+        first = [s.rounds[0][0] for _, s in ok if s.rounds]
+        between = [s.rounds[1][0] - s.rounds[0][0] for _, s in ok if len(s.rounds) >= 2]
+        after = [s.search_start - s.rounds[-1][1] for _, s in ok
+                 if s.rounds and s.rounds[-1][1] is not None and s.search_start is not None]
+        probes = [float(s.probes_in_search) for _, s in ok if s.probes_in_search is not None]
+        search = [s.search for _, s in ok if s.search is not None]
+        tail = [s.connected - s.hit for _, s in ok if s.connected is not None and s.hit is not None]
+        interval = [s.random_interval_ms for _, s in ok if s.random_interval_ms is not None]
+        keep = [s.keepalive_interval_ms for _, s in ok if s.keepalive_interval_ms is not None]
+        sent = sum(s.random_sent for _, s in ok)
+        distinct = sum(s.random_distinct for _, s in ok)
+        ranges = [s.port_range for _, s in ok if s.port_range]
+        ports = f"{min(a for a, _ in ranges)}-{max(b for _, b in ranges)}" if ranges else "-"
+        dial = [s.process_start for _, s in ok if s.process_start is not None]
+        rows.append([pair, f"{len(ok)}/{len(found)}", fq(total), fq(dial),
+                     fq(determ), ratio, fq(first, 1000, 0), fq(between, 1000, 0), fq(after, 1000, 0), fq(probes, 1, 0),
+                     fq(search), fq(tail, 1000, 0), fq(interval, 1, 1), fq(keep, 1, 1),
+                     f"{sent - distinct}/{sent}", ports])
+    return rows
+
+
+def print_rows(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for i, row in enumerate(rows):
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
@@ -102,6 +213,7 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, default=40.0, help="seconds a run may take to connect")
     parser.add_argument("--server-host", default="hA", help="hA (behind rA) or o1 (open, public)")
     parser.add_argument("--client-host", default="hB", help="hB (behind rB) or o1 (open, public)")
+    parser.add_argument("--split", action="store_true", help="capture packets and split each run's time")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -117,24 +229,46 @@ def main() -> int:
     started = time.monotonic()
     with NatLab(dht=args.dht, dht_size=10, open_hosts=1,
                 timeout=runs_total * (args.deadline + 60) + 60) as lab:
+        splits: dict[str, list[tuple[CellResult, Split | None]]] = {f"{s}<-{c}": [] for s, c in pairs}
+        folder = Path(tempfile.mkdtemp(prefix="natlab-split-"))
         for run in range(args.runs):
             for (s_nat, c_nat, s, c), found in results.items():
                 give_up = 2 if f"{s_nat}/{c_nat}" in EXPECTED_TO_FAIL else None
+                captures = start_captures(lab, folder, args.deadline + 120) if args.split else None
                 result = run_cell(lab, s, c, s_nat, c_nat, deadline=args.deadline, give_up_after_errors=give_up,
                                   server_host=args.server_host, client_host=args.client_host)
                 found.append(result)
-                logging.info("run %d %s %s: connected=%s %s s %s", run + 1, result.cell, result.pair,
-                             result.connected, fmt(result.seconds), result.error_code or result.note)
-    rows = table(results, args.runs)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+                split = None
+                if captures is not None:
+                    split = split_of(result, stop_captures(lab, captures))
+                    splits[result.pair].append((result, split))
+                logging.info("run %d %s %s: connected=%s %s s %s%s", run + 1, result.cell, result.pair,
+                             result.connected, fmt(result.seconds), result.error_code or result.note,
+                             "" if split is None else f" | {describe(split)}")
+        folder.rmdir()
     print(f"NAT lab, {args.dht} DHT of 10 nodes, server in {args.server_host}, client in {args.client_host},"
           f" {args.runs} runs per row, {time.monotonic() - started:.0f} s"
           f" (expected to fail: {', '.join(sorted(EXPECTED_TO_FAIL))})")
-    for i, row in enumerate(rows):
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    print_rows(table(results, args.runs))
+    if args.split:
+        print(f"\nSplit, pooled over {', '.join(f'{a}/{b}' for a, b in cells)}: median [p25-p75]; 'dial': the"
+              " client's connect call (connectMs before its connection line); 'search': both sides probing"
+              " (the birthday sockets open and the first random-port probe out); 'x node': dial->search vs"
+              " node<-node; 'probes to hit': random-port probes from the search's start to the hit;"
+              " 'repeats': random-port probes to a port already probed in that run / all")
+        print_rows(split_table(splits))
     return 0
+
+
+def describe(split: Split) -> str:
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v * 1000:.0f}"
+    rounds = ", ".join(f"{ms(a)}->{ms(b)}" for a, b in split.rounds)
+    return (f"dial +{ms(split.process_start)} ms after start; rounds [{rounds}] ms; sockets "
+            f"{ms(split.open_start)}-{ms(split.open_end)} ({split.sockets}); random from {ms(split.random_start)};"
+            f" search from {ms(split.search_start)}; hit {ms(split.hit)} after {split.probes_in_search}"
+            f"/{split.probes_to_hit} probes ({split.random_interval_ms or 0:.1f} ms each, keep-alive"
+            f" {split.keepalive_interval_ms or 0:.1f}); connected {ms(split.connected)}")
 
 
 if __name__ == "__main__":

@@ -167,6 +167,7 @@ class LabProcess:
         if found is not None:
             found.setdefault("event", None)
             found["_t"] = time.monotonic() - self.started
+            found["_wall"] = time.time()
             self.lines.append(found)
         return found
 
