@@ -138,10 +138,8 @@ def split_of(result: CellResult, packets: dict[str, list[Packet]]) -> Split | No
     else:
         return None
     connected = float(line["_wall"])
-    found = split_run(packets, birthday=birthday, client="hB", connect_start=connected - line["connectMs"] / 1000,
-                      connected=connected)
-    found.process_start = float(line["_t"]) - line["connectMs"] / 1000
-    return found
+    return split_run(packets, birthday=birthday, client="hB", connect_start=connected - line["connectMs"] / 1000,
+                     connected=connected, process_started=connected - float(line["_t"]))
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float] | None:
@@ -163,8 +161,8 @@ def fq(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
 
 def split_table(splits: dict[str, list[tuple[CellResult, Split | None]]]) -> list[list[str]]:
     """One row per pair: medians [p25-p75] of every part, pooled over the cells run."""
-    rows = [["pair (server<-client)", "ok/N", "total s", "start->dial s", "dial->search s", "x node",
-             "dial->1st round ms", "1st->2nd round ms", "2nd reply->search ms", "probes to hit",
+    rows = [["pair (server<-client)", "ok/N", "total s", "start->1st packet s", "start->dial s", "dial->search s",
+             "x node", "dial->1st round ms", "1st->2nd round ms", "2nd reply->search ms", "probes to hit",
              "search s", "hit->conn ms", "probe ms", "keep-alive ms", "repeats", "ports"]]
     reference: float | None = None
     for pair, found in splits.items():
@@ -189,7 +187,8 @@ def split_table(splits: dict[str, list[tuple[CellResult, Split | None]]]) -> lis
         ranges = [s.port_range for _, s in ok if s.port_range]
         ports = f"{min(a for a, _ in ranges)}-{max(b for _, b in ranges)}" if ranges else "-"
         dial = [s.process_start for _, s in ok if s.process_start is not None]
-        rows.append([pair, f"{len(ok)}/{len(found)}", fq(total), fq(dial),
+        packet = [s.first_packet for _, s in ok if s.first_packet is not None]
+        rows.append([pair, f"{len(ok)}/{len(found)}", fq(total), fq(packet), fq(dial),
                      fq(determ), ratio, fq(first, 1000, 0), fq(between, 1000, 0), fq(after, 1000, 0), fq(probes, 1, 0),
                      fq(search), fq(tail, 1000, 0), fq(interval, 1, 1), fq(keep, 1, 1),
                      f"{sent - distinct}/{sent}", ports])
@@ -264,7 +263,8 @@ def describe(split: Split) -> str:
     def ms(v: float | None) -> str:
         return "-" if v is None else f"{v * 1000:.0f}"
     rounds = ", ".join(f"{ms(a)}->{ms(b)}" for a, b in split.rounds)
-    return (f"dial +{ms(split.process_start)} ms after start; rounds [{rounds}] ms; sockets "
+    return (f"1st packet +{ms(split.first_packet)}, dial +{ms(split.process_start)} ms after start;"
+            f" rounds [{rounds}] ms; sockets "
             f"{ms(split.open_start)}-{ms(split.open_end)} ({split.sockets}); random from {ms(split.random_start)};"
             f" search from {ms(split.search_start)}; hit {ms(split.hit)} after {split.probes_in_search}"
             f"/{split.probes_to_hit} probes ({split.random_interval_ms or 0:.1f} ms each, keep-alive"

@@ -99,6 +99,7 @@ class Split:
 
     connect_start: float
     process_start: float | None = None  # the connect call, seconds after the client process started
+    first_packet: float | None = None  # the client's first datagram, seconds after its process started
     handshake: float | None = None  # the client's PEER_HANDSHAKE request left
     rounds: list[tuple[float, float | None]] = field(default_factory=list)  # PEER_HOLEPUNCH (sent, reply)
     open_start: float | None = None
@@ -148,12 +149,17 @@ def _median_gap(times: list[float]) -> float | None:
 
 
 def split_run(packets: dict[str, list[Packet]], *, birthday: str, client: str, connect_start: float,
-              connected: float | None) -> Split:
+              connected: float | None, process_started: float | None = None) -> Split:
     """The timeline of one run: ``packets`` per host (hA, hB), ``birthday``: the host behind the
     RANDOM router, ``client``: the client's host, ``connect_start``/``connected``: realtime
-    seconds of the client's connect call and its connection line."""
+    seconds of the client's connect call and its connection line (``process_started``: of the
+    client process's start)."""
     consistent = OTHER[birthday]
     found = Split(connect_start=connect_start)
+    if process_started is not None:
+        found.process_start = connect_start - process_started
+        first = next((p.t for p in packets[client] if p.out and p.t >= process_started), None)
+        found.first_packet = None if first is None else first - process_started
 
     def rel(t: float | None) -> float | None:
         return None if t is None else t - connect_start
