@@ -15,6 +15,8 @@ Needs root, `ip`, `nft` (.ci/install) and Node 20.  Node cells only by default:
         [--split]            (cells with one RANDOM NAT: packet captures on hA and hB split each
                               run's time into its deterministic part and the birthday search;
                               a second table per pair, tests/natlab/split.py says how)
+        [--save runs.jsonl]  (--split: every run appended, for pooling passes)
+    .venv/bin/python bench/natlab.py --pool a.jsonl b.jsonl   (no lab: the split table of saved runs)
 
     .venv/bin/python bench/natlab.py --split --runs 7 \
         --cells consistent/random,random/consistent,fully-random/consistent \
@@ -24,12 +26,14 @@ Needs root, `ip`, `nft` (.ci/install) and Node 20.  Node cells only by default:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +47,12 @@ CELLS = ["consistent/consistent", "consistent/random", "random/consistent", "ful
          "random/random"]
 EXPECTED_TO_FAIL = {"random/random"}
 REFERENCE = ("node", "node")
+
+
+LEGEND = ("median [p25-p75]; 'dial': the client's connect call (connectMs before its connection line);"
+          " 'search': both sides probing (the birthday sockets open and the first random-port probe out), or the"
+          " hit if it came first; 'x node': dial->search vs node<-node; 'probes to hit': random-port probes from"
+          " the search's start to the hit; 'repeats': random-port probes to a port already probed in that run / all")
 
 
 def parse_pairs(text: str) -> list[tuple[str, str]]:
@@ -159,25 +169,52 @@ def fq(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
     return f"{q[1]:.{digits}f} [{q[0]:.{digits}f}-{q[2]:.{digits}f}]"
 
 
-def split_table(splits: dict[str, list[tuple[CellResult, Split | None]]]) -> list[list[str]]:
+SplitRun = tuple[bool, float | None, Split | None]  # connected, seconds from the client's start, split
+
+
+def save_run(path: Path, result: CellResult, split: Split | None) -> None:
+    """Append one run to ``path`` (JSON lines) for ``--pool``."""
+    with path.open("a") as sink:
+        sink.write(json.dumps({"cell": result.cell, "pair": result.pair, "connected": result.connected,
+                               "seconds": result.seconds, "split": None if split is None else asdict(split)}) + "\n")
+
+
+def load_runs(paths: list[Path]) -> dict[str, list[SplitRun]]:
+    """The runs ``--save`` wrote, by pair."""
+    found: dict[str, list[SplitRun]] = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            raw = json.loads(line)
+            split = None
+            if raw["split"] is not None:
+                fields = raw["split"]
+                fields["rounds"] = [tuple(r) for r in fields["rounds"]]
+                fields["port_range"] = tuple(fields["port_range"]) if fields["port_range"] else None
+                split = Split(**fields)
+            found.setdefault(raw["pair"], []).append((raw["connected"], raw["seconds"], split))
+    return found
+
+
+def split_table(splits: dict[str, list[SplitRun]]) -> list[list[str]]:
     """One row per pair: medians [p25-p75] of every part, pooled over the cells run."""
     rows = [["pair (server<-client)", "ok/N", "total s", "start->1st packet s", "start->dial s", "dial->search s",
              "x node", "dial->1st round ms", "1st->2nd round ms", "2nd reply->search ms", "probes to hit",
              "search s", "hit->conn ms", "probe ms", "keep-alive ms", "repeats", "ports"]]
     reference: float | None = None
     for pair, found in splits.items():
-        ok = [(r, s) for r, s in found if r.connected and s is not None and s.search_start is not None]
-        total = [r.seconds for r, _ in ok if r.seconds is not None]
-        determ = [s.search_start for _, s in ok if s.search_start is not None]
+        ok = [(seconds, s) for connected, seconds, s in found
+              if connected and s is not None and s.deterministic is not None]
+        total = [seconds for seconds, _ in ok if seconds is not None]
+        determ = [s.deterministic for _, s in ok if s.deterministic is not None]
         median_determ = statistics.median(determ) if determ else None
         if pair == "node<-node":
             reference = median_determ
         ratio = f"x{median_determ / reference:.2f}" if median_determ is not None and reference else "-"
         first = [s.rounds[0][0] for _, s in ok if s.rounds]
         between = [s.rounds[1][0] - s.rounds[0][0] for _, s in ok if len(s.rounds) >= 2]
-        after = [s.search_start - s.rounds[-1][1] for _, s in ok
-                 if s.rounds and s.rounds[-1][1] is not None and s.search_start is not None]
-        probes = [float(s.probes_in_search) for _, s in ok if s.probes_in_search is not None]
+        after = [s.deterministic - s.rounds[-1][1] for _, s in ok
+                 if s.rounds and s.rounds[-1][1] is not None and s.deterministic is not None]
+        probes = [float(s.probes_searched) for _, s in ok if s.probes_searched is not None]
         search = [s.search for _, s in ok if s.search is not None]
         tail = [s.connected - s.hit for _, s in ok if s.connected is not None and s.hit is not None]
         interval = [s.random_interval_ms for _, s in ok if s.random_interval_ms is not None]
@@ -213,9 +250,16 @@ def main() -> int:
     parser.add_argument("--server-host", default="hA", help="hA (behind rA) or o1 (open, public)")
     parser.add_argument("--client-host", default="hB", help="hB (behind rB) or o1 (open, public)")
     parser.add_argument("--split", action="store_true", help="capture packets and split each run's time")
+    parser.add_argument("--save", type=Path, help="--split: append each run to this file (JSON lines)")
+    parser.add_argument("--pool", type=Path, nargs="+", help="no lab: the split table of runs --save wrote")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if args.pool:
+        pooled = load_runs(args.pool)
+        print(f"Split of {sum(len(v) for v in pooled.values())} runs from {', '.join(map(str, args.pool))}: {LEGEND}")
+        print_rows(split_table(dict(sorted(pooled.items(), key=lambda kv: kv[0] != "node<-node"))))
+        return 0
     problem = requirements_problem()
     if problem:
         print(f"bench/natlab.py: {problem}", file=sys.stderr)
@@ -228,7 +272,7 @@ def main() -> int:
     started = time.monotonic()
     with NatLab(dht=args.dht, dht_size=10, open_hosts=1,
                 timeout=runs_total * (args.deadline + 60) + 60) as lab:
-        splits: dict[str, list[tuple[CellResult, Split | None]]] = {f"{s}<-{c}": [] for s, c in pairs}
+        splits: dict[str, list[SplitRun]] = {f"{s}<-{c}": [] for s, c in pairs}
         folder = Path(tempfile.mkdtemp(prefix="natlab-split-"))
         for run in range(args.runs):
             for (s_nat, c_nat, s, c), found in results.items():
@@ -240,7 +284,9 @@ def main() -> int:
                 split = None
                 if captures is not None:
                     split = split_of(result, stop_captures(lab, captures))
-                    splits[result.pair].append((result, split))
+                    splits[result.pair].append((result.connected, result.seconds, split))
+                    if args.save:
+                        save_run(args.save, result, split)
                 logging.info("run %d %s %s: connected=%s %s s %s%s", run + 1, result.cell, result.pair,
                              result.connected, fmt(result.seconds), result.error_code or result.note,
                              "" if split is None else f" | {describe(split)}")
@@ -250,11 +296,7 @@ def main() -> int:
           f" (expected to fail: {', '.join(sorted(EXPECTED_TO_FAIL))})")
     print_rows(table(results, args.runs))
     if args.split:
-        print(f"\nSplit, pooled over {', '.join(f'{a}/{b}' for a, b in cells)}: median [p25-p75]; 'dial': the"
-              " client's connect call (connectMs before its connection line); 'search': both sides probing"
-              " (the birthday sockets open and the first random-port probe out); 'x node': dial->search vs"
-              " node<-node; 'probes to hit': random-port probes from the search's start to the hit;"
-              " 'repeats': random-port probes to a port already probed in that run / all")
+        print(f"\nSplit, pooled over {', '.join(f'{a}/{b}' for a, b in cells)}: {LEGEND}")
         print_rows(split_table(splits))
     return 0
 

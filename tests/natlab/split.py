@@ -119,13 +119,24 @@ class Split:
 
     @property
     def deterministic(self) -> float | None:
-        return self.search_start
+        """From the connect call until the search began (or the hit, when a probe met a mapping
+        before both sides probed: the lab's TTL-5 probes reach the far router)."""
+        ends = [t for t in (self.search_start, self.hit) if t is not None]
+        return min(ends) if ends else None
 
     @property
     def search(self) -> float | None:
-        if self.hit is None or self.search_start is None:
+        """The birthday search's length: from its start to the hit (0 when the hit came first)."""
+        if self.hit is None:
             return None
-        return self.hit - self.search_start
+        return max(0.0, self.hit - self.search_start) if self.search_start is not None else 0.0
+
+    @property
+    def probes_searched(self) -> int | None:
+        """Random-port probes from the search's start to the hit (0 when the hit came first)."""
+        if self.hit is None:
+            return None
+        return self.probes_in_search or 0
 
 
 def _largest_burst(times: list[float], gap: float = BURST_GAP) -> list[float]:

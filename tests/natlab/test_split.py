@@ -84,3 +84,17 @@ def test_captures_load_sorted_by_time(tmp_path: Path) -> None:
     assert found[0].out and found[0].head == bytes([3, 4, 5]) and not found[0].probe
     assert found[1].probe and found[1].src == ("192.88.99.3", 5)
     assert load(tmp_path / "missing.jsonl") == []
+
+
+def test_a_hit_before_both_sides_probe_ends_the_deterministic_part() -> None:
+    """The lab's TTL-5 probes reach the far router: a birthday socket's first probe can meet
+    the consistent side's fast-open mapping before any random-port probe left."""
+    packets = made_up_run()
+    packets["hA"] = [p for p in packets["hA"] if p.t < T0 + 0.03]  # no random-port probe yet
+    packets["hB"] = [p for p in packets["hB"] if p.out] + [
+        probe(0.045, False, (ROUTER_IP["hA"], 4000), (B, 6050), ttl=3)]
+    packets["hB"].sort(key=lambda p: p.t)
+    split = split_run(packets, birthday="hB", client="hB", connect_start=T0, connected=T0 + 0.05)
+    assert split.search_start is None and split.hit == pytest.approx(0.045)
+    assert split.deterministic == pytest.approx(0.045)
+    assert split.search == 0.0 and split.probes_searched == 0
