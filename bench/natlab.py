@@ -136,16 +136,23 @@ def stop_captures(lab: NatLab, captures: dict[str, tuple[LabProcess, Path]]) -> 
     return packets
 
 
+def birthday_host(cell: str) -> str | None:
+    """The host behind the one RANDOM router of ``cell`` (server/client NAT), None if not one."""
+    server_nat, client_nat = cell.split("/")
+    if server_nat != "consistent" and client_nat == "consistent":
+        return "hA"
+    if client_nat != "consistent" and server_nat == "consistent":
+        return "hB"
+    return None
+
+
 def split_of(result: CellResult, packets: dict[str, list[Packet]]) -> Split | None:
     """The run's split (tests/natlab/split.py), None when it did not connect or has no RANDOM side."""
     line = next((x for x in result.client_lines if x.get("event") == "connection"), None)
     if line is None or not isinstance(line.get("connectMs"), int | float):
         return None
-    if result.server_nat != "consistent" and result.client_nat == "consistent":
-        birthday = "hA"
-    elif result.client_nat != "consistent" and result.server_nat == "consistent":
-        birthday = "hB"
-    else:
+    birthday = birthday_host(result.cell)
+    if birthday is None:
         return None
     connected = float(line["_wall"])
     return split_run(packets, birthday=birthday, client="hB", connect_start=connected - line["connectMs"] / 1000,
@@ -185,6 +192,8 @@ def load_runs(paths: list[Path]) -> dict[str, list[SplitRun]]:
     for path in paths:
         for line in path.read_text().splitlines():
             raw = json.loads(line)
+            if birthday_host(raw["cell"]) is None:
+                continue  # no birthday search in this cell
             split = None
             if raw["split"] is not None:
                 fields = raw["split"]
@@ -284,7 +293,8 @@ def main() -> int:
                 split = None
                 if captures is not None:
                     split = split_of(result, stop_captures(lab, captures))
-                    splits[result.pair].append((result.connected, result.seconds, split))
+                    if birthday_host(result.cell) is not None:
+                        splits[result.pair].append((result.connected, result.seconds, split))
                     if args.save:
                         save_run(args.save, result, split)
                 logging.info("run %d %s %s: connected=%s %s s %s%s", run + 1, result.cell, result.pair,
