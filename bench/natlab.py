@@ -52,7 +52,8 @@ REFERENCE = ("node", "node")
 LEGEND = ("median [p25-p75]; 'dial': the client's connect call (connectMs before its connection line);"
           " 'search': both sides probing (the birthday sockets open and the first random-port probe out), or the"
           " hit if it came first; 'x node': dial->search vs node<-node; 'probes to hit': random-port probes from"
-          " the search's start to the hit; 'repeats': random-port probes to a port already probed in that run / all")
+          " the search's start to the hit; 'probe ms (mean)': the random-port probes' mean period (runs of 20+);"
+          " 'gap': median gaps; 'repeats': random-port probes to a port already probed in that run / all")
 
 
 def parse_pairs(text: str) -> list[tuple[str, str]]:
@@ -176,7 +177,7 @@ def fq(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
     return f"{q[1]:.{digits}f} [{q[0]:.{digits}f}-{q[2]:.{digits}f}]"
 
 
-SplitRun = tuple[bool, float | None, Split | None]  # connected, seconds from the client's start, split
+SplitRun = tuple[str, bool, float | None, Split | None]  # cell, connected, seconds from the client's start, split
 
 
 def save_run(path: Path, result: CellResult, split: Split | None) -> None:
@@ -200,7 +201,7 @@ def load_runs(paths: list[Path]) -> dict[str, list[SplitRun]]:
                 fields["rounds"] = [tuple(r) for r in fields["rounds"]]
                 fields["port_range"] = tuple(fields["port_range"]) if fields["port_range"] else None
                 split = Split(**fields)
-            found.setdefault(raw["pair"], []).append((raw["connected"], raw["seconds"], split))
+            found.setdefault(raw["pair"], []).append((raw["cell"], raw["connected"], raw["seconds"], split))
     return found
 
 
@@ -208,10 +209,10 @@ def split_table(splits: dict[str, list[SplitRun]]) -> list[list[str]]:
     """One row per pair: medians [p25-p75] of every part, pooled over the cells run."""
     rows = [["pair (server<-client)", "ok/N", "total s", "start->1st packet s", "start->dial s", "dial->search s",
              "x node", "dial->1st round ms", "1st->2nd round ms", "2nd reply->search ms", "probes to hit",
-             "search s", "hit->conn ms", "probe ms", "keep-alive ms", "repeats", "ports"]]
+             "search s", "hit->conn ms", "probe ms (mean)", "probe gap ms", "keep-alive gap ms", "repeats", "ports"]]
     reference: float | None = None
     for pair, found in splits.items():
-        ok = [(seconds, s) for connected, seconds, s in found
+        ok = [(seconds, s) for _, connected, seconds, s in found
               if connected and s is not None and s.deterministic is not None]
         total = [seconds for seconds, _ in ok if seconds is not None]
         determ = [s.deterministic for _, s in ok if s.deterministic is not None]
@@ -227,6 +228,7 @@ def split_table(splits: dict[str, list[SplitRun]]) -> list[list[str]]:
         search = [s.search for _, s in ok if s.search is not None]
         tail = [s.connected - s.hit for _, s in ok if s.connected is not None and s.hit is not None]
         interval = [s.random_interval_ms for _, s in ok if s.random_interval_ms is not None]
+        period = [s.probe_period_ms for _, s in ok if s.probe_period_ms is not None]
         keep = [s.keepalive_interval_ms for _, s in ok if s.keepalive_interval_ms is not None]
         sent = sum(s.random_sent for _, s in ok)
         distinct = sum(s.random_distinct for _, s in ok)
@@ -236,8 +238,41 @@ def split_table(splits: dict[str, list[SplitRun]]) -> list[list[str]]:
         packet = [s.first_packet for _, s in ok if s.first_packet is not None]
         rows.append([pair, f"{len(ok)}/{len(found)}", fq(total), fq(packet), fq(dial),
                      fq(determ), ratio, fq(first, 1000, 0), fq(between, 1000, 0), fq(after, 1000, 0), fq(probes, 1, 0),
-                     fq(search), fq(tail, 1000, 0), fq(interval, 1, 1), fq(keep, 1, 1),
+                     fq(search), fq(tail, 1000, 0), fq(period, 1, 2), fq(interval, 1, 1), fq(keep, 1, 1),
                      f"{sent - distinct}/{sent}", ports])
+    return rows
+
+
+def side_table(splits: dict[str, list[SplitRun]]) -> list[list[str]]:
+    """By implementation of each side of the search: the consistent side's random-port probes
+    (how many until the hit, their mean period, repeats) and the birthday side's sockets (how
+    long opening 255 took, the keep-alive gap)."""
+    probing: dict[str, list[Split]] = {}
+    birthday: dict[str, list[Split]] = {}
+    for pair, found in splits.items():
+        server, client = pair.split("<-")
+        for cell, connected, _, split in found:
+            host = birthday_host(cell)
+            if not connected or split is None or host is None:
+                continue
+            birthday.setdefault(server if host == "hA" else client, []).append(split)
+            probing.setdefault(client if host == "hA" else server, []).append(split)
+    rows = [["side", "impl", "runs", "probes to hit", "mean probes to hit", "probe ms (mean)", "repeats",
+             "sockets opened in ms", "keep-alive gap ms"]]
+    for impl in sorted(set(probing) | set(birthday)):
+        probers = probing.get(impl, [])
+        probes = [float(s.probes_searched) for s in probers if s.probes_searched is not None]
+        period = [s.probe_period_ms for s in probers if s.probe_period_ms is not None]
+        sent = sum(s.random_sent for s in probers)
+        distinct = sum(s.random_distinct for s in probers)
+        rows.append(["random ports", impl, str(len(probers)), fq(probes, 1, 0),
+                     f"{statistics.mean(probes):.0f}" if probes else "-", fq(period, 1, 2),
+                     f"{sent - distinct}/{sent}", "", ""])
+    for impl in sorted(birthday):
+        sides = birthday[impl]
+        opened = [s.open_end - s.open_start for s in sides if s.open_end is not None and s.open_start is not None]
+        keep = [s.keepalive_interval_ms for s in sides if s.keepalive_interval_ms is not None]
+        rows.append(["birthday", impl, str(len(sides)), "", "", "", "", fq(opened, 1000, 0), fq(keep, 1, 1)])
     return rows
 
 
@@ -268,6 +303,8 @@ def main() -> int:
         pooled = load_runs(args.pool)
         print(f"Split of {sum(len(v) for v in pooled.values())} runs from {', '.join(map(str, args.pool))}: {LEGEND}")
         print_rows(split_table(dict(sorted(pooled.items(), key=lambda kv: kv[0] != "node<-node"))))
+        print()
+        print_rows(side_table(pooled))
         return 0
     problem = requirements_problem()
     if problem:
@@ -294,7 +331,7 @@ def main() -> int:
                 if captures is not None:
                     split = split_of(result, stop_captures(lab, captures))
                     if birthday_host(result.cell) is not None:
-                        splits[result.pair].append((result.connected, result.seconds, split))
+                        splits[result.pair].append((result.cell, result.connected, result.seconds, split))
                     if args.save:
                         save_run(args.save, result, split)
                 logging.info("run %d %s %s: connected=%s %s s %s%s", run + 1, result.cell, result.pair,
@@ -308,6 +345,8 @@ def main() -> int:
     if args.split:
         print(f"\nSplit, pooled over {', '.join(f'{a}/{b}' for a, b in cells)}: {LEGEND}")
         print_rows(split_table(splits))
+        print()
+        print_rows(side_table(splits))
     return 0
 
 

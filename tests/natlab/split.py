@@ -111,7 +111,7 @@ class Split:
     connected: float | None = None
     probes_to_hit: int | None = None
     probes_in_search: int | None = None
-    random_interval_ms: float | None = None  # median gap between C's random-port probes
+    random_interval_ms: float | None = None  # median gap between C's random-port probes (see probe_period_ms)
     keepalive_interval_ms: float | None = None  # median gap between B's probes after its sockets opened
     random_sent: int = 0
     random_distinct: int = 0
@@ -130,6 +130,14 @@ class Split:
         if self.hit is None:
             return None
         return max(0.0, self.hit - self.search_start) if self.search_start is not None else 0.0
+
+    @property
+    def probe_period_ms(self) -> float | None:
+        """The consistent side's mean interval between random-port probes up to the hit (its
+        probe rate; the median gap hides a schedule that drifts), from runs of 20 probes or more."""
+        if self.hit is None or self.random_start is None or not self.probes_to_hit or self.probes_to_hit < 20:
+            return None
+        return (self.hit - self.random_start) / (self.probes_to_hit - 1) * 1000
 
     @property
     def probes_searched(self) -> int | None:

@@ -98,3 +98,10 @@ def test_a_hit_before_both_sides_probe_ends_the_deterministic_part() -> None:
     assert split.search_start is None and split.hit == pytest.approx(0.045)
     assert split.deterministic == pytest.approx(0.045)
     assert split.search == 0.0 and split.probes_searched == 0
+
+
+def test_the_probe_period_is_the_mean_interval_up_to_the_hit() -> None:
+    split = split_run(made_up_run(hit_after=50), birthday="hB", client="hB", connect_start=T0, connected=None)
+    assert split.probe_period_ms == pytest.approx((50 * 20.0 + 0.5) / 50)
+    short = split_run(made_up_run(hit_after=10), birthday="hB", client="hB", connect_start=T0, connected=None)
+    assert short.probe_period_ms is None  # too few probes to say
