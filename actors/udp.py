@@ -23,6 +23,7 @@ import sys
 from collections import deque
 from collections.abc import Callable
 
+from hyperswarm_hugin.actors import recvmmsg
 from hyperswarm_hugin.protocol.encoding import Address
 
 try:
@@ -74,6 +75,9 @@ class UdpEndpoint:
         self._buffer = bytearray(MAX_DATAGRAM)
         self._view = memoryview(self._buffer)
         self._queued = bytearray(4)  # FIONREAD's answer: the next datagram's size, 0 if none
+        # recvmmsg for the rest of a drain, made the first time more than one datagram waits
+        self.multi: recvmmsg.MultiReceiver | None = None
+        self.multi_read = recvmmsg.available()
 
     def bind(self, host: str, port: int) -> Address:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -155,6 +159,13 @@ class UdpEndpoint:
                 asked = True
                 if not self._more_queued(sock):
                     break
+                if self.multi_read:
+                    # More waits (a train of a Node peer's per-packet ACKs, say): the rest of the
+                    # drain in as few system calls as the slots allow.
+                    if self.multi is None:
+                        self.multi = recvmmsg.MultiReceiver()
+                    self.errors += self.multi.read(sock.fileno(), received, batch - len(received))
+                    return
             try:
                 length, ancillary, _flags, addr = recv(buffers, GRO_CMSG)
             except (BlockingIOError, InterruptedError):
