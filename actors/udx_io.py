@@ -21,7 +21,6 @@ from hyperswarm_hugin.protocol.udx.packet import (
     MAGIC,
     MESSAGE,
     VERSION,
-    udx_stream_id,
 )
 from hyperswarm_hugin.protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
@@ -383,8 +382,8 @@ class StreamMux:
         pending_ack: dict[int, tuple[bytes, Address]] = {}
         over_limit = self.held_bytes() > self.receive_limit
         for data, source in datagrams:
-            sid = udx_stream_id(data)
-            if sid is not None:
+            if len(data) >= HEADER_SIZE and data[0] == MAGIC and data[1] == VERSION:  # udx_stream_id
+                sid = int.from_bytes(data[4:8], "little")
                 if relay_links and (link := relay_links.get(sid)) is not None:
                     self._relay(link, data, source, endpoint)
                     continue
@@ -398,10 +397,10 @@ class StreamMux:
                     touched[sid] = transport
                     # A plain ACK is superseded by the next plain ACK of the same stream in this
                     # batch (cumulative ack, newest window): hold it back until we know.
-                    held = pending_ack.pop(sid, None)
                     if data[2] == 0 and len(data) == HEADER_SIZE:
                         pending_ack[sid] = (data, source)
                         continue
+                    held = pending_ack.pop(sid, None)
                     if held is not None:
                         transport.received(held[0], held[1], now, endpoint)
                     transport.received(data, source, now, endpoint)

@@ -43,6 +43,7 @@ from hyperswarm_hugin.protocol.udx.packet import (
 )
 
 M32 = 0xFFFFFFFF
+INFINITY = float("inf")
 DEFAULT_PAYLOAD = 1152
 INITIAL_CWND = 10.0
 MIN_CWND = 4.0
@@ -52,6 +53,11 @@ MIN_RTO = 1.0
 MAX_RTO = 30.0
 MAX_RTO_EXPIRIES = 6
 MAX_SACK_BLOCKS = 50
+HYSTART_SAMPLES = 8
+"""RTT samples a slow-start round needs before its delay is compared with the last round's."""
+HYSTART_MIN_THRESH = 0.004
+HYSTART_MAX_THRESH = 0.016
+"""The rise in a round's minimum RTT that ends slow start: the last round's / 8, within these."""
 LINGER = 15.0
 RECEIVE_SLACK = 16 * 2048
 """Held beyond the window we advertise before packets are dropped: a sender's rounding."""
@@ -119,6 +125,13 @@ class UdxStream:
         self._recovery_until: int | None = None
         self.peer_rwnd = DEFAULT_RWND
         self._srtt: float | None = None
+        # Slow start ends when the delay rises (RFC 9406's trigger), before the queue it builds
+        # at the receiver overflows: per round (one window's worth of packets acknowledged), the
+        # minimum RTT sample, compared with the previous round's.
+        self._round_end = 0
+        self._round_min = INFINITY
+        self._last_round_min = INFINITY
+        self._round_samples = 0
         self._rttvar = 0.0
         self.rto = MIN_RTO
         self._rto_at: float | None = None
@@ -147,6 +160,7 @@ class UdxStream:
         self.linger_until: float | None = None
         self.stats_retransmits = 0
         self.stats_rto = 0
+        self.stats_slow_start_exits = 0  # slow start left on a delay rise (not a loss)
 
     # ------------------------------------------------------------------ app side
 
@@ -338,10 +352,16 @@ class UdxStream:
         self._ack += 1
 
     def _on_ack(self, ack: int, now: float) -> int:
+        """Take the packets below ``ack`` out of flight.  One RTT sample per acknowledgement, from
+        the newest packet it acknowledges that was never retransmitted (libudx samples every
+        packet; a Node receiver acknowledges each one, and the adapter passes on only the last of
+        a drain's plain ACKs, so this is the sample of that ACK's own packet)."""
         newly = 0
         inflight = self._inflight
         unsacked = self._unsacked
         una = self._una
+        latest = self._rack_time
+        sample = -1.0
         while una < ack:
             sent = inflight.pop(una, None)
             if sent is not None:
@@ -352,25 +372,52 @@ class UdxStream:
                 else:
                     sent_at = sent.sent_at
                     if sent.retransmits == 0:
-                        # _rtt_sample, spelled out for the usual case (one sample per ACK)
-                        rtt = now - sent_at
-                        srtt = self._srtt
-                        if srtt is None:
-                            self._rtt_sample(rtt)
-                        else:
-                            rttvar = self._rttvar = (3 * self._rttvar + abs(srtt - rtt)) / 4
-                            srtt = self._srtt = (7 * srtt + rtt) / 8
-                            rto = srtt + 4 * rttvar
-                            self.rto = MIN_RTO if rto < MIN_RTO else MAX_RTO if rto > MAX_RTO else rto
-                    if sent_at > self._rack_time:
-                        self._rack_time = sent_at
+                        sample = sent_at
+                    if sent_at > latest:
+                        latest = sent_at
             una += 1
         self._una = una
+        self._rack_time = latest
+        if sample >= 0.0:
+            # _rtt_sample, spelled out for the usual case
+            rtt = now - sample
+            srtt = self._srtt
+            if srtt is None:
+                self._rtt_sample(rtt)
+            else:
+                rttvar = self._rttvar = (3 * self._rttvar + abs(srtt - rtt)) / 4
+                srtt = self._srtt = (7 * srtt + rtt) / 8
+                rto = srtt + 4 * rttvar
+                self.rto = MIN_RTO if rto < MIN_RTO else MAX_RTO if rto > MAX_RTO else rto
+            if self.cwnd < self.ssthresh and self._recovery_until is None:
+                self._slow_start_delay(rtt)
         if newly:
             self._rto_at = now + self.rto if inflight else None
             if self._end_seq is not None and self._una > self._end_seq:
                 self.local_ended = True
         return newly
+
+    def _slow_start_delay(self, rtt: float) -> None:
+        """RFC 9406 (HyStart++)'s delay trigger, without its conservative phase: leave slow start
+        once this round's minimum RTT exceeds the last round's by an eighth (4-16 ms).  A queue
+        has then started to build at the bottleneck; slow start would double it every round
+        until packets drop (a libudx receiver's 2 MiB socket buffer, on loopback)."""
+        if self._una >= self._round_end:  # the round's last packet is acknowledged: a new one
+            self._last_round_min = self._round_min
+            self._round_min = rtt
+            self._round_samples = 1
+            self._round_end = self._next_seq
+            return
+        if rtt < self._round_min:
+            self._round_min = rtt
+        self._round_samples += 1
+        last = self._last_round_min
+        if self._round_samples >= HYSTART_SAMPLES and last != INFINITY:
+            thresh = last / 8
+            thresh = HYSTART_MIN_THRESH if thresh < HYSTART_MIN_THRESH else min(thresh, HYSTART_MAX_THRESH)
+            if self._round_min >= last + thresh:
+                self.ssthresh = max(self.cwnd, MIN_CWND)
+                self.stats_slow_start_exits += 1
 
     def _on_sack(self, start: int, end: int) -> None:
         inflight = self._inflight
