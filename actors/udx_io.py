@@ -11,7 +11,7 @@ import logging
 import random
 from collections.abc import Callable
 
-from hyperswarm_hugin.actors.udp import UdpEndpoint
+from hyperswarm_hugin.actors.udp import UdpEndpoint, path_mtu
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.udx.events import DataReceived, MessageReceived, StreamClosed, StreamEnded, StreamError
 from hyperswarm_hugin.protocol.udx.packet import (
@@ -107,13 +107,13 @@ class StreamTransport:
         (and the socket it came in on) is used, as libudx's firewall hook does."""
         self.stream.connect(remote_id)
         if address is not None:
-            self.remote_address = address
+            self.set_remote_address(address)
         self.schedule_flush()
 
     def route(self, endpoint: UdpEndpoint, address: Address) -> None:
         """Send from ``endpoint`` to ``address`` from now on (a punched path)."""
         self._use(endpoint)
-        self.remote_address = address
+        self.set_remote_address(address)
         self.schedule_flush()
 
     def change_remote(self, endpoint: UdpEndpoint, remote_id: int, address: Address,
@@ -125,11 +125,19 @@ class StreamTransport:
         sent before the change, at once when none is in flight."""
         self.stream.connect(remote_id)
         self._use(endpoint)
-        self.remote_address = address
+        self.set_remote_address(address)
         self._change_seq = self.stream.next_seq
         self._on_changed = on_changed
         self._check_changed()
         self.schedule_flush()
+
+    def set_remote_address(self, address: Address | None) -> None:
+        """Send to ``address``; a new one starts the stream's path MTU search over, bounded by
+        what the OS knows of the path (as libudx does on connect and on a change of remote)."""
+        if address != self.remote_address:
+            self.remote_address = address
+            if address is not None:
+                self.stream.set_mtu_limit(path_mtu(address))
 
     def _check_changed(self) -> None:
         if self._change_seq is None or self.stream.remote_acked < self._change_seq:
@@ -199,7 +207,7 @@ class StreamTransport:
         if self.remote_address is None and self.stream.connected:
             # hyperdht's firewall hook: connect to the first packet's source and socket
             self._use(endpoint)
-            self.remote_address = source
+            self.set_remote_address(source)
             self.on_routed()
         elif endpoint is not self.endpoint and self.on_foreign is not None:
             self.on_foreign(endpoint, source)
