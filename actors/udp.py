@@ -43,6 +43,8 @@ UDP_GRO = 104  # linux/udp.h: receive runs of datagrams as one buffer with their
 IP_MTU = 14  # linux/in.h: the path MTU of a connected socket
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_PROBE = 3  # set DF, ignore the path MTU the kernel cached (probes must go out as sized)
+MULTI_AFTER = 4
+"""Datagrams of a drain read one by one before the rest is read with recvmmsg."""
 GSO_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS on older kernels
 GSO_BYTES = 65000  # a GSO buffer stays under the 64 KiB IP datagram limit
 GRO_CMSG = socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
@@ -180,13 +182,14 @@ class UdpEndpoint:
                 asked = True
                 if not self._more_queued(sock):
                     break
-                if self.multi_read:
-                    # More waits (a train of a Node peer's per-packet ACKs, say): the rest of the
-                    # drain in as few system calls as the slots allow.
-                    if self.multi is None:
-                        self.multi = recvmmsg.MultiReceiver()
-                    self.errors += self.multi.read(sock.fileno(), received, batch - len(received))
-                    return
+            if len(received) == MULTI_AFTER and self.multi_read:
+                # A long drain (a train of a Node peer's per-packet ACKs, say): the rest in as few
+                # system calls as the slots allow.  Not sooner: for the usual two or three (a
+                # peer's ACK and its next message) one recvmsg each costs less.
+                if self.multi is None:
+                    self.multi = recvmmsg.MultiReceiver()
+                self.errors += self.multi.read(sock.fileno(), received, batch - len(received))
+                return
             try:
                 length, ancillary, _flags, addr = recv(buffers, GRO_CMSG)
             except (BlockingIOError, InterruptedError):
