@@ -12,9 +12,11 @@ Sending follows libudx's rules on the wire (one seq per DATA/END packet, every
 packet carrying the current ack and window, SACK blocks for out-of-order data,
 DESTROY with the next unused seq).  Congestion control is NewReno-style with
 SACK-based loss detection: slow start from 10 packets, halving once per
-recovery episode, RTO with libudx's spacing (1 s, then every 2 × RTO, ETIMEDOUT
-after the 7th expiry).  Acknowledgements are sent once per batch of received
-packets, carrying the cumulative ack (and SACK blocks when a hole exists).
+recovery episode, slow start also left when the delay rises (RFC 9406's trigger), RTO
+with libudx's spacing (1 s, then every 2 × RTO, ETIMEDOUT after the 7th expiry).  Once the
+adapter gives the path's limit, the payload grows by libudx's in-band MTU search.
+Acknowledgements are sent once per batch of received packets, carrying the cumulative
+ack (and SACK blocks when a hole exists).
 """
 
 from __future__ import annotations
