@@ -11,7 +11,7 @@ import logging
 import random
 from collections.abc import Callable
 
-from hyperswarm_hugin.actors.udp import UdpEndpoint
+from hyperswarm_hugin.actors.udp import UdpEndpoint, path_mtu
 from hyperswarm_hugin.protocol.encoding import Address
 from hyperswarm_hugin.protocol.udx.events import DataReceived, MessageReceived, StreamClosed, StreamEnded, StreamError
 from hyperswarm_hugin.protocol.udx.packet import (
@@ -21,7 +21,6 @@ from hyperswarm_hugin.protocol.udx.packet import (
     MAGIC,
     MESSAGE,
     VERSION,
-    udx_stream_id,
 )
 from hyperswarm_hugin.protocol.udx.stream import DEFAULT_PAYLOAD, UdxStream
 
@@ -108,13 +107,13 @@ class StreamTransport:
         (and the socket it came in on) is used, as libudx's firewall hook does."""
         self.stream.connect(remote_id)
         if address is not None:
-            self.remote_address = address
+            self.set_remote_address(address)
         self.schedule_flush()
 
     def route(self, endpoint: UdpEndpoint, address: Address) -> None:
         """Send from ``endpoint`` to ``address`` from now on (a punched path)."""
         self._use(endpoint)
-        self.remote_address = address
+        self.set_remote_address(address)
         self.schedule_flush()
 
     def change_remote(self, endpoint: UdpEndpoint, remote_id: int, address: Address,
@@ -126,11 +125,19 @@ class StreamTransport:
         sent before the change, at once when none is in flight."""
         self.stream.connect(remote_id)
         self._use(endpoint)
-        self.remote_address = address
+        self.set_remote_address(address)
         self._change_seq = self.stream.next_seq
         self._on_changed = on_changed
         self._check_changed()
         self.schedule_flush()
+
+    def set_remote_address(self, address: Address | None) -> None:
+        """Send to ``address``; a new one starts the stream's path MTU search over, bounded by
+        what the OS knows of the path (as libudx does on connect and on a change of remote)."""
+        if address != self.remote_address:
+            self.remote_address = address
+            if address is not None:
+                self.stream.set_mtu_limit(path_mtu(address))
 
     def _check_changed(self) -> None:
         if self._change_seq is None or self.stream.remote_acked < self._change_seq:
@@ -200,7 +207,7 @@ class StreamTransport:
         if self.remote_address is None and self.stream.connected:
             # hyperdht's firewall hook: connect to the first packet's source and socket
             self._use(endpoint)
-            self.remote_address = source
+            self.set_remote_address(source)
             self.on_routed()
         elif endpoint is not self.endpoint and self.on_foreign is not None:
             self.on_foreign(endpoint, source)
@@ -383,8 +390,8 @@ class StreamMux:
         pending_ack: dict[int, tuple[bytes, Address]] = {}
         over_limit = self.held_bytes() > self.receive_limit
         for data, source in datagrams:
-            sid = udx_stream_id(data)
-            if sid is not None:
+            if len(data) >= HEADER_SIZE and data[0] == MAGIC and data[1] == VERSION:  # udx_stream_id
+                sid = int.from_bytes(data[4:8], "little")
                 if relay_links and (link := relay_links.get(sid)) is not None:
                     self._relay(link, data, source, endpoint)
                     continue
@@ -398,10 +405,10 @@ class StreamMux:
                     touched[sid] = transport
                     # A plain ACK is superseded by the next plain ACK of the same stream in this
                     # batch (cumulative ack, newest window): hold it back until we know.
-                    held = pending_ack.pop(sid, None)
                     if data[2] == 0 and len(data) == HEADER_SIZE:
                         pending_ack[sid] = (data, source)
                         continue
+                    held = pending_ack.pop(sid, None)
                     if held is not None:
                         transport.received(held[0], held[1], now, endpoint)
                     transport.received(data, source, now, endpoint)

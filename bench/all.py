@@ -48,6 +48,7 @@ from bench.bytecode import compile_bytecode  # noqa: E402
 from tests.lines import JsonLineReader  # noqa: E402
 
 INTEROP = ROOT / "tests" / "interop"
+SENDER_STATS: dict[str, list[str]] = {}
 ALL = ("stream", "rtt", "stack", "dht", "rss")
 
 
@@ -218,8 +219,13 @@ def measure_stream(figs: dict[str, Figure], mebibytes: int, want: set[str]) -> N
     total = mebibytes * 1024 * 1024
     for sender, receiver, key in (("python", "python", "py_py"), ("python", "node", "py_js"),
                                   ("node", "node", None)):
-        _, done = stream.run_pair(sender, receiver, "source", "sink", ["--bytes", str(total)])
+        sent, done = stream.run_pair(sender, receiver, "source", "sink", ["--bytes", str(total)])
         mbps = done["bytes"] / done["seconds"] / 1e6
+        if sender == "python":
+            # the sender's own account: packets sent again, slow starts left on a delay rise
+            # rather than a loss, the path MTU it reached
+            SENDER_STATS.setdefault(f"Python → {receiver.capitalize()}", []).append(
+                f"{sent.get('retransmits')}/{sent.get('slow_start_exits')}/{sent.get('mtu')}")
         if key is None:
             figs["stream_py_py"].node.append(mbps)
             figs["stream_py_js"].node.append(mbps)
@@ -285,6 +291,10 @@ def print_table(figs: dict[str, Figure], want: set[str], repeat: int, args: argp
     for r in rows[1:]:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
     node = subprocess.run([node_bin(), "--version"], capture_output=True, text=True).stdout.strip()
+    if SENDER_STATS:
+        print()
+        print("stream.py Python senders, each run (retransmits / slow-start exits on delay / path MTU): " +
+              "; ".join(f"{pair} {', '.join(runs)}" for pair, runs in SENDER_STATS.items()))
     print()
     print(f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
           f"{platform.system()} {platform.release()}, Python {platform.python_version()}, Node {node}")

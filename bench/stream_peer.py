@@ -69,8 +69,10 @@ async def main(args: argparse.Namespace) -> None:
                 conn.write(chunk)
                 sent += len(chunk)
                 await conn.drain()
-            emit("sent", bytes=sent, sha256=digest.hexdigest(), retransmits=transport.stream.stats_retransmits,
-                 rto=transport.stream.stats_rto)
+            stream = transport.stream
+            emit("sent", bytes=sent, sha256=digest.hexdigest(), retransmits=stream.stats_retransmits,
+                 rto=stream.stats_rto, slow_start_exits=stream.stats_slow_start_exits, cwnd=stream.cwnd,
+                 srtt=stream.srtt, mtu=stream.mtu, probes=stream.stats_probes)
             conn.end()
             while await conn.read():
                 pass

@@ -484,7 +484,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
             local_hosts=[a[0] for a in local_addresses(runtime.server_address)])
         relayed_path: RelayedPath | None = None
         if path.kind in (PathKind.SERVER_ITSELF, PathKind.SERVER_ADDRESS):
-            transport.remote_address = path.address
+            transport.set_remote_address(path.address)
         elif path.kind is PathKind.PASSIVE:
             pass  # we are reachable: the server connects to us
         elif path.kind is PathKind.LAN:
@@ -492,7 +492,7 @@ async def connect(runtime: NodeRuntime, key_pair: KeyPair, remote_public_key: by
             ping = await runtime.ping(path.address)
             if not ping.ok:
                 raise HolepunchError.aborted("the server's local address did not answer")
-            transport.remote_address = path.address
+            transport.set_remote_address(path.address)
         else:
             pairing = None
             if relay_key is not None and relay_token is not None:

@@ -12,9 +12,11 @@ Sending follows libudx's rules on the wire (one seq per DATA/END packet, every
 packet carrying the current ack and window, SACK blocks for out-of-order data,
 DESTROY with the next unused seq).  Congestion control is NewReno-style with
 SACK-based loss detection: slow start from 10 packets, halving once per
-recovery episode, RTO with libudx's spacing (1 s, then every 2 × RTO, ETIMEDOUT
-after the 7th expiry).  Acknowledgements are sent once per batch of received
-packets, carrying the cumulative ack (and SACK blocks when a hole exists).
+recovery episode, slow start also left when the delay rises (RFC 9406's trigger), RTO
+with libudx's spacing (1 s, then every 2 × RTO, ETIMEDOUT after the 7th expiry).  Once the
+adapter gives the path's limit, the payload grows by libudx's in-band MTU search.
+Acknowledgements are sent once per batch of received packets, carrying the cumulative
+ack (and SACK blocks when a hole exists).
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ from hyperswarm_hugin.protocol.udx.packet import (
 )
 
 M32 = 0xFFFFFFFF
+MTU_OVERHEAD = 48
+"""IPv4 + UDP + UDX headers: a packet's MTU is its payload plus this (udx.md §8)."""
+MTU_BASE = 1200
+MTU_MAX = 1500
+MTU_STEP = 32
+MTU_MAX_PROBES = 3
+_MTU_BASE_STATE, _MTU_SEARCH, _MTU_DONE = 0, 1, 2
+INFINITY = float("inf")
 DEFAULT_PAYLOAD = 1152
 INITIAL_CWND = 10.0
 MIN_CWND = 4.0
@@ -52,6 +62,11 @@ MIN_RTO = 1.0
 MAX_RTO = 30.0
 MAX_RTO_EXPIRIES = 6
 MAX_SACK_BLOCKS = 50
+HYSTART_SAMPLES = 8
+"""RTT samples a slow-start round needs before its delay is compared with the last round's."""
+HYSTART_MIN_THRESH = 0.004
+HYSTART_MAX_THRESH = 0.016
+"""The rise in a round's minimum RTT that ends slow start: the last round's / 8, within these."""
 LINGER = 15.0
 RECEIVE_SLACK = 16 * 2048
 """Held beyond the window we advertise before packets are dropped: a sender's rounding."""
@@ -119,6 +134,13 @@ class UdxStream:
         self._recovery_until: int | None = None
         self.peer_rwnd = DEFAULT_RWND
         self._srtt: float | None = None
+        # Slow start ends when the delay rises (RFC 9406's trigger), before the queue it builds
+        # at the receiver overflows: per round (one window's worth of packets acknowledged), the
+        # minimum RTT sample, compared with the previous round's.
+        self._round_end = 0
+        self._round_min = INFINITY
+        self._last_round_min = INFINITY
+        self._round_samples = 0
         self._rttvar = 0.0
         self.rto = MIN_RTO
         self._rto_at: float | None = None
@@ -147,6 +169,18 @@ class UdxStream:
         self.linger_until: float | None = None
         self.stats_retransmits = 0
         self.stats_rto = 0
+        # Path MTU search (udx.md §8, as libudx): off until the adapter gives the path's limit
+        # (set_mtu_limit); then, from the first acknowledgement, one new DATA packet at a time is
+        # padded (doff) to the next size and each one acknowledged raises the payload.
+        self.mtu = MTU_BASE
+        self._mtu_max = MTU_BASE
+        self._mtu_state = _MTU_DONE
+        self._probe_size = MTU_BASE
+        self._probe_wanted = False
+        self._probe_seq = -1  # the padded packet in flight, -1 if none
+        self._probe_count = 0  # probes at _probe_size sent without success
+        self.stats_probes = 0
+        self.stats_slow_start_exits = 0  # slow start left on a delay rise (not a loss)
 
     # ------------------------------------------------------------------ app side
 
@@ -170,6 +204,19 @@ class UdxStream:
         if not 0 <= remote_id <= M32:
             raise ValueError("a stream id is a uint32")
         self.remote_id = remote_id
+
+    def set_mtu_limit(self, limit: int | None) -> None:
+        """Start the path MTU search over, up to ``limit`` (the OS's MTU towards the peer; None
+        when unknown: 1500).  At or below 1200 there is no search.  The adapter calls this when it
+        learns the peer's address and when the stream moves to another path."""
+        limit = MTU_MAX if limit is None or limit > MTU_MAX else limit
+        self.mtu = self._probe_size = MTU_BASE
+        self.max_payload = MTU_BASE - MTU_OVERHEAD
+        self._mtu_max = limit
+        self._mtu_state = _MTU_DONE if limit <= MTU_BASE else _MTU_BASE_STATE
+        self._probe_wanted = False
+        self._probe_seq = -1
+        self._probe_count = 0
 
     def write(self, data: bytes) -> None:
         """Queue bytes to send; they are cut into packets as the window allows."""
@@ -338,10 +385,16 @@ class UdxStream:
         self._ack += 1
 
     def _on_ack(self, ack: int, now: float) -> int:
+        """Take the packets below ``ack`` out of flight.  One RTT sample per acknowledgement, from
+        the newest packet it acknowledges that was never retransmitted (libudx samples every
+        packet; a Node receiver acknowledges each one, and the adapter passes on only the last of
+        a drain's plain ACKs, so this is the sample of that ACK's own packet)."""
         newly = 0
         inflight = self._inflight
         unsacked = self._unsacked
         una = self._una
+        latest = self._rack_time
+        sample = -1.0
         while una < ack:
             sent = inflight.pop(una, None)
             if sent is not None:
@@ -352,28 +405,82 @@ class UdxStream:
                 else:
                     sent_at = sent.sent_at
                     if sent.retransmits == 0:
-                        # _rtt_sample, spelled out for the usual case (one sample per ACK)
-                        rtt = now - sent_at
-                        srtt = self._srtt
-                        if srtt is None:
-                            self._rtt_sample(rtt)
-                        else:
-                            rttvar = self._rttvar = (3 * self._rttvar + abs(srtt - rtt)) / 4
-                            srtt = self._srtt = (7 * srtt + rtt) / 8
-                            rto = srtt + 4 * rttvar
-                            self.rto = MIN_RTO if rto < MIN_RTO else MAX_RTO if rto > MAX_RTO else rto
-                    if sent_at > self._rack_time:
-                        self._rack_time = sent_at
+                        sample = sent_at
+                    if sent_at > latest:
+                        latest = sent_at
             una += 1
         self._una = una
+        self._rack_time = latest
+        if sample >= 0.0:
+            # _rtt_sample, spelled out for the usual case
+            rtt = now - sample
+            srtt = self._srtt
+            if srtt is None:
+                self._rtt_sample(rtt)
+            else:
+                rttvar = self._rttvar = (3 * self._rttvar + abs(srtt - rtt)) / 4
+                srtt = self._srtt = (7 * srtt + rtt) / 8
+                rto = srtt + 4 * rttvar
+                self.rto = MIN_RTO if rto < MIN_RTO else MAX_RTO if rto > MAX_RTO else rto
+            if self.cwnd < self.ssthresh and self._recovery_until is None:
+                self._slow_start_delay(rtt)
         if newly:
             self._rto_at = now + self.rto if inflight else None
             if self._end_seq is not None and self._una > self._end_seq:
                 self.local_ended = True
+            if self._mtu_state != _MTU_DONE:
+                if self._mtu_state == _MTU_BASE_STATE:  # the first acknowledgement: search
+                    self._mtu_state = _MTU_SEARCH
+                    self._probe_wanted = True
+                elif 0 <= self._probe_seq < una:
+                    self._probe_acked()
         return newly
+
+    def _probe_acked(self) -> None:
+        self._probe_seq = -1
+        self._probe_count = 0
+        self.mtu = self._probe_size
+        self.max_payload = self.mtu - MTU_OVERHEAD
+        if self._probe_size >= self._mtu_max:
+            self._mtu_state = _MTU_DONE
+        else:
+            self._probe_size = min(self._probe_size + MTU_STEP, self._mtu_max)
+            self._probe_wanted = True
+
+    def _probe_lost(self) -> None:
+        """The padded packet is being retransmitted (without its padding)."""
+        self._probe_seq = -1
+        if self._probe_count >= MTU_MAX_PROBES:
+            self._mtu_state = _MTU_DONE  # the search ends at the current MTU
+        else:
+            self._probe_wanted = True
+
+    def _slow_start_delay(self, rtt: float) -> None:
+        """RFC 9406 (HyStart++)'s delay trigger, without its conservative phase: leave slow start
+        once this round's minimum RTT exceeds the last round's by an eighth (4-16 ms).  A queue
+        has then started to build at the bottleneck; slow start would double it every round
+        until packets drop (a libudx receiver's 2 MiB socket buffer, on loopback)."""
+        if self._una >= self._round_end:  # the round's last packet is acknowledged: a new one
+            self._last_round_min = self._round_min
+            self._round_min = rtt
+            self._round_samples = 1
+            self._round_end = self._next_seq
+            return
+        if rtt < self._round_min:
+            self._round_min = rtt
+        self._round_samples += 1
+        last = self._last_round_min
+        if self._round_samples >= HYSTART_SAMPLES and last != INFINITY:
+            thresh = last / 8
+            thresh = HYSTART_MIN_THRESH if thresh < HYSTART_MIN_THRESH else min(thresh, HYSTART_MAX_THRESH)
+            if self._round_min >= last + thresh:
+                self.ssthresh = max(self.cwnd, MIN_CWND)
+                self.stats_slow_start_exits += 1
 
     def _on_sack(self, start: int, end: int) -> None:
         inflight = self._inflight
+        if start <= self._probe_seq < end and self._mtu_state == _MTU_SEARCH:
+            self._probe_acked()
         for seq in range(start, end):
             sent = inflight.get(seq)
             if sent is not None and not sent.sacked:
@@ -467,6 +574,19 @@ class UdxStream:
         self._advertised = window
         return pack_header(0xFF, 1, kind, 0, self.remote_id, window, seq & M32, self._ack & M32) + payload
 
+    def _probe(self, seq: int, payload: bytes) -> bytes:
+        """A new DATA packet, padded (doff) to the size being probed when that takes 0-255 bytes
+        (udx.md §8); else as it is, and the next one is tried."""
+        padding = self._probe_size - MTU_OVERHEAD - len(payload)
+        if not 0 <= padding <= 255:
+            return self._packet(DATA, seq, payload)
+        self._probe_wanted = False
+        self._probe_seq = seq
+        self._probe_count += 1
+        self.stats_probes += 1
+        header = self._packet(DATA, seq)
+        return header[:3] + bytes((padding,)) + header[4:] + bytes(padding) + payload
+
     def datagrams_to_send(self, now: float) -> list[bytes]:
         """Everything that should go out now, in order."""
         out: list[bytes] = []
@@ -492,6 +612,8 @@ class UdxStream:
             sent.retransmits += 1
             sent.sent_at = now
             self.stats_retransmits += 1
+            if seq == self._probe_seq:
+                self._probe_lost()
             out.append(self._packet(sent.kind, seq, sent.payload))
         if self._heartbeat_pending:
             self._heartbeat_pending = False
@@ -515,7 +637,10 @@ class UdxStream:
             seq = self._next_seq
             self._next_seq += 1
             inflight[seq] = self._unsacked[seq] = _Sent(kind, payload, now)
-            out.append(self._packet(kind, seq, payload))
+            if self._probe_wanted and kind == DATA:
+                out.append(self._probe(seq, payload))
+            else:
+                out.append(self._packet(kind, seq, payload))
         if out and self._rto_at is None and inflight:
             self._rto_at = now + self.rto
         if window == 0 and not inflight and (queue or (self._end_wanted and self._end_seq is None)):

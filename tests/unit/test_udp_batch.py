@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
+from hyperswarm_hugin.actors import recvmmsg
 from hyperswarm_hugin.actors.udp import UdpEndpoint
 from hyperswarm_hugin.protocol.encoding import Address
 
@@ -117,3 +120,55 @@ def test_a_drain_asks_whether_more_waits_and_still_reads_everything() -> None:
         assert batches_of(five, gro) == [five]
         assert batches_of([b"first", b"", b"third", b"fourth"], gro) == [[b"first"], [b"", b"third", b"fourth"]]
         assert batches_of([b"alone"], gro) == [[b"alone"]]
+
+
+@pytest.mark.skipif(not recvmmsg.available(), reason="recvmmsg through ctypes is Linux (little-endian) only")
+def test_recvmmsg_reads_every_waiting_datagram_with_its_source_and_cuts_gro_runs() -> None:
+    """Datagrams from two senders, of every size from empty to a GRO run of segmented ones, all
+    waiting: read in slots-sized calls, in order, each with its own source address."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        receiver.setsockopt(17, 104, 1)  # UDP_GRO
+        receiver.bind(("127.0.0.1", 0))
+        receiver.setblocking(False)
+        address = receiver.getsockname()[:2]
+        plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        plain.bind(("127.0.0.1", 0))
+        segmenting = UdpEndpoint(loop, lambda batch: None)
+        segmenting_address = segmenting.bind("127.0.0.1", 0)
+        try:
+            expected: list[tuple[bytes, Address]] = []
+            for i in range(40):
+                data = bytes([i]) * (i * 37 % 1500)
+                plain.sendto(data, address)
+                expected.append((data, plain.getsockname()[:2]))
+            train = datagrams()
+            segmenting.send_batch(train, address)
+            expected += [(data, segmenting_address) for data in train]
+            for i in range(30):
+                plain.sendto(bytes([i]) * 20, address)
+                expected.append((bytes([i]) * 20, plain.getsockname()[:2]))
+            multi = recvmmsg.MultiReceiver(slots=8)
+            got: list[tuple[bytes, Address]] = []
+            assert multi.read(receiver.fileno(), got, 1000) == 0
+            assert got == expected
+            more: list[tuple[bytes, Address]] = []
+            assert multi.read(receiver.fileno(), more, 1000) == 0
+            assert more == []  # nothing waits: one call, EAGAIN
+        finally:
+            segmenting.close()
+            plain.close()
+            receiver.close()
+
+    asyncio.run(main())
+
+
+def test_an_endpoint_drains_a_train_of_small_datagrams_in_one_batch() -> None:
+    """The many-small-datagrams drain (a Node peer's per-packet ACKs): every one arrives, in
+    order, in one batch (with recvmmsg where there is one)."""
+    acks = [i.to_bytes(4, "little") * 5 for i in range(300)]
+    batches = batches_of(acks, gro=True)
+    assert [data for batch in batches for data in batch] == acks
+    assert len(batches) <= 2  # the endpoint's batch is 256
