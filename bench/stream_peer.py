@@ -72,7 +72,7 @@ async def main(args: argparse.Namespace) -> None:
             stream = transport.stream
             emit("sent", bytes=sent, sha256=digest.hexdigest(), retransmits=stream.stats_retransmits,
                  rto=stream.stats_rto, slow_start_exits=stream.stats_slow_start_exits, cwnd=stream.cwnd,
-                 srtt=stream.srtt, mtu=stream.mtu, probes=stream.stats_probes)
+                 srtt=stream.srtt, mtu=stream.path_mtu.mtu, probes=stream.path_mtu.probes_sent)
             conn.end()
             while await conn.read():
                 pass

@@ -31,6 +31,7 @@ from hyperswarm_hugin.protocol.udx.events import (
     StreamError,
     UdxEvent,
 )
+from hyperswarm_hugin.protocol.udx.mtu import MTU_BASE, MTU_OVERHEAD, MtuSearch
 from hyperswarm_hugin.protocol.udx.packet import (
     DATA,
     DEFAULT_RWND,
@@ -45,13 +46,6 @@ from hyperswarm_hugin.protocol.udx.packet import (
 )
 
 M32 = 0xFFFFFFFF
-MTU_OVERHEAD = 48
-"""IPv4 + UDP + UDX headers: a packet's MTU is its payload plus this (udx.md §8)."""
-MTU_BASE = 1200
-MTU_MAX = 1500
-MTU_STEP = 32
-MTU_MAX_PROBES = 3
-_MTU_BASE_STATE, _MTU_SEARCH, _MTU_DONE = 0, 1, 2
 INFINITY = float("inf")
 DEFAULT_PAYLOAD = 1152
 INITIAL_CWND = 10.0
@@ -169,17 +163,7 @@ class UdxStream:
         self.linger_until: float | None = None
         self.stats_retransmits = 0
         self.stats_rto = 0
-        # Path MTU search (udx.md §8, as libudx): off until the adapter gives the path's limit
-        # (set_mtu_limit); then, from the first acknowledgement, one new DATA packet at a time is
-        # padded (doff) to the next size and each one acknowledged raises the payload.
-        self.mtu = MTU_BASE
-        self._mtu_max = MTU_BASE
-        self._mtu_state = _MTU_DONE
-        self._probe_size = MTU_BASE
-        self._probe_wanted = False
-        self._probe_seq = -1  # the padded packet in flight, -1 if none
-        self._probe_count = 0  # probes at _probe_size sent without success
-        self.stats_probes = 0
+        self.path_mtu = MtuSearch()  # off until the adapter gives the path's limit
         self.stats_slow_start_exits = 0  # slow start left on a delay rise (not a loss)
 
     # ------------------------------------------------------------------ app side
@@ -209,14 +193,8 @@ class UdxStream:
         """Start the path MTU search over, up to ``limit`` (the OS's MTU towards the peer; None
         when unknown: 1500).  At or below 1200 there is no search.  The adapter calls this when it
         learns the peer's address and when the stream moves to another path."""
-        limit = MTU_MAX if limit is None or limit > MTU_MAX else limit
-        self.mtu = self._probe_size = MTU_BASE
+        self.path_mtu.restart(limit)
         self.max_payload = MTU_BASE - MTU_OVERHEAD
-        self._mtu_max = limit
-        self._mtu_state = _MTU_DONE if limit <= MTU_BASE else _MTU_BASE_STATE
-        self._probe_wanted = False
-        self._probe_seq = -1
-        self._probe_count = 0
 
     def write(self, data: bytes) -> None:
         """Queue bytes to send; they are cut into packets as the window allows."""
@@ -428,32 +406,10 @@ class UdxStream:
             self._rto_at = now + self.rto if inflight else None
             if self._end_seq is not None and self._una > self._end_seq:
                 self.local_ended = True
-            if self._mtu_state != _MTU_DONE:
-                if self._mtu_state == _MTU_BASE_STATE:  # the first acknowledgement: search
-                    self._mtu_state = _MTU_SEARCH
-                    self._probe_wanted = True
-                elif 0 <= self._probe_seq < una:
-                    self._probe_acked()
+            search = self.path_mtu
+            if search.active and search.acked_below(una):
+                self.max_payload = search.mtu - MTU_OVERHEAD
         return newly
-
-    def _probe_acked(self) -> None:
-        self._probe_seq = -1
-        self._probe_count = 0
-        self.mtu = self._probe_size
-        self.max_payload = self.mtu - MTU_OVERHEAD
-        if self._probe_size >= self._mtu_max:
-            self._mtu_state = _MTU_DONE
-        else:
-            self._probe_size = min(self._probe_size + MTU_STEP, self._mtu_max)
-            self._probe_wanted = True
-
-    def _probe_lost(self) -> None:
-        """The padded packet is being retransmitted (without its padding)."""
-        self._probe_seq = -1
-        if self._probe_count >= MTU_MAX_PROBES:
-            self._mtu_state = _MTU_DONE  # the search ends at the current MTU
-        else:
-            self._probe_wanted = True
 
     def _slow_start_delay(self, rtt: float) -> None:
         """RFC 9406 (HyStart++)'s delay trigger, without its conservative phase: leave slow start
@@ -479,8 +435,9 @@ class UdxStream:
 
     def _on_sack(self, start: int, end: int) -> None:
         inflight = self._inflight
-        if start <= self._probe_seq < end and self._mtu_state == _MTU_SEARCH:
-            self._probe_acked()
+        search = self.path_mtu
+        if search.active and search.sacked(start, end):
+            self.max_payload = search.mtu - MTU_OVERHEAD
         for seq in range(start, end):
             sent = inflight.get(seq)
             if sent is not None and not sent.sacked:
@@ -577,13 +534,10 @@ class UdxStream:
     def _probe(self, seq: int, payload: bytes) -> bytes:
         """A new DATA packet, padded (doff) to the size being probed when that takes 0-255 bytes
         (udx.md §8); else as it is, and the next one is tried."""
-        padding = self._probe_size - MTU_OVERHEAD - len(payload)
-        if not 0 <= padding <= 255:
+        padding = self.path_mtu.padding(len(payload))
+        if padding is None:
             return self._packet(DATA, seq, payload)
-        self._probe_wanted = False
-        self._probe_seq = seq
-        self._probe_count += 1
-        self.stats_probes += 1
+        self.path_mtu.sent(seq)
         header = self._packet(DATA, seq)
         return header[:3] + bytes((padding,)) + header[4:] + bytes(padding) + payload
 
@@ -612,8 +566,7 @@ class UdxStream:
             sent.retransmits += 1
             sent.sent_at = now
             self.stats_retransmits += 1
-            if seq == self._probe_seq:
-                self._probe_lost()
+            self.path_mtu.retransmitting(seq)
             out.append(self._packet(sent.kind, seq, sent.payload))
         if self._heartbeat_pending:
             self._heartbeat_pending = False
@@ -637,7 +590,7 @@ class UdxStream:
             seq = self._next_seq
             self._next_seq += 1
             inflight[seq] = self._unsacked[seq] = _Sent(kind, payload, now)
-            if self._probe_wanted and kind == DATA:
+            if kind == DATA and self.path_mtu.probe_wanted:
                 out.append(self._probe(seq, payload))
             else:
                 out.append(self._packet(kind, seq, payload))

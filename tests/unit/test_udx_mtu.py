@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import random
 
+from hyperswarm_hugin.protocol.udx.mtu import MTU_BASE, MTU_OVERHEAD
 from hyperswarm_hugin.protocol.udx.packet import HEADER_SIZE, unpack_header
-from hyperswarm_hugin.protocol.udx.stream import MTU_BASE, MTU_OVERHEAD, UdxStream
+from hyperswarm_hugin.protocol.udx.stream import UdxStream
 from tests.udxsim import Pair
 
 
@@ -54,13 +55,13 @@ def test_without_a_limit_from_the_adapter_there_is_no_search() -> None:
     pair = Pair(random.Random(1))
     pair.a.write(b"x" * 100_000)
     pair.run(until=5)
-    assert pair.a.stats_probes == 0 and pair.a.mtu == MTU_BASE
+    assert pair.a.path_mtu.probes_sent == 0 and pair.a.path_mtu.mtu == MTU_BASE
     assert bytes(pair.received_b) == b"x" * 100_000
 
 
 def test_the_search_climbs_in_steps_of_32_to_the_path_limit() -> None:
     pair, sent = run(1500)
-    assert pair.a.mtu == 1500 and pair.a.max_payload == 1500 - MTU_OVERHEAD
+    assert pair.a.path_mtu.mtu == 1500 and pair.a.max_payload == 1500 - MTU_OVERHEAD
     padded = [d for d in sent if d[3]]
     # 1232, 1264, ... 1488, then 1500 (the first probe, at 1200 itself, needs no padding)
     targets = [*range(MTU_BASE + 32, 1500, 32), 1500]
@@ -73,13 +74,13 @@ def test_the_search_climbs_in_steps_of_32_to_the_path_limit() -> None:
 
 def test_a_limit_at_or_below_the_base_means_no_search() -> None:
     pair, sent = run(1200)
-    assert pair.a.stats_probes == 0 and max(ip_sizes(sent)) <= MTU_BASE
+    assert pair.a.path_mtu.probes_sent == 0 and max(ip_sizes(sent)) <= MTU_BASE
     assert not any(d[3] for d in sent)
 
 
 def test_lost_probes_go_again_unpadded_and_three_losses_end_the_search() -> None:
     pair, sent = run(1500, drop_padded_over=1300)
-    assert pair.a.mtu == 1296  # 1232, 1264, 1296 got through; 1328 was lost three times
+    assert pair.a.path_mtu.mtu == 1296  # 1232, 1264, 1296 got through; 1328 was lost three times
     assert pair.a.max_payload == 1296 - MTU_OVERHEAD
     assert ip_sizes([d for d in sent if d[3]]).count(1328) == 3
     assert max(ip_sizes([d for d in sent if not d[3]])) == 1296
@@ -90,6 +91,6 @@ def test_a_new_path_starts_the_search_over() -> None:
     stream = UdxStream(1)
     stream.connect(2)
     stream.set_mtu_limit(1500)
-    stream.mtu = 1400  # as if a search had got there
+    stream.path_mtu.mtu = 1400  # as if a search had got there
     stream.set_mtu_limit(1400)
-    assert stream.mtu == MTU_BASE and stream.max_payload == MTU_BASE - MTU_OVERHEAD
+    assert stream.path_mtu.mtu == MTU_BASE and stream.max_payload == MTU_BASE - MTU_OVERHEAD
