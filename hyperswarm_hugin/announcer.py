@@ -110,6 +110,7 @@ class Announcer:
                 break
             if self._walk is None and walk_early(missed, relays) and not self._stopped:
                 # The replacement walk runs while the relays that missed get their next try.
+                log.debug("relays %s missed a ping: walking meanwhile", missed)
                 self._walk = self._start_walk(missed)
             missed = lost(missed, await asyncio.gather(*(self._ping(a) for a in missed)))
         silent = missed
@@ -157,6 +158,7 @@ class Announcer:
         walk, self._walk = self._walk, None
         self._walked_around = set()
         result = await walk
+        log.debug("walk done (%d closest); announcing", len(result.closest))
         best = pick_best(result.closest)
         stored = await asyncio.gather(*(self._commit(reply) for reply in best))
         relays = [RelayInfo(reply.address, reply.to) for reply, ok in zip(best, stored, strict=True) if ok]
