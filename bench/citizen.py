@@ -158,11 +158,15 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
         dead: set[Address] = set()
 
         async def kill_node(i: int) -> None:
+            if i not in node_alive:
+                return  # a churn victim that died as a relay
             node_alive.discard(i)
             dead.add(_addr(nodenet.addresses[i]))
             await nodenet.call("destroy", node=i)
 
         async def kill_py(j: int) -> None:
+            if j not in py_alive:
+                return
             py_alive.discard(j)
             dead.add(pys[j].address)
             await pys[j].close()
@@ -193,7 +197,7 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
         for k in range(slots):
             events.append((at(0.1 + 0.5 * (k + 0.6 * rng.random()) / slots), "relay", k % 2))
         events.sort()
-        spare = set(node_victims) | set(sleepers_node), set(py_victims) | set(sleepers_py)
+        spare = set(sleepers_node), set(sleepers_py)
         recoveries: dict[str, list[float | None]] = {"Node": [], "Python": []}
         for when, what, who in events:
             await asyncio.sleep(max(0.0, when - loop.time()))
@@ -267,8 +271,8 @@ def _count_pings(out: Outcome, end: dict[str, int], start: dict[str, int], slept
 async def _relay_death(impl: str, nodenet: NodeNet, pys: list[DHT], py_server: Server,
                        kill_node: Callable[[int], Awaitable[None]], kill_py: Callable[[int], Awaitable[None]],
                        node_alive: set[int], py_alive: set[int], rng: random.Random) -> tuple[bool, float | None]:
-    """Kill one relay of ``impl``'s server (one that is no announcer, server, churn victim or
-    sleeper): whether one was killed, and the seconds until the server had as many relays as
+    """Kill one relay of ``impl``'s server (one that is no announcer, server or sleeper; a churn
+    victim dies sooner): whether one was killed, and the seconds until the server had as many relays as
     before, none of them the dead one (None past RECOVERY_LIMIT)."""
     by_address: dict[Address, Callable[[], Awaitable[None]]] = {}
     for i in node_alive - {1, *range(8)}:
