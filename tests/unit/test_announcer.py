@@ -124,6 +124,7 @@ class FakeRuntime:
         self.refusing = refusing
         self.sent: list[tuple[int, Address]] = []
         self.silent: set[Address] = set()  # nodes that no longer answer anything
+        self.miss_once: set[Address] = set()  # nodes that miss their next PING only
         self.ping_retries: list[int | None] = []
         self.walk_seeds: list[list[Address] | None] = []
         self.walk_avoids: list[list[Address]] = []
@@ -141,6 +142,9 @@ class FakeRuntime:
     def _answer(self, address: Address, command: int) -> m.Response | None:
         self.sent.append((command, address))
         if address in self.silent:
+            return None
+        if command == m.PING and address in self.miss_once:
+            self.miss_once.discard(address)
             return None
         error = 1 if command == h.ANNOUNCE and address in self.refusing else m.OK
         value = b"\x00" if command == h.FIND_PEER else None
@@ -234,6 +238,30 @@ def test_a_relay_that_misses_a_ping_round_is_dropped_at_once_and_left_out_of_the
             assert runtime.walk_avoids[-1] == [dead]
             assert [r.relay_address[1] for r in server.relays] == [1, 3, 4]
             assert not any(a == dead for _, a in runtime.sent)
+        finally:
+            await server.close()
+
+    asyncio.run(run())
+
+
+def test_a_relay_that_answers_its_second_try_stays_and_the_early_walk_is_dropped() -> None:
+    async def run() -> None:
+        runtime = FakeRuntime([reply(1), reply(2), reply(3), reply(4)], refusing=set())
+        server = Server(runtime, KeyPair.random())  # type: ignore[arg-type]
+        await server.listen()
+        announcer = server._announcer
+        assert announcer is not None
+        try:
+            slow = ("127.0.0.1", 2)
+            runtime.miss_once.add(slow)
+            runtime.sent.clear()
+            step, _ = await announcer._ping_round()
+            assert step is Step.PING
+            assert runtime.sent.count((m.PING, slow)) == 2
+            assert len(runtime.walk_seeds) == 2 and runtime.walk_avoids[-1] == [slow]  # started early
+            assert announcer._walk is None and announcer._silent == set()
+            assert [r.relay_address[1] for r in server.relays] == [1, 2, 3]
+            assert announcer.stats.relays_lost == 0
         finally:
             await server.close()
 
