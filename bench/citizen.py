@@ -17,7 +17,8 @@ At the end it prints, per implementation:
   sends), over the nodes that neither serve nor slept, and apart over the sleepers (a wake-up
   re-pings: two sleepers weigh 2/9 of our nodes and 2/39 of Node's; Node's send nothing while
   suspended, ours keep ticking, so that row is not like for like); with what sent them (sweep,
-  full row, down hint: persistent Node nodes never ping on a full row, see docs/architecture.md);
+  full row, down hint: a persistent node of either kind pings for a full row only in rows
+  created after it became persistent, as dht-rpc 6.27 runs; see docs/architecture.md);
 - records found per lookup vs the announced ones (every announcer stays alive);
 - how long a server took to replace a relay that died (as many relays as before, without it):
   median, min and max over the kills.
