@@ -28,6 +28,7 @@ from hyperswarm_hugin.protocol.hyperdht.announcer import (
     RelayGenerations,
     Step,
     pick_best,
+    walk_early,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -98,6 +99,13 @@ def test_a_dead_relay_is_replaced_within_a_ping_interval_and_two_tries_on_a_fake
                                              now + (0.1 if answered == len(relays) else silent_after))
     assert relays == {1, 3, 4}
     assert announced - died <= PING_INTERVAL + 0.1 + silent_after + 0.5
+
+
+def test_the_replacement_walk_starts_at_a_miss_that_would_mean_announcing_again() -> None:
+    a, b, c = (("127.0.0.1", p) for p in (1, 2, 3))
+    assert walk_early([b], [a, b, c])
+    assert walk_early([a], [a])  # a lone relay must answer too
+    assert not walk_early([], [a, b, c])
 
 
 def test_relay_generations_name_the_relays_a_new_announce_dropped() -> None:
