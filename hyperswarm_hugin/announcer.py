@@ -30,6 +30,7 @@ from hyperswarm_hugin.protocol.hyperdht.announcer import (
     Step,
     lost,
     pick_best,
+    still_avoided,
     too_few_answered,
     walk_early,
     walk_seeds,
@@ -70,6 +71,7 @@ class Announcer:
         self._silent: set[Address] = set()  # relays that missed the last ping round
         self._walk: asyncio.Task[FindNodeResult] | None = None  # the next announce's walk, started early
         self._walked_around: set[Address] = set()  # the relays that walk leaves out
+        self._silent_since: dict[Address, float] = {}  # relays that went silent, and when
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -123,6 +125,7 @@ class Announcer:
         if silent and not self._stopped:
             # Clients are no longer sent to them while the next announce looks for others.
             self._silent.update(silent)
+            self._silent_since.update(dict.fromkeys(silent, self.runtime.loop.time()))
             self.relays = [r for r in self.relays if r.relay_address not in self._silent]
             self.on_relays(self.relays)
         step, when = self.schedule.after_pings(answered, len(relays), self.runtime.loop.time())
@@ -136,9 +139,10 @@ class Announcer:
         return res.response is not None
 
     def _start_walk(self, leave_out: Collection[Address]) -> asyncio.Task[FindNodeResult]:
-        """The FIND_PEER walk of the next announce, neither seeded with nor visiting ``leave_out``."""
-        avoid = sorted(leave_out)
-        self._walked_around = set(avoid)
+        """The FIND_PEER walk of the next announce, neither seeded with nor visiting ``leave_out``
+        nor the relays that went silent lately."""
+        self._walked_around = set(leave_out)
+        avoid = sorted(self._walked_around.union(still_avoided(self._silent_since, self.runtime.loop.time())))
         return self.runtime.loop.create_task(self.runtime.query(
             self.target, h.FIND_PEER, nodes=walk_seeds(self._closest, avoid), avoid=avoid or None))
 

@@ -11,7 +11,8 @@ ping is sent twice (:data:`RELAY_PING_RETRIES`), not four times, before the rela
 silent; the walk that replaces it starts at the first miss, while the relay gets its second
 try, so the ANNOUNCEs can go out as soon as that try fails; the silent relays stop being offered
 to clients at once, before the new announce ends; and the new announce neither starts its walk
-at them nor unannounces there (see :func:`lost`).
+at them nor unannounces there (see :func:`lost`), nor does any walk of ours visit them for the
+next ten minutes (:func:`still_avoided`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ RELAY_PING_RETRIES = 1
 silent.  hyperdht's ping has dht-rpc's default of 3 (silent after 4 s); a relay wrongly taken for
 silent costs one announce, which keeps it as a relay when it answers that announce.  The
 replacement walk starts after the first try missed (:func:`walk_early`)."""
+SILENT_AVOIDED_FOR = 600.0
+"""Seconds a relay that went silent is left out of our walks (the closest nodes' tables still
+list it for minutes, and each walk toward our target would wait out its first timeout)."""
 RETRY_MAX = 30.0
 """An announce that no node stored is retried after 1, 2, 4 .. at most this many seconds."""
 
@@ -69,6 +73,14 @@ def walk_early(missed: Collection[Address], relays: Sequence[Address]) -> bool:
     round) get their next try?  Yes when their all being silent would mean announcing again:
     the walk (~1 s, leaving them out) then overlaps the retry instead of following it."""
     return bool(missed) and too_few_answered(len(relays) - len(missed), len(relays))
+
+
+def still_avoided(silent_since: dict[Address, float], now: float) -> list[Address]:
+    """The relays that went silent in the last :data:`SILENT_AVOIDED_FOR` seconds
+    (``silent_since[a]``: when ``a`` missed a round); older ones are forgotten."""
+    for address in [a for a, t in silent_since.items() if now - t >= SILENT_AVOIDED_FOR]:
+        del silent_since[address]
+    return sorted(silent_since)
 
 
 def walk_seeds(closest: Sequence[Address] | None, silent: Collection[Address]) -> list[Address] | None:
