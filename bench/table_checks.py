@@ -18,6 +18,7 @@ table entries still pointing at dead nodes (per alive node):
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -44,6 +45,10 @@ def _apply(net: SimNet, mode: str) -> None:
             node.table.unchecked_rows = frozenset()
 
 
+def _bootstrapped(node: DHTNode) -> bool:
+    return node.bootstrapped
+
+
 def _pings(net: SimNet, before: dict[int, int]) -> float:
     survivors = [n for n in net.nodes if id(n) in before]
     return sum(n.stats.check_pings - before[id(n)] for n in survivors) / len(survivors)
@@ -61,7 +66,7 @@ def _churn(args: argparse.Namespace, mode: str, churn: bool) -> str:
             kill(net, victim)
             dead.append(victim)
             node = net.add_node(NodeOptions(bootstrap=list(boot), ephemeral=False))
-            net.run_until(lambda n=node: n.bootstrapped)
+            net.run_until(functools.partial(_bootstrapped, node))
             _apply(net, mode)
         net.advance(30.0)
         samples.append(entries_for(net, dead) / len(net.nodes))
