@@ -6,7 +6,9 @@ bootstrapper) and ``--python-nodes`` Python nodes in this process, all persisten
 announced by two nodes of each implementation; one server of each listens.  Then, over
 ``--minutes``: nodes of both kinds die one after another (never the announcers, servers or the
 bootstrapper), two Node nodes sleep (dht-rpc's suspend/resume) and two Python nodes see their
-wall clock jump an hour (they keep answering meanwhile), and one relay of each server dies.
+wall clock jump an hour (they keep answering meanwhile), and ``--relay-kills`` relays of each
+server die, one at a time, each at a random moment (so one lucky phase of the 3 s ping cycle
+does not decide).
 At the end it prints, per implementation:
 
 - dead entries left in the routing tables of the nodes still alive;
@@ -15,11 +17,15 @@ At the end it prints, per implementation:
   sends), over the nodes that neither serve nor slept, and apart over the sleepers (a wake-up
   re-pings: two sleepers weigh 2/9 of our nodes and 2/39 of Node's; Node's send nothing while
   suspended, ours keep ticking, so that row is not like for like); with what sent them (sweep,
-  full row, down hint: persistent Node nodes never ping on a full row, see docs/architecture.md);
-- records found per lookup vs the announced ones (every announcer stays alive);
-- how long a server took to replace the relay that died (as many relays as before, without it).
+  full row, down hint: a persistent node of either kind pings for a full row only in rows
+  created after it became persistent, as dht-rpc 6.27 runs; see docs/architecture.md);
+- records found per lookup vs the announced ones (of the announcers still alive: a relay killed
+  may be one);
+- how long a server took to replace a relay that died (as many relays as before, without it):
+  median, min and max over the kills.
 
     .venv/bin/python bench/citizen.py [--minutes 10] [--node-nodes 40] [--python-nodes 10] [--seed 1]
+                                      [--relay-kills 5]
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import argparse
 import asyncio
 import logging
 import random
+import statistics
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -88,7 +95,8 @@ class Outcome:
     by_cause: dict[str, int] = field(default_factory=dict)
     """Pings of the non-sleeping pingers by what sent them: sweep, full row, down hint."""
     found: list[float] = field(default_factory=list)
-    recovery: float | None = None
+    recoveries: list[float | None] = field(default_factory=list)
+    """Per relay killed: seconds until replaced (None: not within RECOVERY_LIMIT)."""
 
 
 async def _wait_for(check: Callable[[], Awaitable[bool]], limit: float) -> float | None:
@@ -135,29 +143,43 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
         expected: dict[bytes, set[str]] = {}
         keep_node = set(range(1, 8))  # the Node server, then six announcers
         keep_py = {0, 1, 2, 3}  # the Python server, then three announcers
+        announced: dict[tuple[str, int], list[tuple[bytes, str]]] = {}  # who announced what
         for t in range(TOPICS):
             topic = rng.randbytes(32)
             keys = expected.setdefault(topic, set())
             for i in rng.sample(range(2, 8), 2):
                 res = await nodenet.call("announce", node=i, topic=topic.hex(), seed=rng.randbytes(32).hex())
                 keys.add(res["publicKey"])
+                announced.setdefault(("Node", i), []).append((topic, res["publicKey"]))
             for j in rng.sample(range(1, 4), 2):
                 kp = KeyPair.random()
                 await pys[j].announce(topic, kp)
                 keys.add(kp.public_key.hex())
+                announced.setdefault(("Python", j), []).append((topic, kp.public_key.hex()))
             log.info("topic %d announced by %d peers", t, len(keys))
         await nodenet.call("listen", node=1, seed=rng.randbytes(32).hex())
         py_server: Server = await pys[0].listen(KeyPair.random())
 
         dead: set[Address] = set()
 
+        def forget_records(who: tuple[str, int]) -> None:
+            # An announcer killed as a relay: its records are no longer expected.
+            for topic, key in announced.pop(who, []):
+                expected[topic].discard(key)
+
         async def kill_node(i: int) -> None:
+            if i not in node_alive:
+                return  # a churn victim that died as a relay
             node_alive.discard(i)
+            forget_records(("Node", i))
             dead.add(_addr(nodenet.addresses[i]))
             await nodenet.call("destroy", node=i)
 
         async def kill_py(j: int) -> None:
+            if j not in py_alive:
+                return
             py_alive.discard(j)
+            forget_records(("Python", j))
             dead.add(pys[j].address)
             await pys[j].close()
 
@@ -179,10 +201,16 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
             events.append((at(0.3) + min(60.0, 0.1 * total), "resume", i))
         for j in sleepers_py:
             events.append((at(0.3) + min(60.0, 0.1 * total), "wake-py", j))
-        events.append((at(0.5), "relay", 0))
+        # Relay kills, alternating between the two servers, each at a random moment of its slot
+        # (so of the 3 s ping cycle), between 10% and 60% of the run, with the churn (the tables
+        # have the last 35% to forget the dead).  A churn event due meanwhile waits until the
+        # relay is replaced.
+        slots = 2 * args.relay_kills
+        for k in range(slots):
+            events.append((at(0.1 + 0.5 * (k + 0.6 * rng.random()) / slots), "relay", k % 2))
         events.sort()
-
-        recoveries: dict[str, float | None] = {}
+        spare = set(sleepers_node), set(sleepers_py)
+        recoveries: dict[str, list[float | None]] = {"Node": [], "Python": []}
         for when, what, who in events:
             await asyncio.sleep(max(0.0, when - loop.time()))
             log.info("%.0fs: %s %d", loop.time() - started, what, who)
@@ -197,12 +225,16 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
             elif what == "wake-py":
                 pys[who].runtime.wall_skew += 3600.0
             elif what == "relay":
-                recoveries = await _relay_deaths(nodenet, pys, py_server, kill_node, kill_py, node_alive, py_alive)
+                impl = ("Node", "Python")[who]
+                killed, took = await _relay_death(impl, nodenet, pys, py_server, kill_node, kill_py,
+                                                  node_alive - spare[0], py_alive - spare[1], rng)
+                if killed:
+                    recoveries[impl].append(took)
         await asyncio.sleep(max(0.0, at(0.95) - loop.time()))
 
         out = {"Python": Outcome(), "Node": Outcome()}
         for impl in out:
-            out[impl].recovery = recoveries.get(impl)
+            out[impl].recoveries = recoveries[impl]
         for i in sorted(node_alive):
             table = await nodenet.call("table", node=i)
             out["Node"].dead_entries += sum(1 for n in table if (n["host"], n["port"]) in dead)
@@ -216,6 +248,8 @@ async def run(args: argparse.Namespace) -> dict[str, Outcome]:
             if j != 0:
                 _count_pings(out["Python"], _py_pings(status.stats), at_start[("Python", j)], j in sleepers_py)
         for topic, keys in expected.items():
+            if not keys:
+                continue  # every announcer of it died as a relay
             for i in rng.sample(sorted(node_alive), LOOKUPS_PER_TOPIC):
                 found = {p["publicKey"] for p in await nodenet.call("lookup", node=i, topic=topic.hex())}
                 out["Node"].found.append(len(found & keys) / len(keys))
@@ -248,11 +282,12 @@ def _count_pings(out: Outcome, end: dict[str, int], start: dict[str, int], slept
         out.by_cause[cause] = out.by_cause.get(cause, 0) + sent[cause]
 
 
-async def _relay_deaths(nodenet: NodeNet, pys: list[DHT], py_server: Server,
-                        kill_node: Callable[[int], Awaitable[None]], kill_py: Callable[[int], Awaitable[None]],
-                        node_alive: set[int], py_alive: set[int]) -> dict[str, float | None]:
-    """Kill one relay of each server; how long until each server has as many relays as before,
-    none of them the dead one."""
+async def _relay_death(impl: str, nodenet: NodeNet, pys: list[DHT], py_server: Server,
+                       kill_node: Callable[[int], Awaitable[None]], kill_py: Callable[[int], Awaitable[None]],
+                       node_alive: set[int], py_alive: set[int], rng: random.Random) -> tuple[bool, float | None]:
+    """Kill one relay of ``impl``'s server (not a server or a sleeper; a churn victim dies sooner,
+    an announcer's records are no longer expected): whether one was killed, and the seconds until
+    the server had as many relays as before, none of them the dead one (None past RECOVERY_LIMIT)."""
     by_address: dict[Address, Callable[[], Awaitable[None]]] = {}
     for i in node_alive - {1}:
         by_address[_addr(nodenet.addresses[i])] = (lambda i=i: kill_node(i))  # type: ignore[misc]
@@ -265,26 +300,35 @@ async def _relay_deaths(nodenet: NodeNet, pys: list[DHT], py_server: Server,
     async def py_relays() -> list[Address]:
         return [r.relay_address for r in py_server.relays]
 
-    result: dict[str, float | None] = {}
-    for impl, relays in (("Node", node_relays), ("Python", py_relays)):
-        current = await relays()
-        victim = next((a for a in current if a in by_address), None)
-        if victim is None:
-            log.warning("%s server: no relay to kill among %s", impl, current)
-            result[impl] = None
-            continue
-        await by_address.pop(victim)()
+    relays = node_relays if impl == "Node" else py_relays
+    current = await relays()
+    candidates = [a for a in current if a in by_address]
+    if not candidates:
+        log.warning("%s server: no relay to kill among %s", impl, current)
+        return False, None
+    victim = rng.choice(candidates)
+    await by_address[victim]()
 
-        async def replaced(relays: Callable[[], Awaitable[list[Address]]] = relays,
-                           victim: Address = victim, before: int = len(current)) -> bool:
-            # Recovered once the victim is gone and as many relays as before hold the record
-            # (ours stops offering a silent relay before its replacement is found).
-            now = await relays()
-            return victim not in now and len(now) >= before
+    async def replaced() -> bool:
+        # Recovered once the victim is gone and as many relays as before hold the record
+        # (ours stops offering a silent relay before its replacement is found).
+        now = await relays()
+        return victim not in now and len(now) >= len(current)
 
-        result[impl] = await _wait_for(replaced, RECOVERY_LIMIT)
-        log.info("%s server: relay %s died; relays now %s after %s s", impl, victim, await relays(), result[impl])
-    return result
+    took = await _wait_for(replaced, RECOVERY_LIMIT)
+    log.info("%s server: relay %s died; relays now %s after %s s", impl, victim, await relays(), took)
+    return True, took
+
+
+def _recovery(o: Outcome) -> str:
+    """Median (min-max) of the recoveries, and how many of the kills recovered at all."""
+    done = sorted(t for t in o.recoveries if t is not None)
+    if not o.recoveries:
+        return "-"
+    if not done:
+        return f"none of {len(o.recoveries)}"
+    text = f"{statistics.median(done):.1f} ({done[0]:.1f}-{done[-1]:.1f})"
+    return text if len(done) == len(o.recoveries) else f"{text} {len(done)}/{len(o.recoveries)}"
 
 
 def _table(out: dict[str, Outcome]) -> str:
@@ -306,8 +350,8 @@ def _table(out: dict[str, Outcome]) -> str:
         row("records found per lookup vs announced", lambda o: f"{sum(o.found) / len(o.found):.0%}"
             if o.found else "-"),
         row("lookups that found every record", lambda o: f"{sum(1 for f in o.found if f == 1)}/{len(o.found)}"),
-        row("announce recovery after a relay died (s)",
-            lambda o: "-" if o.recovery is None else f"{o.recovery:.1f}"),
+        row("relays killed (at random moments)", lambda o: str(len(o.recoveries))),
+        row("announce recovery, s: median (min-max)", _recovery),
     ]
     return "\n".join(lines)
 
@@ -318,10 +362,13 @@ def main() -> None:
     parser.add_argument("--node-nodes", type=int, default=40)
     parser.add_argument("--python-nodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--relay-kills", type=int, default=5, help="relays killed per server")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(message)s")
+    if args.verbose:
+        logging.getLogger("hyperswarm_hugin.announcer").setLevel(logging.DEBUG)  # the server's steps
     out = asyncio.run(run(args))
     print(f"{args.node_nodes} Node + {args.python_nodes} Python DHT nodes on loopback, {args.minutes:g} min, "
           f"seed {args.seed}")

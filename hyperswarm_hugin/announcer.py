@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from hyperswarm_hugin.actors.messages import FindNodeResult
 from hyperswarm_hugin.actors.runtime import NodeRuntime
 from hyperswarm_hugin.protocol.dht import messages as m
 from hyperswarm_hugin.protocol.dht.query import QueryReply
@@ -29,7 +30,9 @@ from hyperswarm_hugin.protocol.hyperdht.announcer import (
     Step,
     lost,
     pick_best,
+    still_avoided,
     too_few_answered,
+    walk_early,
     walk_seeds,
 )
 from hyperswarm_hugin.protocol.hyperdht.payloads import RelayInfo
@@ -66,6 +69,9 @@ class Announcer:
         self._encoded = self._record.encode()
         self._closest: list[Address] | None = None
         self._silent: set[Address] = set()  # relays that missed the last ping round
+        self._walk: asyncio.Task[FindNodeResult] | None = None  # the next announce's walk, started early
+        self._walked_around: set[Address] = set()  # the relays that walk leaves out
+        self._silent_since: dict[Address, float] = {}  # relays that went silent, and when
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -78,6 +84,7 @@ class Announcer:
     async def stop(self) -> None:
         """Stop announcing and take our record back from the current relays."""
         self._stopped = True
+        self._drop_walk()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,8 +106,16 @@ class Announcer:
 
     async def _ping_round(self) -> tuple[Step, float]:
         relays = self.generations.current()
-        results = await asyncio.gather(*(self._ping(a) for a in relays))
-        silent = lost(relays, results)
+        missed = lost(relays, await asyncio.gather(*(self._ping(a) for a in relays)))
+        for _ in range(RELAY_PING_RETRIES):
+            if not missed:
+                break
+            if self._walk is None and walk_early(missed, relays) and not self._stopped:
+                # The replacement walk runs while the relays that missed get their next try.
+                log.debug("relays %s missed a ping: walking meanwhile", missed)
+                self._walk = self._start_walk(missed)
+            missed = lost(missed, await asyncio.gather(*(self._ping(a) for a in missed)))
+        silent = missed
         answered = len(relays) - len(silent)
         log.debug("ping round: %d of %d relays answered", answered, len(relays))
         self.stats.ping_rounds += 1
@@ -110,20 +125,44 @@ class Announcer:
         if silent and not self._stopped:
             # Clients are no longer sent to them while the next announce looks for others.
             self._silent.update(silent)
+            self._silent_since.update(dict.fromkeys(silent, self.runtime.loop.time()))
             self.relays = [r for r in self.relays if r.relay_address not in self._silent]
             self.on_relays(self.relays)
-        return self.schedule.after_pings(answered, len(relays), self.runtime.loop.time())
+        step, when = self.schedule.after_pings(answered, len(relays), self.runtime.loop.time())
+        if step is not Step.ANNOUNCE:
+            self._drop_walk()  # every relay answered its retry: the early walk is not needed
+        return step, when
 
     async def _ping(self, relay: Address) -> bool:
-        res = await self.runtime.request(relay, m.PING, internal=True, retries=RELAY_PING_RETRIES)
+        """One try (1 s); the ping round retries the relays that missed it."""
+        res = await self.runtime.request(relay, m.PING, internal=True, retries=0)
         return res.response is not None
+
+    def _start_walk(self, leave_out: Collection[Address]) -> asyncio.Task[FindNodeResult]:
+        """The FIND_PEER walk of the next announce, neither seeded with nor visiting ``leave_out``
+        nor the relays that went silent lately."""
+        self._walked_around = set(leave_out)
+        avoid = sorted(self._walked_around.union(still_avoided(self._silent_since, self.runtime.loop.time())))
+        return self.runtime.loop.create_task(self.runtime.query(
+            self.target, h.FIND_PEER, nodes=walk_seeds(self._closest, avoid), avoid=avoid or None))
+
+    def _drop_walk(self) -> None:
+        if self._walk is not None:
+            self._walk.cancel()
+            self._walk = None
+        self._walked_around = set()
 
     async def _announce(self) -> tuple[Step, float]:
         self.stats.announces += 1
         self.generations.cycle()
         silent, self._silent = self._silent, set()
-        result = await self.runtime.query(self.target, h.FIND_PEER, nodes=walk_seeds(self._closest, silent),
-                                          avoid=sorted(silent) or None)
+        if self._walk is None or silent != self._walked_around:
+            self._drop_walk()
+            self._walk = self._start_walk(silent)
+        walk, self._walk = self._walk, None
+        self._walked_around = set()
+        result = await walk
+        log.debug("walk done (%d closest); announcing", len(result.closest))
         best = pick_best(result.closest)
         stored = await asyncio.gather(*(self._commit(reply) for reply in best))
         relays = [RelayInfo(reply.address, reply.to) for reply, ok in zip(best, stored, strict=True) if ok]

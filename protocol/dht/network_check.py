@@ -18,7 +18,6 @@ from hyperswarm_hugin.protocol.dht.ids import node_id
 from hyperswarm_hugin.protocol.dht.nat_sampler import NatSampler
 from hyperswarm_hugin.protocol.dht.outgoing import SERVER, Outgoing, RequestKind
 from hyperswarm_hugin.protocol.dht.query_runner import QueryPurpose
-from hyperswarm_hugin.protocol.dht.routing_table import RoutingTable
 from hyperswarm_hugin.protocol.encoding import Address
 
 if TYPE_CHECKING:
@@ -183,8 +182,6 @@ class NetworkCheck:
         node.ephemeral = False
         node.firewalled = False
         self._persistent_host = address[0]
-        old = list(node.table)
-        node.table = RoutingTable(node_id(address), node.options.k)
-        for table_node in old:
-            node.table.add(table_node)
+        if node.table.id != node_id(address):
+            node.table = node.table.copy_to(node_id(address))
         node._events.append(NodeBecamePersistent(node.table.id, address))

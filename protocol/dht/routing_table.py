@@ -107,6 +107,8 @@ class RoutingTable:
         self._groups: dict[int, list[_Members]] = {}  # what closest() sorts, by how near a target is
         self._prefix_uses: dict[int, int] = {}  # top 60 bits of the members' ids -> how many
         self._shared_prefixes = 0  # prefixes used by more than one member
+        self.unchecked_rows: frozenset[int] = frozenset()
+        """Rows whose newcomers cost no check ping when full (see :meth:`copy_to`)."""
 
     def __len__(self) -> int:
         return self._size
@@ -114,6 +116,19 @@ class RoutingTable:
     def __iter__(self) -> Iterator[TableNode]:
         for row in self.rows:
             yield from row.values()
+
+    def copy_to(self, own_id: bytes) -> RoutingTable:
+        """A table around ``own_id`` holding our nodes (a node that became persistent).
+
+        As dht-rpc 6.27: it copies the nodes into a new table before listening for new rows, so
+        the rows that got a member in the copy never check a full row's oldest node for a
+        newcomer (:attr:`unchecked_rows`); rows created later do.
+        """
+        table = RoutingTable(own_id, self.k)
+        for node in self:
+            table.add(node)
+        table.unchecked_rows = frozenset(table._filled)
+        return table
 
     def row_of(self, node_id: bytes) -> int:
         return min(shared_prefix_bits(self.id, node_id), ROWS - 1)

@@ -6,7 +6,9 @@ its id* (a node that went ephemeral answers without one):
 - the sweep, every ``PING_SWEEP_TICKS``: the 5 nodes heard from longest ago (3 while more than 2
   requests are in flight, 2 when even the oldest was dealt with in the last ``RECENT_PING_TICKS``);
 - a newcomer to a full row: the row's node pinged longest ago, unless it was dealt with recently
-  and is old (at most ``MAX_EVICTION_PINGS`` in flight); the newcomer takes its place if it fails;
+  and is old (at most ``MAX_EVICTION_PINGS`` in flight); the newcomer takes its place if it fails.
+  Not in the rows the table had when the node became persistent, as in dht-rpc 6.27
+  (``RoutingTable.unchecked_rows``; docs/architecture.md says why we follow it);
 - a DOWN_HINT naming a table node (at most ``MAX_CHECKS`` in flight, once per tick per node).
 
 A walk's visit that times out drops the node too (:meth:`TableHealth.drop`); an application
@@ -45,6 +47,8 @@ class TableHealth:
         node = self._node
         if not node.bootstrapped or self._evictions >= MAX_EVICTION_PINGS:
             return
+        if node.table.row_of(newcomer.id) in node.table.unchecked_rows:
+            return  # a row the table had when the node became persistent (dht-rpc: no listener)
         tick = node.tick
         candidates = [n for n in node.table.row_for(newcomer.id) if n.pinged != tick]
         if not candidates:

@@ -6,10 +6,13 @@ relays are pinged every :data:`PING_INTERVAL` seconds; when fewer than ``min(rel
 the server announces again at once, else after :data:`PING_ROUNDS` rounds (~5 minutes).  Relays
 that a new announce dropped are unannounced.  Time comes in as an argument.
 
-Three differences from hyperdht on purpose, so that a dead relay is replaced in seconds: a relay
+Four differences from hyperdht on purpose, so that a dead relay is replaced in seconds: a relay
 ping is sent twice (:data:`RELAY_PING_RETRIES`), not four times, before the relay counts as
-silent; the silent relays stop being offered to clients at once, before the new announce ends;
-and the new announce neither starts its walk at them nor unannounces there (see :func:`lost`).
+silent; the walk that replaces it starts at the first miss, while the relay gets its second
+try, so the ANNOUNCEs can go out as soon as that try fails; the silent relays stop being offered
+to clients at once, before the new announce ends; and the new announce neither starts its walk
+at them nor unannounces there (see :func:`lost`), nor does any walk of ours visit them for the
+next ten minutes (:func:`still_avoided`).
 """
 
 from __future__ import annotations
@@ -27,9 +30,13 @@ PING_INTERVAL = 3.0
 PING_ROUNDS = 100
 """Ping rounds between two announces when every relay answers (~5 minutes)."""
 RELAY_PING_RETRIES = 1
-"""A relay ping is sent this many more times (1 s apart) before the relay counts as silent.
-hyperdht's ping has dht-rpc's default of 3 (silent after 4 s); a relay wrongly taken for silent
-costs one announce, which keeps it as a relay when it answers that announce."""
+"""A relay ping is sent this many more times (each try waits 1 s) before the relay counts as
+silent.  hyperdht's ping has dht-rpc's default of 3 (silent after 4 s); a relay wrongly taken for
+silent costs one announce, which keeps it as a relay when it answers that announce.  The
+replacement walk starts after the first try missed (:func:`walk_early`)."""
+SILENT_AVOIDED_FOR = 600.0
+"""Seconds a relay that went silent is left out of our walks (the closest nodes' tables still
+list it for minutes, and each walk toward our target would wait out its first timeout)."""
 RETRY_MAX = 30.0
 """An announce that no node stored is retried after 1, 2, 4 .. at most this many seconds."""
 
@@ -59,6 +66,21 @@ def lost(relays: Sequence[Address], answered: Sequence[bool]) -> list[Address]:
     a dead node's retries.
     """
     return [a for a, ok in zip(relays, answered, strict=True) if not ok]
+
+
+def walk_early(missed: Collection[Address], relays: Sequence[Address]) -> bool:
+    """Start the replacement walk now, while ``missed`` (the relays that missed a try of this
+    round) get their next try?  Yes when their all being silent would mean announcing again:
+    the walk (~1 s, leaving them out) then overlaps the retry instead of following it."""
+    return bool(missed) and too_few_answered(len(relays) - len(missed), len(relays))
+
+
+def still_avoided(silent_since: dict[Address, float], now: float) -> list[Address]:
+    """The relays that went silent in the last :data:`SILENT_AVOIDED_FOR` seconds
+    (``silent_since[a]``: when ``a`` missed a round); older ones are forgotten."""
+    for address in [a for a, t in silent_since.items() if now - t >= SILENT_AVOIDED_FOR]:
+        del silent_since[address]
+    return sorted(silent_since)
 
 
 def walk_seeds(closest: Sequence[Address] | None, silent: Collection[Address]) -> list[Address] | None:

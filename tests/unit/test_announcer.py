@@ -4,11 +4,15 @@ fake runtime (no network) to see which nodes it trusts and which it unannounces.
 from __future__ import annotations
 
 import asyncio
+import random
+import selectors
+import statistics
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from hyperswarm_hugin.announcer import Announcer
 from hyperswarm_hugin.peer_connect import Server
 from hyperswarm_hugin.protocol.dht import messages as m
 from hyperswarm_hugin.protocol.dht.node import REQUEST_TIMEOUT
@@ -20,10 +24,12 @@ from hyperswarm_hugin.protocol.hyperdht.announcer import (
     PING_INTERVAL,
     PING_ROUNDS,
     RELAY_PING_RETRIES,
+    SILENT_AVOIDED_FOR,
     AnnounceSchedule,
     RelayGenerations,
     Step,
     pick_best,
+    walk_early,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -96,6 +102,13 @@ def test_a_dead_relay_is_replaced_within_a_ping_interval_and_two_tries_on_a_fake
     assert announced - died <= PING_INTERVAL + 0.1 + silent_after + 0.5
 
 
+def test_the_replacement_walk_starts_at_a_miss_that_would_mean_announcing_again() -> None:
+    a, b, c = (("127.0.0.1", p) for p in (1, 2, 3))
+    assert walk_early([b], [a, b, c])
+    assert walk_early([a], [a])  # a lone relay must answer too
+    assert not walk_early([], [a, b, c])
+
+
 def test_relay_generations_name_the_relays_a_new_announce_dropped() -> None:
     gens = RelayGenerations()
     a, b, c, d = (("127.0.0.1", p) for p in (1, 2, 3, 4))
@@ -120,6 +133,7 @@ class FakeRuntime:
         self.refusing = refusing
         self.sent: list[tuple[int, Address]] = []
         self.silent: set[Address] = set()  # nodes that no longer answer anything
+        self.miss_once: set[Address] = set()  # nodes that miss their next PING only
         self.ping_retries: list[int | None] = []
         self.walk_seeds: list[list[Address] | None] = []
         self.walk_avoids: list[list[Address]] = []
@@ -137,6 +151,9 @@ class FakeRuntime:
     def _answer(self, address: Address, command: int) -> m.Response | None:
         self.sent.append((command, address))
         if address in self.silent:
+            return None
+        if command == m.PING and address in self.miss_once:
+            self.miss_once.discard(address)
             return None
         error = 1 if command == h.ANNOUNCE and address in self.refusing else m.OK
         value = b"\x00" if command == h.FIND_PEER else None
@@ -210,17 +227,22 @@ def test_a_relay_that_misses_a_ping_round_is_dropped_at_once_and_left_out_of_the
             assert [r.relay_address[1] for r in server.relays] == [1, 2, 3]
             dead = ("127.0.0.1", 2)
             runtime.silent.add(dead)
+            runtime.closest = [reply(1), reply(3), reply(4)]
             runtime.ping_retries.clear()
+            runtime.sent.clear()
             step, _ = await announcer._ping_round()
             assert step is Step.ANNOUNCE
-            assert runtime.ping_retries == [RELAY_PING_RETRIES] * 3
+            # One try each, then the relay that missed gets its second (the walk starts meanwhile).
+            assert runtime.ping_retries == [0] * (3 + RELAY_PING_RETRIES)
+            assert runtime.sent.count((m.PING, dead)) == 1 + RELAY_PING_RETRIES
             assert [r.relay_address[1] for r in server.relays] == [1, 3]
             assert server.relay_addresses == [("127.0.0.1", 1), ("127.0.0.1", 3)]
             assert server._punches.relays == server.relays
+            assert len(runtime.walk_seeds) == 2  # the listen's walk, then the early one
 
-            runtime.closest = [reply(1), reply(3), reply(4)]
             runtime.sent.clear()
             await announcer._announce()
+            assert len(runtime.walk_seeds) == 2  # the announce used the walk the round started
             assert runtime.walk_seeds[-1] is not None and dead not in runtime.walk_seeds[-1]
             assert runtime.walk_avoids[-1] == [dead]
             assert [r.relay_address[1] for r in server.relays] == [1, 3, 4]
@@ -229,3 +251,150 @@ def test_a_relay_that_misses_a_ping_round_is_dropped_at_once_and_left_out_of_the
             await server.close()
 
     asyncio.run(run())
+
+
+def test_a_relay_that_answers_its_second_try_stays_and_the_early_walk_is_dropped() -> None:
+    async def run() -> None:
+        runtime = FakeRuntime([reply(1), reply(2), reply(3), reply(4)], refusing=set())
+        server = Server(runtime, KeyPair.random())  # type: ignore[arg-type]
+        await server.listen()
+        announcer = server._announcer
+        assert announcer is not None
+        try:
+            slow = ("127.0.0.1", 2)
+            runtime.miss_once.add(slow)
+            runtime.sent.clear()
+            step, _ = await announcer._ping_round()
+            assert step is Step.PING
+            assert runtime.sent.count((m.PING, slow)) == 2
+            assert len(runtime.walk_seeds) == 2 and runtime.walk_avoids[-1] == [slow]  # started early
+            assert announcer._walk is None and announcer._silent == set()
+            assert [r.relay_address[1] for r in server.relays] == [1, 2, 3]
+            assert announcer.stats.relays_lost == 0
+        finally:
+            await server.close()
+
+    asyncio.run(run())
+
+
+# ------------------------------------------------- the announcer itself, on a virtual clock
+
+
+class _AdvancingSelector(selectors.SelectSelector):
+    """Waiting for I/O moves the loop's clock on by the wait instead (nothing here does I/O)."""
+
+    def __init__(self, loop: VirtualClockLoop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        if timeout is None:
+            raise RuntimeError("nothing scheduled: the test would wait forever")
+        self._loop.now += timeout
+        return []
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock moves only when every task waits: hours run in milliseconds."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(selector=_AdvancingSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+RTT = 0.01
+WALK = 1.0
+"""A FIND_PEER walk on loopback with churn: it ends ~1 s after the last dead node it met."""
+ANNOUNCE_BOUND = PING_INTERVAL + RTT + (RELAY_PING_RETRIES + 1) * REQUEST_TIMEOUT + 2 * RTT
+"""A relay dies just after answering: the next round starts one interval and a round trip later,
+its two tries miss (the walk, started at the first miss, is done by then) and the ANNOUNCEs take
+a round trip (the on_relays call comes before the UNANNOUNCEs)."""
+NODE_BOUND = PING_INTERVAL + RTT + 4 * REQUEST_TIMEOUT + WALK + RTT
+"""hyperdht-hugin in the same place: four tries to the dead relay, then its walk, then ANNOUNCEs."""
+
+
+class VirtualNet:
+    """Nodes 1..n on the virtual clock, closest to the target by port; a dead one never answers."""
+
+    def __init__(self, n: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.closed = False
+        self.alive = {("127.0.0.1", p) for p in range(1, n + 1)}
+        self.pings: dict[Address, int] = {}
+        self.walks: list[tuple[float, list[Address]]] = []  # (when started, avoided)
+
+    async def _reach(self, address: Address, retries: int | None) -> bool:
+        if address in self.alive:
+            await asyncio.sleep(RTT)
+            return True
+        await asyncio.sleep(REQUEST_TIMEOUT * ((3 if retries is None else retries) + 1))
+        return False
+
+    async def request(self, address: Address, command: int, **kwargs: Any) -> Any:
+        if command == m.PING:
+            self.pings[address] = self.pings.get(address, 0) + 1 + (kwargs.get("retries") or 0)
+        ok = await self._reach(address, kwargs.get("retries"))
+        value = b"\x00" if command == h.FIND_PEER else None
+        response = m.Response(tid=1, to=("127.0.0.1", 9999), id=bytes(32), token=b"t" * 32, error=m.OK,
+                              value=value) if ok else None
+        return SimpleNamespace(response=response, address=address, error=None)
+
+    async def query(self, target: bytes, command: int, value: bytes | None = None, *, commit: Any = None,
+                    internal: bool = False, nodes: Any = None, avoid: Any = None) -> Any:
+        self.walks.append((self.loop.time(), list(avoid or [])))
+        await asyncio.sleep(WALK)
+        closest = [reply(a[1]) for a in sorted(self.alive)[:20]]
+        return SimpleNamespace(closest=closest, error=None, replies=[])
+
+
+def test_a_dead_relay_is_replaced_sooner_than_hyperdht_at_any_moment_without_more_pings() -> None:
+    # 40 relays die one after another, each at a random moment of the ping cycle.  The walk
+    # that replaces a relay starts at its first missed try, so the new ANNOUNCEs go out as soon
+    # as the second try fails: a ping interval and two tries at worst, where hyperdht-hugin needs
+    # four tries and then its walk.  A dead relay gets two pings where hyperdht-hugin sends four.
+    rng = random.Random(5)
+
+    async def run() -> list[float]:
+        net = VirtualNet(60)
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+        announcer = Announcer(net, KeyPair.random(), bytes(32), lambda relays: changed.set())  # type: ignore[arg-type]
+        await announcer.start()
+        took = []
+        deaths: list[tuple[Address, float]] = []
+        try:
+            for _ in range(40):
+                await asyncio.sleep(rng.uniform(10.0, 40.0))  # a random phase of the 3 s cycle
+                victim = rng.choice(announcer.generations.current())
+                net.alive.discard(victim)
+                net.pings[victim] = 0
+                died = loop.time()
+                while not (len(announcer.relays) == 3 and
+                           all(r.relay_address != victim for r in announcer.relays)):
+                    changed.clear()
+                    await changed.wait()
+                took.append(loop.time() - died)
+                assert net.pings[victim] <= RELAY_PING_RETRIES + 1
+                # The walk never visited the dead relay, nor the relays that died lately.
+                avoided = set(net.walks[-1][1])
+                assert victim in avoided
+                assert avoided <= {v for v, _ in deaths} | {victim}
+                assert all(v in avoided for v, t in deaths if died - t < SILENT_AVOIDED_FOR - 10)
+                assert not any(v in avoided for v, t in deaths if died - t > SILENT_AVOIDED_FOR + 10)
+                deaths.append((victim, died))
+        finally:
+            await announcer.stop()
+        return took
+
+    loop = VirtualClockLoop()
+    try:
+        took = loop.run_until_complete(run())
+    finally:
+        loop.close()
+    assert max(took) <= ANNOUNCE_BOUND + 1e-6 < NODE_BOUND - WALK
+    # The moments fall all over the cycle: the median is about half an interval under the bound.
+    assert min(took) < ANNOUNCE_BOUND - PING_INTERVAL + 0.5
+    assert statistics.median(took) < ANNOUNCE_BOUND - PING_INTERVAL / 2 + 0.5

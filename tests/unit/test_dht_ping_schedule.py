@@ -254,3 +254,29 @@ def test_table_checks_follow_dht_rpcs_schedule_on_a_busy_then_quiet_table() -> N
     assert counted == ref.expected
     assert node.stats.check_pings == sum(counted.values())
     assert {n.address for n in node.table} == set(ref.entries)
+
+
+def test_rows_a_node_had_when_it_became_persistent_never_check_a_full_row_as_in_dht_rpc() -> None:
+    # dht-rpc 6.27 copies the table into a new one (the persistent id) before it listens for new
+    # rows: a newcomer to a row that got members in the copy costs no ping.  A row created
+    # afterwards is checked as usual.
+    def full_row_pings(copied: bool) -> int:
+        node = DHTNode(NodeOptions(ephemeral=False, firewalled=False, nat_seed=OURS),
+                       server_port=OURS[1], client_port=OURS[1] + 1, now=0.0, rng=random.Random(2), wall=WALL)
+        node.bootstrap(0.0)
+        members, _ = _peers(node.table.id, K + 1, 0)
+        newcomer = members.pop()
+        driver = ScriptedPeers(node, [*members, newcomer])
+        driver.tick()
+        for peer in members:
+            driver.speak(peer)
+        if copied:
+            node.table = node.table.copy_to(node.table.id)
+            assert node.table.unchecked_rows == {0} and len(node.table) == K
+        for _ in range(3):
+            driver.tick()
+            driver.speak(newcomer)
+        return node.stats.full_row_pings
+
+    assert full_row_pings(copied=False) == 3
+    assert full_row_pings(copied=True) == 0

@@ -127,3 +127,16 @@ def test_closest_addresses_are_the_closest_nodes_encoded(own: bytes, ids: list[b
     want = [encode_ipv4_address(n.address) for n in table.closest(target, k)]
     assert table.closest_addresses(target, k) == want
     assert [n.id for n in table.closest(target, k)] == sort_by_distance(target, [n.id for n in table])[:k]
+
+
+def test_a_copy_under_a_new_id_keeps_the_nodes_and_marks_the_rows_it_filled_unchecked() -> None:
+    rng = random.Random(4)
+    old = RoutingTable(rng.randbytes(32))
+    for port in range(30):
+        assert old.add(node(rng.randbytes(32), port + 1))
+    new_id = rng.randbytes(32)
+    table = old.copy_to(new_id)
+    assert table.id == new_id
+    assert {n.id for n in table} == {n.id for n in old}
+    assert table.unchecked_rows == {table.row_of(n.id) for n in table}
+    assert old.unchecked_rows == frozenset()
