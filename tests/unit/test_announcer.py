@@ -7,6 +7,8 @@ import asyncio
 import random
 import selectors
 import statistics
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -214,16 +216,24 @@ def test_relays_a_new_announce_dropped_are_unannounced() -> None:
     asyncio.run(run())
 
 
+@asynccontextmanager
+async def listening(runtime: FakeRuntime) -> AsyncIterator[tuple[Server, Announcer]]:
+    """A server listening (and announcing) on ``runtime``; closed on the way out."""
+    server = Server(runtime, KeyPair.random())  # type: ignore[arg-type]
+    await server.listen()
+    try:
+        assert server._announcer is not None
+        yield server, server._announcer
+    finally:
+        await server.close()
+
+
 def test_a_relay_that_misses_a_ping_round_is_dropped_at_once_and_left_out_of_the_next_walk() -> None:
     # hyperdht keeps offering a dead relay until the new announce ends, starts that announce's
     # walk at it and unannounces there: each of those waits out the dead node's retries.
     async def run() -> None:
         runtime = FakeRuntime([reply(1), reply(2), reply(3), reply(4)], refusing=set())
-        server = Server(runtime, KeyPair.random())  # type: ignore[arg-type]
-        await server.listen()
-        announcer = server._announcer
-        assert announcer is not None
-        try:
+        async with listening(runtime) as (server, announcer):
             assert [r.relay_address[1] for r in server.relays] == [1, 2, 3]
             dead = ("127.0.0.1", 2)
             runtime.silent.add(dead)
@@ -247,8 +257,6 @@ def test_a_relay_that_misses_a_ping_round_is_dropped_at_once_and_left_out_of_the
             assert runtime.walk_avoids[-1] == [dead]
             assert [r.relay_address[1] for r in server.relays] == [1, 3, 4]
             assert not any(a == dead for _, a in runtime.sent)
-        finally:
-            await server.close()
 
     asyncio.run(run())
 
@@ -256,11 +264,7 @@ def test_a_relay_that_misses_a_ping_round_is_dropped_at_once_and_left_out_of_the
 def test_a_relay_that_answers_its_second_try_stays_and_the_early_walk_is_dropped() -> None:
     async def run() -> None:
         runtime = FakeRuntime([reply(1), reply(2), reply(3), reply(4)], refusing=set())
-        server = Server(runtime, KeyPair.random())  # type: ignore[arg-type]
-        await server.listen()
-        announcer = server._announcer
-        assert announcer is not None
-        try:
+        async with listening(runtime) as (server, announcer):
             slow = ("127.0.0.1", 2)
             runtime.miss_once.add(slow)
             runtime.sent.clear()
@@ -271,8 +275,6 @@ def test_a_relay_that_answers_its_second_try_stays_and_the_early_walk_is_dropped
             assert announcer._walk is None and announcer._silent == set()
             assert [r.relay_address[1] for r in server.relays] == [1, 2, 3]
             assert announcer.stats.relays_lost == 0
-        finally:
-            await server.close()
 
     asyncio.run(run())
 
