@@ -22,9 +22,12 @@ import socket
 import sys
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from hyperswarm_hugin.actors import recvmmsg
 from hyperswarm_hugin.protocol.encoding import Address
+
+if TYPE_CHECKING:
+    from hyperswarm_hugin.actors.recvmmsg import MultiReceiver
 
 try:
     import fcntl
@@ -94,8 +97,9 @@ class UdpEndpoint:
         self._view = memoryview(self._buffer)
         self._queued = bytearray(4)  # FIONREAD's answer: the next datagram's size, 0 if none
         # recvmmsg for the rest of a drain, made the first time more than one datagram waits
-        self.multi: recvmmsg.MultiReceiver | None = None
-        self.multi_read = recvmmsg.available()
+        # (loaded then: ctypes costs an idle peer ~0.4 MB)
+        self.multi: MultiReceiver | None = None
+        self.multi_read = sys.platform == "linux"
 
     def bind(self, host: str, port: int) -> Address:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -187,9 +191,11 @@ class UdpEndpoint:
                 # system calls as the slots allow.  Not sooner: for the usual two or three (a
                 # peer's ACK and its next message) one recvmsg each costs less.
                 if self.multi is None:
-                    self.multi = recvmmsg.MultiReceiver()
-                self.errors += self.multi.read(sock.fileno(), received, batch - len(received))
-                return
+                    self.multi = _multi_receiver()
+                if self.multi is not None:
+                    self.errors += self.multi.read(sock.fileno(), received, batch - len(received))
+                    return
+                self.multi_read = False
             try:
                 length, ancillary, _flags, addr = recv(buffers, GRO_CMSG)
             except (BlockingIOError, InterruptedError):
@@ -323,3 +329,10 @@ class UdpEndpoint:
             self._pending.clear()
         sock.close()
         self.on_closed(self)
+
+
+def _multi_receiver() -> MultiReceiver | None:
+    """recvmmsg's reader, or None where ctypes cannot call it."""
+    from hyperswarm_hugin.actors import recvmmsg
+
+    return recvmmsg.MultiReceiver() if recvmmsg.available() else None

@@ -36,7 +36,7 @@ NEVER = ("cryptography", "prometheus_client", "hypothesis")
 ON_FIRST_USE = ("hyperswarm_hugin.blind_relay", "hyperswarm_hugin.protocol.protomux", "hyperswarm_hugin.holepunch",
                 "hyperswarm_hugin.holepuncher", "hyperswarm_hugin.announcer",
                 "hyperswarm_hugin.protocol.hyperdht.announcer", "hyperswarm_hugin.cli.cluster",
-                "hyperswarm_hugin.cli.nodes", "tomllib")
+                "hyperswarm_hugin.cli.nodes", "tomllib", "hyperswarm_hugin.actors.recvmmsg", "ctypes")
 SWARM = ("hyperswarm_hugin.swarm", "hyperswarm_hugin.swarm_host", "hyperswarm_hugin.discovery",
          "hyperswarm_hugin.actors.swarm_actor", "hyperswarm_hugin.actors.topic_actor")
 
