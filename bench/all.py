@@ -7,8 +7,10 @@ Figures (``--figures`` picks some, comma-separated; default all):
   rtt         bench/stream.py 32-byte round trip p50, Python ↔ Python against Node ↔ Node
   stack       whole stack on a Node hyperdht testnet: a Python Hugin client (run_node.py peer
               --mode source) → a Node hyperswarm-hugin sink, against a Node client; a Node ping
-              client → a Python echo peer, against a Node echo peer; the clients' connect time
-              (swarm's connect call → open, the "join → first connection" figure)
+              client → a Python echo peer, against a Node echo peer
+  join        join → first connection: fresh Python and Node client processes take turns joining
+              a fresh Node hyperswarm-hugin server, ``--join-rounds`` each per repeat; their
+              ``connectMs`` (the swarm's connect call → its connection event), as bench/connect.py
   dht         bench/dht_rpc.py PING and FIND_NODE answered per second
   rss         an idle connected peer process (run_node.py peer --mode idle, connected to a Node
               peer) against that Node peer, RSS after the connection settles
@@ -22,7 +24,7 @@ site-packages), so no child compiles them from source, even where PYTHONDONTWRIT
 (it stops an interpreter writing bytecode, not reading it).  Without this, each child's heap keeps
 the compiler's freed memory (about 1 MB of the idle peer's RSS).
 
-    .venv/bin/python bench/all.py [--figures stream,rtt,stack,dht,rss] [--repeat 3] [--quick]
+    .venv/bin/python bench/all.py [--figures stream,rtt,stack,join,dht,rss] [--repeat 3] [--join-rounds 5] [--quick]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +52,7 @@ from tests.lines import JsonLineReader  # noqa: E402
 
 INTEROP = ROOT / "tests" / "interop"
 SENDER_STATS: dict[str, list[str]] = {}
-ALL = ("stream", "rtt", "stack", "dht", "rss")
+ALL = ("stream", "rtt", "stack", "join", "dht", "rss")
 
 
 @dataclass
@@ -161,13 +164,10 @@ def measure_stack(figs: dict[str, Figure], mebibytes: int, count: int) -> None:
                 sink.wait("ready", 60)
                 factory = python_peer if impl == "python" else node_peer
                 client = factory(bootstrap, group, "client", "source", "--bytes", str(total))
-                connection = client.wait("connection", 60)
+                client.wait("connection", 60)
                 sunk = sink.wait("sunk", 300)
                 mbps = sunk["bytes"] / sunk["seconds"] / 1e6
                 (figs["stack_mbps"].python if impl == "python" else figs["stack_mbps"].node).append(mbps)
-                if connection.get("connectMs") is not None:
-                    (figs["join"].python if impl == "python" else figs["join"].node).append(
-                        float(connection["connectMs"]))
             finally:
                 for child in (client, sink):
                     if child is not None:
@@ -190,6 +190,53 @@ def measure_stack(figs: dict[str, Figure], mebibytes: int, count: int) -> None:
                         child.stop()
     finally:
         testnet.stop()
+
+
+def join_samples(rounds: int, clients: dict[str, Callable[[str, str], Child]],
+                 warm_server: bool = False) -> dict[str, list[float]]:
+    """``rounds`` first connections of each of ``clients`` (name → a client process given the
+    bootstrap and the group), taking turns, each against a fresh Node server (one warm server
+    for all with ``warm_server``) on a Node testnet: their ``connectMs``."""
+    samples: dict[str, list[float]] = {name: [] for name in clients}
+    testnet = Child([node_bin(), str(INTEROP / "node" / "dht_network.js"), "--nodes", "5", "--timeout", "900"],
+                    cwd=INTEROP)
+    server: Child | None = None
+    try:
+        bootstrap = ",".join(testnet.wait("ready", 120)["bootstrap"])
+        group = ""
+        for _ in range(rounds):
+            for name, start_client in clients.items():
+                if server is None or not warm_server:
+                    if server is not None:
+                        server.stop()
+                    group = os.urandom(32).hex()
+                    server = node_peer(bootstrap, group, "server", "echo")
+                    server.wait("ready", 60)
+                client = start_client(bootstrap, group)
+                try:
+                    line = client.wait("connection", 60)
+                    if line.get("connectMs") is None:
+                        raise RuntimeError(f"no connectMs in {line}")
+                    samples[name].append(float(line["connectMs"]))
+                finally:
+                    client.stop()
+    finally:
+        if server is not None:
+            server.stop()
+        testnet.stop()
+    return samples
+
+
+JOIN_CLIENTS: dict[str, Callable[[str, str], Child]] = {
+    "python": lambda bootstrap, group: python_peer(bootstrap, group, "client", "idle"),
+    "node": lambda bootstrap, group: node_peer(bootstrap, group, "client", "sink"),
+}
+
+
+def measure_join(figs: dict[str, Figure], rounds: int) -> None:
+    samples = join_samples(rounds, JOIN_CLIENTS)
+    figs["join"].python.extend(samples["python"])
+    figs["join"].node.extend(samples["node"])
 
 
 def measure_rss(figs: dict[str, Figure], settle: float) -> None:
@@ -276,15 +323,16 @@ def figures() -> dict[str, Figure]:
 
 def print_table(figs: dict[str, Figure], want: set[str], repeat: int, args: argparse.Namespace) -> None:
     chosen = {
-        "stream": ("stream_py_py", "stream_py_js"), "rtt": ("rtt",), "stack": ("stack_mbps", "stack_rtt", "join"),
-        "dht": ("dht_ping", "dht_find"), "rss": ("rss",),
+        "stream": ("stream_py_py", "stream_py_js"), "rtt": ("rtt",), "stack": ("stack_mbps", "stack_rtt"),
+        "join": ("join",), "dht": ("dht_ping", "dht_find"), "rss": ("rss",),
     }
     order = ["stream_py_py", "stream_py_js", "stack_mbps", "rtt", "stack_rtt", "dht_ping", "dht_find", "rss", "join"]
     keys = [k for k in order if any(k in chosen[w] for w in want)]
     rows = [("figure", "Python", "Node", "ratio", "target", "met?")] + [figs[k].row() for k in keys]
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     print(f"bench/all.py: medians of {repeat} run(s); stream {args.mebibytes} MiB, stack {args.stack_mebibytes} "
-          f"MiB, {args.count} round trips, dht {args.seconds:g} s; Python event loop: {args.loop}")
+          f"MiB, {args.count} round trips, dht {args.seconds:g} s, join {args.join_rounds * repeat} first connections "
+          f"each; Python event loop: {args.loop}")
     print()
     print("| " + " | ".join(c.ljust(w) for c, w in zip(rows[0], widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -309,6 +357,7 @@ def main() -> int:
     parser.add_argument("--stack-mebibytes", type=int, default=64)
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--join-rounds", type=int, default=5, help="first connections of each per repeat")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
                         help="the Python children's event loop (uvloop needs `pip install .[fast]`)")
     args = parser.parse_args()
@@ -331,6 +380,8 @@ def main() -> int:
             measure_rtt(figs, args.count)
         if "stack" in want:
             measure_stack(figs, args.stack_mebibytes, args.count)
+        if "join" in want:
+            measure_join(figs, args.join_rounds)
         if "dht" in want:
             measure_dht(figs, args.seconds)
         if "rss" in want:

@@ -6,8 +6,8 @@ connect call → the connection event), and the medians are printed with their r
 bench/all.py each client meets a fresh server (whose first handshake is slower than its later
 ones); ``--warm-server`` keeps one server for every client instead.
 
-This is bench/all.py's "join" figure with more samples: all.py takes one per repeat, and one
-first connection of a fresh process swings by a millisecond or two.
+This is bench/all.py's "join" figure on its own (all.py takes ``--join-rounds`` per repeat): one
+first connection of a fresh process swings by a millisecond or two, so take many.
 
     .venv/bin/python bench/connect.py [--rounds 15] [--loop asyncio|uvloop] [--warm-server]
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.all import INTEROP, Child, node_bin, node_peer, python_peer  # noqa: E402
+from bench.all import JOIN_CLIENTS, Child, join_samples  # noqa: E402
 
 
 def baseline_peer(root: Path, bootstrap: str, group: str) -> Child:
@@ -31,13 +31,6 @@ def baseline_peer(root: Path, bootstrap: str, group: str) -> Child:
     first on its sys.path)."""
     return Child([sys.executable, str(root / "run_node.py"), "peer", "--bootstrap", bootstrap, "--group", group,
                   "--role", "client", "--mode", "idle", "--timeout", "300"], cwd=root)
-
-
-def first_connection(child: Child) -> float:
-    line = child.wait("connection", 60)
-    if line.get("connectMs") is None:
-        raise RuntimeError(f"no connectMs in {line}")
-    return float(line["connectMs"])
 
 
 def main() -> int:
@@ -48,38 +41,12 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, help="another checkout's run_node.py, in every round too")
     args = parser.parse_args()
     os.environ["HYPERSWARM_HUGIN_LOOP"] = args.loop
-    impls = ["python", "node"] + (["baseline"] if args.baseline else [])
-    samples: dict[str, list[float]] = {impl: [] for impl in impls}
-    testnet = Child([node_bin(), str(INTEROP / "node" / "dht_network.js"), "--nodes", "5", "--timeout", "900"],
-                    cwd=INTEROP)
-    try:
-        bootstrap = ",".join(testnet.wait("ready", 120)["bootstrap"])
-        server: Child | None = None
-        group = ""
-        try:
-            for _ in range(args.rounds):
-                for impl in impls:
-                    if server is None or not args.warm_server:
-                        if server is not None:
-                            server.stop()
-                        group = os.urandom(32).hex()
-                        server = node_peer(bootstrap, group, "server", "echo")
-                        server.wait("ready", 60)
-                    if impl == "python":
-                        client = python_peer(bootstrap, group, "client", "idle")
-                    elif impl == "node":
-                        client = node_peer(bootstrap, group, "client", "sink")
-                    else:
-                        client = baseline_peer(args.baseline, bootstrap, group)
-                    try:
-                        samples[impl].append(first_connection(client))
-                    finally:
-                        client.stop()
-        finally:
-            if server is not None:
-                server.stop()
-    finally:
-        testnet.stop()
+    clients = dict(JOIN_CLIENTS)
+    if args.baseline:
+        baseline: Path = args.baseline
+        clients["baseline"] = lambda bootstrap, group: baseline_peer(baseline, bootstrap, group)
+    impls = list(clients)
+    samples = join_samples(args.rounds, clients, warm_server=args.warm_server)
     py, js = statistics.median(samples["python"]), statistics.median(samples["node"])
     for impl in impls:
         print(f"{impl:8} connectMs: median {statistics.median(samples[impl]):.2f}, "
