@@ -48,6 +48,9 @@ IP_MTU_DISCOVER = 10
 IP_PMTUDISC_PROBE = 3  # set DF, ignore the path MTU the kernel cached (probes must go out as sized)
 MULTI_AFTER = 4
 """Datagrams of a drain read one by one before the rest is read with recvmmsg."""
+LONG_DRAINS_BEFORE_MULTI = 32
+"""Long drains a socket reads one by one before it takes recvmmsg on: a sustained train (a
+transfer's ACKs), not a DHT walk's burst of replies, is worth loading ctypes (~0.4 MB) for."""
 GSO_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS on older kernels
 GSO_BYTES = 65000  # a GSO buffer stays under the 64 KiB IP datagram limit
 GRO_CMSG = socket.CMSG_SPACE(4) if hasattr(socket, "CMSG_SPACE") else 0
@@ -96,10 +99,10 @@ class UdpEndpoint:
         self._buffer = bytearray(MAX_DATAGRAM)
         self._view = memoryview(self._buffer)
         self._queued = bytearray(4)  # FIONREAD's answer: the next datagram's size, 0 if none
-        # recvmmsg for the rest of a drain, made the first time more than one datagram waits
-        # (loaded then: ctypes costs an idle peer ~0.4 MB)
+        # recvmmsg for the rest of a long drain, once the socket has seen enough of them
         self.multi: MultiReceiver | None = None
         self.multi_read = sys.platform == "linux"
+        self._long_drains = 0
 
     def bind(self, host: str, port: int) -> Address:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -190,12 +193,13 @@ class UdpEndpoint:
                 # A long drain (a train of a Node peer's per-packet ACKs, say): the rest in as few
                 # system calls as the slots allow.  Not sooner: for the usual two or three (a
                 # peer's ACK and its next message) one recvmsg each costs less.
-                if self.multi is None:
+                if self.multi is None and self._long_drains >= LONG_DRAINS_BEFORE_MULTI:
                     self.multi = _multi_receiver()
+                    self.multi_read = self.multi is not None
+                self._long_drains += 1
                 if self.multi is not None:
                     self.errors += self.multi.read(sock.fileno(), received, batch - len(received))
                     return
-                self.multi_read = False
             try:
                 length, ancillary, _flags, addr = recv(buffers, GRO_CMSG)
             except (BlockingIOError, InterruptedError):

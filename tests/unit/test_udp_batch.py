@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from hyperswarm_hugin.actors import recvmmsg
-from hyperswarm_hugin.actors.udp import UdpEndpoint
+from hyperswarm_hugin.actors.udp import LONG_DRAINS_BEFORE_MULTI, MULTI_AFTER, UdpEndpoint
 from hyperswarm_hugin.protocol.encoding import Address
 
 SIZES = [1172] * 70 + [300] + [1172] * 3 + [20, 20, 20] + [700, 1172, 1172, 64]
@@ -172,3 +172,45 @@ def test_an_endpoint_drains_a_train_of_small_datagrams_in_one_batch() -> None:
     batches = batches_of(acks, gro=True)
     assert [data for batch in batches for data in batch] == acks
     assert len(batches) <= 2  # the endpoint's batch is 256
+
+
+@pytest.mark.skipif(not recvmmsg.available(), reason="recvmmsg through ctypes is Linux (little-endian) only")
+def test_recvmmsg_is_taken_on_for_a_sustained_train_not_for_a_burst() -> None:
+    """A socket reads its first long drains one datagram at a time (a DHT walk's burst of
+    replies does not load ctypes); once trains keep coming, the rest of each drain is read with
+    recvmmsg, and every datagram still arrives in order."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        got: list[bytes] = []
+        wanted = 0
+        arrived = asyncio.Event()
+
+        def on_batch(batch: list[tuple[bytes, Address]]) -> None:
+            got.extend(data for data, _ in batch)
+            if len(got) >= wanted:
+                arrived.set()
+
+        receiver = UdpEndpoint(loop, on_batch)
+        address = receiver.bind("127.0.0.1", 0)
+        assert receiver.gro  # the drain with recvmmsg is the GRO socket's
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sent: list[bytes] = []
+        try:
+            for train in range(LONG_DRAINS_BEFORE_MULTI + 2):
+                if train == 1:
+                    assert receiver.multi is None  # one burst: no recvmmsg yet
+                # sizes differ, so a GRO socket does not join them into one run
+                payloads = [bytes([train % 256, i]) * (8 + i) for i in range(MULTI_AFTER + 6)]
+                for payload in payloads:  # all queued before the loop runs the reader
+                    sender.sendto(payload, address)
+                sent.extend(payloads)
+                wanted = len(sent)
+                arrived.clear()
+                await asyncio.wait_for(arrived.wait(), 10)
+            assert receiver.multi is not None
+            assert got == sent
+        finally:
+            sender.close()
+            receiver.close()
+
+    asyncio.run(main())
